@@ -1,0 +1,16 @@
+//! # byline-core
+//!
+//! Documents, spans, label sets, tagging schemes, corpus readers and writers, and metrics for
+//! byline. No tensors: this crate builds in seconds and is tested hard.
+//!
+//! Internally every span is a half-open **byte** range into the document's original text
+//! ([`Span`]); every file byline writes uses **Unicode code-point** offsets (what Python, spaCy
+//! and PolNeAR use). [`OffsetMap`] converts between the two.
+
+pub mod document;
+pub mod error;
+pub mod span;
+
+pub use document::{Attribution, Document, Entity, Mention};
+pub use error::{Error, Result};
+pub use span::{OffsetMap, Span};
