@@ -26,6 +26,104 @@ pub enum Error {
 
     #[error("{path}: file is empty", path = .path.display())]
     Empty { path: PathBuf },
+
+    /// A bad line of a brat standoff (`.ann`) file, such as PolNeAR's.
+    #[error("{path}:{line}: {kind}", path = .path.display())]
+    Brat {
+        path: PathBuf,
+        line: usize,
+        kind: BratErrorKind,
+    },
+
+    /// An annotation file whose text file is missing.
+    #[error("{ann}: text file {text} is missing", ann = .ann.display(), text = .text.display())]
+    MissingText { ann: PathBuf, text: PathBuf },
+
+    /// A bad line of a byline JSONL file.
+    #[error("{path}:{line}: {kind}", path = .path.display())]
+    Jsonl {
+        path: PathBuf,
+        line: usize,
+        #[source]
+        kind: JsonlErrorKind,
+    },
+
+    /// A document that cannot be written: one of its spans is not a valid span of its text.
+    #[error("document {id:?}: {what} span {start}..{end} is not a span of its text ({len} bytes)")]
+    InvalidSpan {
+        id: String,
+        what: &'static str,
+        start: usize,
+        end: usize,
+        len: usize,
+    },
+}
+
+/// What is wrong with a line of a brat standoff file. Offsets are code points, as in the file.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum BratErrorKind {
+    #[error("unknown line kind {0:?} (expected T, E, A, R, M, N or #)")]
+    UnknownLineKind(String),
+    #[error("malformed {kind} line: {what}")]
+    Malformed { kind: &'static str, what: String },
+    #[error("unknown text-bound type {0:?}")]
+    UnknownType(String),
+    #[error("offset {0:?} is not a number")]
+    BadOffset(String),
+    #[error("span start {start} > end {end}")]
+    StartAfterEnd { start: usize, end: usize },
+    #[error("span {start}..{end} is outside the text ({len} characters)")]
+    OutsideText { start: usize, end: usize, len: usize },
+    #[error("covered text {found:?} does not match the text at its offsets {expected:?}")]
+    CoveredTextMismatch { expected: String, found: String },
+    #[error("{0} is defined twice")]
+    DuplicateId(String),
+    #[error("reference to unknown annotation {0}")]
+    UnknownReference(String),
+    #[error("unknown role {0:?} in an attribution event")]
+    UnknownRole(String),
+    #[error("role {0:?} appears twice in one attribution event")]
+    DuplicateRole(String),
+    #[error("attribution event has no Attribution or Attribution-no-source anchor")]
+    MissingAnchor,
+}
+
+/// What is wrong with a line of a byline JSONL file. Offsets are code points, as in the file.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum JsonlErrorKind {
+    #[error("invalid JSON: {0}")]
+    Json(#[from] serde_json::Error),
+    #[error("{what} span {start}..{end} has start > end")]
+    StartAfterEnd {
+        what: &'static str,
+        start: usize,
+        end: usize,
+    },
+    #[error("{what} span {start}..{end} is outside the text ({len} characters)")]
+    OutsideText {
+        what: &'static str,
+        start: usize,
+        end: usize,
+        len: usize,
+    },
+    #[error("{what} span {start}..{end} has text {found:?} but the document has {expected:?} there")]
+    TextMismatch {
+        what: &'static str,
+        start: usize,
+        end: usize,
+        expected: String,
+        found: String,
+    },
+    #[error("sentence {first}..{end} is not a range of the document's {tokens} tokens")]
+    BadSentence {
+        first: usize,
+        end: usize,
+        tokens: usize,
+    },
+    #[error("attribution content has no pieces")]
+    EmptyContent,
 }
 
 impl Error {

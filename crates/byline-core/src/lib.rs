@@ -9,8 +9,11 @@
 
 pub mod document;
 pub mod error;
+pub mod jsonl;
+pub mod polnear;
+pub mod quote;
 pub mod span;
 
 pub use document::{Attribution, Document, Entity, Mention};
-pub use error::{Error, Result};
+pub use error::{BratErrorKind, Error, JsonlErrorKind, Result};
 pub use span::{OffsetMap, Span};

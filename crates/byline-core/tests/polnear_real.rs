@@ -1,0 +1,91 @@
+//! The PolNeAR reader on the real data in `shared/data/polnear`: every file parses (offsets and
+//! covered texts check out) and the counts of `shared/data/README.md` come out exactly.
+//! Skipped, with a printed reason, when the shared data is absent.
+
+use std::path::PathBuf;
+
+use byline_core::polnear::{self, PolnearStats};
+
+fn shared_dir() -> Option<PathBuf> {
+    if let Some(dir) = std::env::var_os("BYLINE_SHARED") {
+        return Some(PathBuf::from(dir));
+    }
+    let manifest = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    manifest.ancestors().find_map(|dir| {
+        [dir.join("shared"), dir.join("../shared")]
+            .into_iter()
+            .find(|c| c.join("data").is_dir())
+    })
+}
+
+fn split_dir(split: &str) -> Option<PathBuf> {
+    let dir = shared_dir()?.join("data/polnear").join(split);
+    dir.is_dir().then_some(dir)
+}
+
+#[test]
+fn readme_counts() {
+    let cases = [
+        (
+            "train",
+            PolnearStats {
+                articles: 840,
+                ann_files: 919,
+                words: 624_643,
+                attributions: 19_868,
+                with_source: 18_361,
+                without_source: 1_507,
+                direct_quotes: 3_033,
+                content_with_quote_mark: 5_176,
+            },
+        ),
+        (
+            "dev",
+            PolnearStats {
+                articles: 84,
+                ann_files: 94,
+                words: 67_609,
+                attributions: 2_193,
+                with_source: 2_066,
+                without_source: 127,
+                direct_quotes: 361,
+                content_with_quote_mark: 624,
+            },
+        ),
+    ];
+    for (split, want) in cases {
+        let Some(dir) = split_dir(split) else {
+            eprintln!("skipping: shared/data/polnear/{split} not found (set BYLINE_SHARED)");
+            return;
+        };
+        let data = polnear::read_split(&dir).unwrap_or_else(|e| panic!("{e}"));
+        let got = PolnearStats::of_split(&data);
+        assert_eq!(got, want, "{split}");
+        let multi = data
+            .articles
+            .iter()
+            .filter(|a| a.annotator.as_deref() == Some(polnear::REFERENCE_ANNOTATOR))
+            .count();
+        assert!(multi > 0, "{split}: no article uses the reference annotator");
+    }
+}
+
+#[test]
+fn spans_slice_the_covered_text() {
+    let Some(dir) = split_dir("dev") else {
+        eprintln!("skipping: shared/data/polnear/dev not found (set BYLINE_SHARED)");
+        return;
+    };
+    let data = polnear::read_split(&dir).unwrap_or_else(|e| panic!("{e}"));
+    for article in &data.articles {
+        let doc = &article.document;
+        for a in &doc.attributions {
+            let mentions = std::iter::once(&a.content).chain(&a.cue).chain(&a.source);
+            for m in mentions {
+                for piece in &m.pieces {
+                    assert!(piece.slice(&doc.text).is_some(), "{}: {piece:?}", doc.id);
+                }
+            }
+        }
+    }
+}
