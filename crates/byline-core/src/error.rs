@@ -74,7 +74,11 @@ pub enum BratErrorKind {
     #[error("span start {start} > end {end}")]
     StartAfterEnd { start: usize, end: usize },
     #[error("span {start}..{end} is outside the text ({len} characters)")]
-    OutsideText { start: usize, end: usize, len: usize },
+    OutsideText {
+        start: usize,
+        end: usize,
+        len: usize,
+    },
     #[error("covered text {found:?} does not match the text at its offsets {expected:?}")]
     CoveredTextMismatch { expected: String, found: String },
     #[error("{0} is defined twice")]
@@ -108,7 +112,9 @@ pub enum JsonlErrorKind {
         end: usize,
         len: usize,
     },
-    #[error("{what} span {start}..{end} has text {found:?} but the document has {expected:?} there")]
+    #[error(
+        "{what} span {start}..{end} has text {found:?} but the document has {expected:?} there"
+    )]
     TextMismatch {
         what: &'static str,
         start: usize,

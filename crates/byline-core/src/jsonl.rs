@@ -160,7 +160,11 @@ fn to_json(doc: &Document) -> Result<JsonDoc> {
             Ok(JsonAttribution {
                 content: mention("content", &a.content)?,
                 cue: a.cue.as_ref().map(|m| mention("cue", m)).transpose()?,
-                source: a.source.as_ref().map(|m| mention("source", m)).transpose()?,
+                source: a
+                    .source
+                    .as_ref()
+                    .map(|m| mention("source", m))
+                    .transpose()?,
                 direct: quote::is_direct(&a.content.text(&doc.text).unwrap_or_default()).into(),
             })
         })
@@ -373,7 +377,7 @@ mod tests {
             .iter()
             .map(|t| find(t))
             .collect();
-        doc.sentences = vec![0..6];
+        doc.sentences = vec![0..3, 3..6];
         doc.entities = vec![
             Entity {
                 span: find("José"),
@@ -446,12 +450,30 @@ mod tests {
         let cases: &[(&str, &str)] = &[
             ("not json", "invalid JSON"),
             (r#"{"id": "x"}"#, "invalid JSON"),
-            (r#"{"text": "abc", "entities": [{"start": 2, "end": 1, "label": "X"}]}"#, "start > end"),
-            (r#"{"text": "abc", "entities": [{"start": 1, "end": 4, "label": "X"}]}"#, "outside the text"),
-            (r#"{"text": "é!", "entities": [{"start": 0, "end": 1, "label": "X", "text": "é!"}]}"#, "has text"),
-            (r#"{"text": "abc", "tokens": [[0, 1]], "sentences": [[0, 2]]}"#, "sentence 0..2"),
-            (r#"{"text": "abc", "attributions": [{"content": []}]}"#, "no pieces"),
-            (r#"{"text": "abc", "attributions": [{"content": [{"start": 0, "end": 1}], "cue": [{"start": 1, "end": 9}]}]}"#, "cue span 1..9"),
+            (
+                r#"{"text": "abc", "entities": [{"start": 2, "end": 1, "label": "X"}]}"#,
+                "start > end",
+            ),
+            (
+                r#"{"text": "abc", "entities": [{"start": 1, "end": 4, "label": "X"}]}"#,
+                "outside the text",
+            ),
+            (
+                r#"{"text": "é!", "entities": [{"start": 0, "end": 1, "label": "X", "text": "é!"}]}"#,
+                "has text",
+            ),
+            (
+                r#"{"text": "abc", "tokens": [[0, 1]], "sentences": [[0, 2]]}"#,
+                "sentence 0..2",
+            ),
+            (
+                r#"{"text": "abc", "attributions": [{"content": []}]}"#,
+                "no pieces",
+            ),
+            (
+                r#"{"text": "abc", "attributions": [{"content": [{"start": 0, "end": 1}], "cue": [{"start": 1, "end": 9}]}]}"#,
+                "cue span 1..9",
+            ),
             (r#"{"text": "abc", "tokens": [[-1, 2]]}"#, "invalid JSON"),
         ];
         for (json, want) in cases {
@@ -476,7 +498,10 @@ mod tests {
         assert_eq!(results[4].as_ref().unwrap().id, "6");
         let utf8 = results[1].as_ref().unwrap_err().to_string();
         let line1 = good.len() + 2;
-        assert_eq!(utf8, format!("in.jsonl:3: invalid UTF-8 at byte {}", line1 + 14));
+        assert_eq!(
+            utf8,
+            format!("in.jsonl:3: invalid UTF-8 at byte {}", line1 + 14)
+        );
         let json = results[2].as_ref().unwrap_err().to_string();
         assert!(json.starts_with("in.jsonl:4: invalid JSON"), "{json}");
     }

@@ -173,10 +173,7 @@ pub fn read_split(dir: &Path) -> Result<Split> {
             continue;
         };
         candidates.sort();
-        let chosen = match candidates
-            .iter()
-            .find(|(a, _)| a == REFERENCE_ANNOTATOR)
-        {
+        let chosen = match candidates.iter().find(|(a, _)| a == REFERENCE_ANNOTATOR) {
             Some(c) => c,
             None => {
                 if candidates.len() > 1 {
@@ -509,7 +506,11 @@ fn list_dir(dir: &Path) -> Result<Vec<PathBuf>> {
     let mut paths = Vec::new();
     for entry in std::fs::read_dir(dir).map_err(|e| Error::io(dir, e))? {
         let entry = entry.map_err(|e| Error::io(dir, e))?;
-        if entry.file_type().map_err(|e| Error::io(entry.path(), e))?.is_file() {
+        if entry
+            .file_type()
+            .map_err(|e| Error::io(entry.path(), e))?
+            .is_file()
+        {
             paths.push(entry.path());
         }
     }
@@ -528,4 +529,147 @@ fn file_stem(path: &Path) -> String {
 fn split_ann_name(stem: &str) -> Option<(&str, &str)> {
     let (name, annotator) = stem.rsplit_once('_')?;
     (!name.is_empty() && !annotator.is_empty()).then_some((name, annotator))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const TEXT: &str = "Zoë said “we win” today.\n\nThey agreed, he added.";
+
+    fn parse(ann: &str) -> Result<Article> {
+        parse_ann("a", TEXT.to_owned(), ann, Path::new("a_x.ann"))
+    }
+
+    #[test]
+    fn reads_attributions_with_code_point_offsets() {
+        let ann = "T1\tSource 0 3\tZoë\nT2\tCue 4 8\tsaid\nT3\tContent 9 17\t“we win”\n\
+                   T4\tAttribution 4 8\tsaid\nE1\tAttribution:T4 Content:T3 Cue:T2 Source:T1\n\
+                   T5\tContent 26 30;31 38\tThey agreed,\nT6\tCue 42 47\tadded\n\
+                   T7\tAttribution-no-source 42 47\tadded\nE2\tAttribution-no-source:T7 Cue:T6 Content:T5\n\
+                   T8\tDiscuss 0 3\tZoë\n#1\tAnnotatorNotes T8\tcheck\nA1\tNegated E1\n";
+        let article = parse(ann).unwrap();
+        let doc = &article.document;
+        let a = &doc.attributions;
+        assert_eq!(a.len(), 2);
+        assert_eq!(doc.slice(a[0].source.as_ref().unwrap().pieces[0]), "Zoë");
+        assert_eq!(doc.slice(a[0].content.pieces[0]), "“we win”");
+        assert_eq!(a[1].content.text(&doc.text).unwrap(), "They agreed,");
+        assert_eq!(a[1].source, None);
+        let c = article.counts;
+        assert_eq!((c.events, c.events_with_source), (2, 1));
+        assert_eq!((c.discuss, c.notes, c.skipped_lines), (1, 1, 1));
+    }
+
+    #[test]
+    fn covered_text_may_continue_on_next_lines() {
+        let ann = "T1\tContent 9 30\t“we win” today.\n\nThey\nT2\tCue 4 8\tsaid\nT3\tAttribution 4 8\tsaid\n\
+                   E1\tAttribution:T3 Content:T1 Cue:T2";
+        let article = parse(ann).unwrap();
+        let doc = &article.document;
+        assert_eq!(
+            doc.slice(doc.attributions[0].content.pieces[0]),
+            "“we win” today.\n\nThey"
+        );
+    }
+
+    #[test]
+    fn events_without_content_are_counted_not_kept() {
+        let ann = "T1\tAttribution 4 8\tsaid\nT2\tSource 0 3\tZoë\nE1\tAttribution:T1 Source:T2\n";
+        let article = parse(ann).unwrap();
+        assert!(article.document.attributions.is_empty());
+        let c = article.counts;
+        assert_eq!(
+            (c.events, c.events_with_source, c.events_without_content),
+            (1, 1, 1)
+        );
+    }
+
+    #[test]
+    fn empty_ann_has_no_attributions() {
+        assert!(parse("").unwrap().document.attributions.is_empty());
+    }
+
+    #[test]
+    fn bad_lines() {
+        let cases: &[(&str, usize, &str)] = &[
+            ("X1\tfoo", 1, "unknown line kind"),
+            ("T1\tCue 4 8", 1, "no covered text"),
+            ("T1", 1, "no tab"),
+            ("T1\tCue\tsaid", 1, "no offsets"),
+            ("T1\tSpeaker 4 8\tsaid", 1, "unknown text-bound type"),
+            ("T1\tCue 4 x\tsaid", 1, "not a number"),
+            ("T1\tCue 4\tsaid", 1, "is not `<start> <end>`"),
+            ("T1\tCue 8 4\tsaid", 1, "start 8 > end 4"),
+            ("T1\tCue 40 99\tsaid", 1, "outside the text (48 characters)"),
+            ("\nT1\tCue 4 8\tsays", 2, "does not match"),
+            ("T1\tCue 4 8\tsaid\nT1\tCue 4 8\tsaid", 2, "defined twice"),
+            (
+                "T1\tCue 4 8\tsaid\nE1\tAttribution:T9 Cue:T1",
+                2,
+                "unknown annotation T9",
+            ),
+            (
+                "T1\tCue 4 8\tsaid\nE1\tAttribution:T1 Speaker:T1",
+                2,
+                "unknown role",
+            ),
+            (
+                "T1\tCue 4 8\tsaid\nE1\tAttribution:T1 Cue:T1 Cue:T1",
+                2,
+                "twice",
+            ),
+            ("T1\tCue 4 8\tsaid\nE1\tCue:T1", 2, "no Attribution"),
+            (
+                "T1\tCue 4 8\tsaid\nE1\tAttribution=T1",
+                2,
+                "not <Role>:<id>",
+            ),
+            ("E1", 1, "no tab"),
+        ];
+        for (ann, line, want) in cases {
+            let err = parse(ann).unwrap_err().to_string();
+            assert!(
+                err.starts_with(&format!("a_x.ann:{line}: ")),
+                "{ann:?}: {err}"
+            );
+            assert!(err.contains(want), "{ann:?}: {err:?} lacks {want:?}");
+        }
+    }
+
+    #[test]
+    fn split_directory_rules() {
+        let dir = tempfile::tempdir().unwrap();
+        let (text, attr) = (dir.path().join("text"), dir.path().join("attributions"));
+        std::fs::create_dir_all(&text).unwrap();
+        std::fs::create_dir_all(&attr).unwrap();
+        std::fs::write(text.join("a.txt"), "Al said yes.").unwrap();
+        std::fs::write(text.join("b.txt"), "Bo said no.").unwrap();
+        std::fs::write(attr.join("a_ff00.ann"), "T1\tCue 3 7\tsaid\n").unwrap();
+        std::fs::write(attr.join("a_4b22.ann"), "").unwrap();
+        std::fs::write(attr.join("b_zz.ann"), "").unwrap();
+        std::fs::write(attr.join("b_aa.ann"), "T1\tCue 3 7\tsaid\n").unwrap();
+        let split = read_split(dir.path()).unwrap();
+        assert_eq!(split.ann_files, 4);
+        let annotators: Vec<_> = split.articles.iter().map(|a| a.annotator.clone()).collect();
+        assert_eq!(annotators, [Some("4b22".to_owned()), Some("aa".to_owned())]);
+        let stats = PolnearStats::of_split(&split);
+        assert_eq!((stats.articles, stats.words), (2, 6));
+
+        std::fs::write(attr.join("c_aa.ann"), "").unwrap();
+        let err = read_split(dir.path()).unwrap_err().to_string();
+        assert!(err.contains("c.txt is missing"), "{err}");
+        std::fs::remove_file(attr.join("c_aa.ann")).unwrap();
+
+        std::fs::write(attr.join("b_aa.ann"), b"T1\tCue 3 7\tsa\xffd\n").unwrap();
+        let err = read_split(dir.path()).unwrap_err().to_string();
+        assert!(
+            err.ends_with("b_aa.ann:1: invalid UTF-8 at byte 13"),
+            "{err}"
+        );
+
+        std::fs::write(text.join("b.txt"), "").unwrap();
+        let err = read_split(dir.path()).unwrap_err().to_string();
+        assert!(err.ends_with("b.txt: file is empty"), "{err}");
+    }
 }
