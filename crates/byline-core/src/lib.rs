@@ -9,8 +9,12 @@
 
 pub mod document;
 pub mod error;
+pub mod label;
+pub mod scheme;
 pub mod span;
 
 pub use document::{Attribution, Document, Entity, Mention};
 pub use error::{Error, Result};
+pub use label::{LabelId, LabelSet};
+pub use scheme::{Prefix, Scheme, Tag, TagSet, TokenSpan};
 pub use span::{OffsetMap, Span};
