@@ -497,9 +497,9 @@ impl ConllWriter {
                 })
             })
             .collect::<Result<_>>()?;
-        let whole = [0..doc.tokens.len()];
+        let whole = 0..doc.tokens.len();
         let sentences: &[Range<usize>] = if doc.sentences.is_empty() {
-            &whole
+            std::slice::from_ref(&whole)
         } else {
             &doc.sentences
         };

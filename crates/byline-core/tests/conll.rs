@@ -83,7 +83,8 @@ fn reads_conll2003_with_offsets() {
 #[test]
 fn reads_the_common_variants() {
     // (input, expected text, expected entities) per line.
-    let cases: &[(&str, &str, &[(&str, &str)])] = &[
+    type Case<'a> = (&'a str, &'a str, &'a [(&'a str, &'a str)]);
+    let cases: &[Case] = &[
         ("Paris B-LOC\nis O\n", "Paris is", &[("Paris", "LOC")]),
         (
             "New\tB-LOC\nYork\tI-LOC\n",
