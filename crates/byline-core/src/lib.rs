@@ -7,13 +7,18 @@
 //! ([`Span`]); every file byline writes uses **Unicode code-point** offsets (what Python, spaCy
 //! and PolNeAR use). [`OffsetMap`] converts between the two.
 
+pub mod conll;
 pub mod document;
 pub mod error;
 pub mod jsonl;
+pub mod label;
 pub mod polnear;
 pub mod quote;
+pub mod scheme;
 pub mod span;
 
 pub use document::{Attribution, Document, Entity, Mention};
-pub use error::{BratErrorKind, Error, JsonlErrorKind, Result};
+pub use error::{BratErrorKind, ConllErrorKind, Error, JsonlErrorKind, Result};
+pub use label::{LabelId, LabelSet};
+pub use scheme::{Prefix, Scheme, Tag, TagSet, TokenSpan};
 pub use span::{OffsetMap, Span};
