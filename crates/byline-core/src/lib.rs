@@ -10,6 +10,7 @@
 pub mod document;
 pub mod error;
 pub mod span;
+pub mod tokenize;
 
 pub use document::{Attribution, Document, Entity, Mention};
 pub use error::{Error, Result};
