@@ -9,9 +9,10 @@
 
 pub mod document;
 pub mod error;
+pub mod metrics;
 pub mod span;
 pub mod tokenize;
 
 pub use document::{Attribution, Document, Entity, Mention};
-pub use error::{Error, Result};
+pub use error::{Error, Result, Side};
 pub use span::{OffsetMap, Span};
