@@ -9,10 +9,14 @@
 
 pub mod document;
 pub mod error;
+pub mod label;
 pub mod metrics;
+pub mod scheme;
 pub mod span;
 pub mod tokenize;
 
 pub use document::{Attribution, Document, Entity, Mention};
 pub use error::{Error, Result, Side};
+pub use label::{LabelId, LabelSet};
+pub use scheme::{Prefix, Scheme, Tag, TagSet, TokenSpan};
 pub use span::{OffsetMap, Span};
