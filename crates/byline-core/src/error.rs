@@ -47,6 +47,20 @@ pub enum Error {
         gold: usize,
         pred: usize,
     },
+
+    /// A tag of a tag sequence that is not `O` or a prefix and a type. `sentence` and `token` are
+    /// 0-based.
+    #[error("{side} sentence {sentence}, token {token}: {source}")]
+    Tag {
+        side: Side,
+        sentence: usize,
+        token: usize,
+        #[source]
+        source: crate::scheme::TagError,
+    },
+
+    #[error(transparent)]
+    Label(#[from] crate::label::LabelError),
 }
 
 /// Which side of an evaluation a document or sequence comes from.

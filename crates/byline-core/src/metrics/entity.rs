@@ -19,7 +19,9 @@ use serde::Serialize;
 
 use super::{pair_documents, Counts, Row, Table};
 use crate::document::Document;
-use crate::error::Result;
+use crate::error::{Error, Result, Side};
+use crate::label::LabelSet;
+use crate::scheme::{decode, Scheme, Tag, TagError};
 use crate::span::Span;
 
 /// Entity counts per type. [`EntityScores::micro`] sums them.
@@ -93,6 +95,119 @@ pub fn evaluate_entities(gold: &[Document], pred: &[Document]) -> Result<EntityS
     Ok(scores)
 }
 
+/// Scores per-sentence tag strings (`O`, `B-PER`, `I-LOC`, ... in IOB1, IOB2 or BIOES; the type
+/// is everything after the first `-`). `gold[i]` and `pred[i]` are the tags of sentence `i` and
+/// must have the same length. Entities never cross a sentence boundary.
+///
+/// ```
+/// use byline_core::metrics::entity::score_tag_sequences;
+///
+/// let gold = [vec!["B-PER", "I-PER", "O", "B-LOC"]];
+/// let pred = [vec!["B-PER", "I-PER", "O", "B-ORG"]];
+/// let scores = score_tag_sequences(&gold, &pred).unwrap();
+/// assert_eq!(scores.micro().correct, 1);
+/// assert_eq!(scores.per_type["LOC"].recall(), 0.0);
+/// assert_eq!(scores.per_type["ORG"].precision(), 0.0);
+/// ```
+pub fn score_tag_sequences<G, S>(gold: &[G], pred: &[G]) -> Result<EntityScores>
+where
+    G: AsRef<[S]>,
+    S: AsRef<str>,
+{
+    let mut labels = LabelSet::new();
+    for (side, sentences) in [(Side::Gold, gold), (Side::Predicted, pred)] {
+        for (sentence, tags) in sentences.iter().enumerate() {
+            for (token, tag) in tags.as_ref().iter().enumerate() {
+                let (_, name) = Tag::split(tag.as_ref()).map_err(|source| Error::Tag {
+                    side,
+                    sentence,
+                    token,
+                    source,
+                })?;
+                if let Some(name) = name.filter(|n| labels.id(n).is_none()) {
+                    labels.insert(name)?;
+                }
+            }
+        }
+    }
+    let parse = |side: Side, sentences: &[G]| -> Result<Vec<Vec<Tag>>> {
+        sentences
+            .iter()
+            .enumerate()
+            .map(|(sentence, tags)| {
+                let tags = tags.as_ref();
+                crate::scheme::parse_tags(tags, &labels).map_err(|(token, source)| Error::Tag {
+                    side,
+                    sentence,
+                    token,
+                    source,
+                })
+            })
+            .collect()
+    };
+    score_tags(
+        &parse(Side::Gold, gold)?,
+        &parse(Side::Predicted, pred)?,
+        &labels,
+    )
+}
+
+/// Scores per-sentence parsed tags whose labels come from `labels`; see [`score_tag_sequences`].
+pub fn score_tags<T: AsRef<[Tag]>>(
+    gold: &[T],
+    pred: &[T],
+    labels: &LabelSet,
+) -> Result<EntityScores> {
+    if gold.len() != pred.len() {
+        return Err(Error::LengthMismatch {
+            sentence: None,
+            gold: gold.len(),
+            pred: pred.len(),
+        });
+    }
+    let mut scores = EntityScores::default();
+    for (sentence, (g, p)) in gold.iter().zip(pred).enumerate() {
+        let (g, p) = (g.as_ref(), p.as_ref());
+        if g.len() != p.len() {
+            return Err(Error::LengthMismatch {
+                sentence: Some(sentence),
+                gold: g.len(),
+                pred: p.len(),
+            });
+        }
+        for (side, tags) in [(Side::Gold, g), (Side::Predicted, p)] {
+            check_labels(side, sentence, tags, labels)?;
+        }
+        // The chunk rules are the same for every scheme: the scheme argument does not matter.
+        let spans = |tags: &[Tag]| -> Vec<(&str, (usize, usize))> {
+            decode(tags, Scheme::Iob2)
+                .into_iter()
+                .filter_map(|s| Some((labels.get(s.label)?, (s.start, s.end))))
+                .collect()
+        };
+        scores.add_unit(spans(g), spans(p));
+    }
+    Ok(scores)
+}
+
+/// Every tag's label must be in `labels`.
+fn check_labels(side: Side, sentence: usize, tags: &[Tag], labels: &LabelSet) -> Result<()> {
+    for (token, tag) in tags.iter().enumerate() {
+        if let Some(id) = tag.label().filter(|&id| labels.get(id).is_none()) {
+            return Err(Error::Tag {
+                side,
+                sentence,
+                token,
+                source: TagError::UnknownLabel {
+                    tag: tag.display(labels).to_string(),
+                    label: format!("#{}", id.0),
+                },
+            });
+        }
+    }
+    Ok(())
+}
+
 fn entities(d: &Document) -> impl Iterator<Item = (&str, Span)> {
     d.entities.iter().map(|e| (e.label.as_str(), e.span))
 }
@@ -147,6 +262,41 @@ mod tests {
         assert_eq!(table.rows[0].f1, 0.0);
         assert_eq!(table.rows[4].name, "micro avg");
         assert!((table.rows[4].f1 - 0.4).abs() < 1e-12);
+    }
+
+    #[test]
+    fn tag_sequences_errors() {
+        let ok = [vec!["O", "B-PER"]];
+        let err = |gold: &[Vec<&str>], pred: &[Vec<&str>]| {
+            score_tag_sequences(gold, pred).unwrap_err().to_string()
+        };
+        assert_eq!(
+            err(&ok, &[vec!["O", "X-PER"]]),
+            "predicted sentence 0, token 1: malformed tag `X-PER`: expected `O` or one of `B-`, \
+             `I-`, `E-`, `S-` followed by a type"
+        );
+        assert_eq!(
+            err(&ok, &[vec!["O"]]),
+            "sentence 0: gold has 2 tags, prediction has 1"
+        );
+        assert_eq!(err(&ok, &[]), "gold has 1 sentences, prediction has 0");
+        let labels = LabelSet::from_names(["PER"]);
+        let foreign = LabelSet::from_names(["PER", "LOC"]);
+        let tags = vec![crate::scheme::parse_tags(&["I-LOC"], &foreign).unwrap()];
+        let e = score_tags(&tags, &tags, &labels).unwrap_err().to_string();
+        assert_eq!(
+            e,
+            "gold sentence 0, token 0: unknown entity type `#1` in tag `I-#1`"
+        );
+    }
+
+    #[test]
+    fn tag_sequences_cut_entities_at_sentence_ends() {
+        // An `I-PER` that opens a sentence starts a new entity, as seqeval's joining `O` does.
+        let gold = [vec!["B-PER"], vec!["I-PER", "O"]];
+        let pred = [vec!["B-PER"], vec!["O", "O"]];
+        let scores = score_tag_sequences(&gold, &pred).unwrap();
+        assert_eq!(scores.per_type["PER"], Counts::new(1, 1, 2));
     }
 
     #[test]
