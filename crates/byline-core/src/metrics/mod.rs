@@ -302,6 +302,40 @@ micro avg       0.00     0.00     0.00         1
     }
 
     #[test]
+    fn report_holds_the_tables_the_data_has() {
+        use crate::document::{Attribution, Entity, Mention};
+        use crate::span::Span;
+
+        let mut gold = Document::new("d", "Merkel said no.");
+        gold.entities.push(Entity {
+            span: Span::new(0, 6),
+            label: "PER".into(),
+            score: None,
+        });
+        let pred = Document::new("d", "Merkel said no.");
+        let report =
+            Report::evaluate(std::slice::from_ref(&gold), std::slice::from_ref(&pred)).unwrap();
+        let entities = report.entities.as_ref().unwrap();
+        assert_eq!(entities.rows[0].name, "PER");
+        assert_eq!(entities.rows[0].support, 1);
+        assert!(report.attribution.is_none());
+        assert_eq!(report.to_string(), entities.to_string());
+
+        gold.attributions.push(Attribution {
+            content: Mention::single(Span::new(12, 14)),
+            cue: Some(Mention::single(Span::new(7, 11))),
+            source: Some(Mention::single(Span::new(0, 6))),
+        });
+        let report = Report::evaluate(&[gold], &[pred]).unwrap();
+        let text = report.to_string();
+        assert!(text.starts_with("entities\n"), "{text}");
+        assert!(text.contains("\n\nattribution\n"), "{text}");
+        let json = serde_json::to_value(&report).unwrap();
+        assert_eq!(json["attribution"]["rows"][0]["name"], "content exact");
+        assert_eq!(json["attribution"]["rows"][0]["support"], 1);
+    }
+
+    #[test]
     fn documents_pair_by_id() {
         let d = |id: &str, text: &str| Document::new(id, text);
         let gold = [d("a", "x"), d("b", "y")];
