@@ -72,6 +72,41 @@ pub enum Error {
     /// A document that cannot be written as asked (for example CoNLL without tokens).
     #[error("document `{document}`: {reason}")]
     InvalidDocument { document: String, reason: String },
+
+    /// Gold and predicted documents do not pair up by id for evaluation.
+    #[error("document `{id}` is in the {side} documents but not in the {other}", other = side.other())]
+    UnpairedDocument { id: String, side: Side },
+
+    /// The same document id appears twice among the gold or the predicted documents.
+    #[error("document `{id}` appears more than once in the {side} documents")]
+    DuplicateDocument { id: String, side: Side },
+
+    /// A gold document and its prediction have different texts, so their spans cannot be compared.
+    #[error("document `{id}`: gold and predicted texts differ")]
+    TextMismatch { id: String },
+
+    /// Gold and predicted tag sequences differ in length: sentence `sentence` (0-based) or, when
+    /// `sentence` is `None`, the number of sentences.
+    #[error("{}gold has {gold} {what}, prediction has {pred}", sentence.map(|s| format!("sentence {s}: ")).unwrap_or_default(), what = if sentence.is_some() { "tags" } else { "sentences" })]
+    LengthMismatch {
+        sentence: Option<usize>,
+        gold: usize,
+        pred: usize,
+    },
+
+    /// A tag of a tag sequence that is not `O` or a prefix and a type. `sentence` and `token` are
+    /// 0-based.
+    #[error("{side} sentence {sentence}, token {token}: {source}")]
+    Tag {
+        side: Side,
+        sentence: usize,
+        token: usize,
+        #[source]
+        source: crate::scheme::TagError,
+    },
+
+    #[error(transparent)]
+    Label(#[from] crate::label::LabelError),
 }
 
 /// What is wrong with a line of a brat standoff file. Offsets are code points, as in the file.
@@ -165,6 +200,31 @@ pub enum ConllErrorKind {
     NotInScheme { tag: String, scheme: Scheme },
     #[error("{0}")]
     Label(LabelError),
+}
+
+/// Which side of an evaluation a document or sequence comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Side {
+    Gold,
+    Predicted,
+}
+
+impl Side {
+    fn other(self) -> Side {
+        match self {
+            Side::Gold => Side::Predicted,
+            Side::Predicted => Side::Gold,
+        }
+    }
+}
+
+impl std::fmt::Display for Side {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Side::Gold => "gold",
+            Side::Predicted => "predicted",
+        })
+    }
 }
 
 impl Error {

@@ -12,13 +12,15 @@ pub mod document;
 pub mod error;
 pub mod jsonl;
 pub mod label;
+pub mod metrics;
 pub mod polnear;
 pub mod quote;
 pub mod scheme;
 pub mod span;
+pub mod tokenize;
 
 pub use document::{Attribution, Document, Entity, Mention};
-pub use error::{BratErrorKind, ConllErrorKind, Error, JsonlErrorKind, Result};
+pub use error::{BratErrorKind, ConllErrorKind, Error, JsonlErrorKind, Result, Side};
 pub use label::{LabelId, LabelSet};
 pub use scheme::{Prefix, Scheme, Tag, TagSet, TokenSpan};
 pub use span::{OffsetMap, Span};

@@ -1,0 +1,551 @@
+//! Quote-attribution metrics: how well predicted attributions (content, cue, source) match the
+//! gold ones.
+//!
+//! All figures are micro-averaged over the documents: counts and credits are summed over all
+//! documents before dividing. Token-based figures use the gold document's tokens, or
+//! [`tokenize`](crate::tokenize::tokenize) of its text when it has none, for both sides. A
+//! mention's tokens are the tokens that any of its pieces overlaps (by at least one byte).
+//!
+//! # Per role: content, source and cue, each on its own
+//!
+//! The mentions of a role are those of all attributions that have one (`cue` and `source` may be
+//! absent).
+//!
+//! * **Exact**: a predicted mention is correct when a gold mention has exactly the same pieces
+//!   (byte spans). Each gold mention is matched at most once. Precision = correct / predicted,
+//!   recall = correct / gold.
+//! * **Overlap** (the "partial" or "soft" match of the PARC attribution literature, Pareti 2016):
+//!   each predicted mention `p` gets the credit `max_g |T(p) ∩ T(g)| / |T(p)|` over the gold
+//!   mentions `g` of the role, where `T` is the set of tokens; precision = sum of credits /
+//!   number of predicted mentions. Symmetrically each gold mention `g` gets
+//!   `max_p |T(g) ∩ T(p)| / |T(g)|` over the predicted mentions; recall = sum / number of gold
+//!   mentions. A mention covering no token gets credit 0. F1 = 2·P·R / (P + R).
+//!
+//! # Attributions
+//!
+//! A predicted attribution is **correct** when
+//!
+//! * its content overlaps the content of a gold attribution with a **Dice coefficient**
+//!   `2 |T(pred) ∩ T(gold)| / (|T(pred)| + |T(gold)|)` of at least 0.5 (symmetric, so a
+//!   prediction that swallows the whole paragraph does not match), and
+//! * its source is exactly that gold attribution's source (same pieces), or both are absent.
+//!
+//! Each gold attribution is matched at most once: candidate pairs are taken in decreasing Dice
+//! order (ties: earlier gold, then earlier prediction). When gold contents do not overlap each
+//! other, as in PolNeAR, a prediction can reach Dice ≥ 0.5 with at most one of them, so this
+//! greedy matching is also a maximum matching. The cue is not part of the criterion.
+//!
+//! # Direct quotes
+//!
+//! The same figures are computed again on direct quotes only: the gold attributions whose content
+//! is a direct quote, against the predicted attributions whose content is a direct quote. A
+//! content is a direct quote when every piece is wholly inside double quotation marks (`" “ ” „
+//! « »`): the piece starts with an opening mark or follows one (spaces between allowed), it ends
+//! with a closing mark (trailing `. , ! ? ; : …` allowed) or is followed by one (after such
+//! punctuation and spaces), and there is no double quotation mark inside.
+
+use std::borrow::Cow;
+use std::collections::HashMap;
+use std::ops::AddAssign;
+
+use serde::Serialize;
+
+use super::{f1, pair_documents, ratio, Counts, Row, Table};
+use crate::document::{Attribution, Document, Mention};
+use crate::error::Result;
+use crate::span::Span;
+use crate::tokenize::tokenize;
+
+/// The smallest content Dice coefficient at which a predicted attribution can match a gold one.
+pub const CONTENT_DICE_THRESHOLD: f64 = 0.5;
+
+/// Partial-credit counts of the overlap match (see the [module docs](self)).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize)]
+pub struct Overlap {
+    /// Sum over predicted mentions of the fraction of their tokens in the best gold mention.
+    pub precision_credit: f64,
+    /// Sum over gold mentions of the fraction of their tokens in the best predicted mention.
+    pub recall_credit: f64,
+    pub predicted: usize,
+    pub gold: usize,
+}
+
+impl Overlap {
+    pub fn precision(&self) -> f64 {
+        ratio(self.precision_credit, self.predicted)
+    }
+
+    pub fn recall(&self) -> f64 {
+        ratio(self.recall_credit, self.gold)
+    }
+
+    pub fn f1(&self) -> f64 {
+        f1(self.precision(), self.recall())
+    }
+
+    fn row(&self, name: String) -> Row {
+        Row {
+            name,
+            precision: self.precision(),
+            recall: self.recall(),
+            f1: self.f1(),
+            support: self.gold,
+            predicted: self.predicted,
+            correct: None,
+        }
+    }
+}
+
+impl AddAssign for Overlap {
+    fn add_assign(&mut self, o: Overlap) {
+        self.precision_credit += o.precision_credit;
+        self.recall_credit += o.recall_credit;
+        self.predicted += o.predicted;
+        self.gold += o.gold;
+    }
+}
+
+/// Scores of one role (content, source or cue).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize)]
+pub struct RoleScores {
+    pub exact: Counts,
+    pub overlap: Overlap,
+}
+
+/// All figures over one set of attributions.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize)]
+pub struct AttributionFigures {
+    pub content: RoleScores,
+    pub source: RoleScores,
+    pub cue: RoleScores,
+    /// Whole attributions: content Dice ≥ 0.5 and the same source.
+    pub attribution: Counts,
+}
+
+impl AttributionFigures {
+    fn rows(&self, prefix: &str) -> Vec<Row> {
+        let mut rows = Vec::with_capacity(7);
+        for (role, s) in [
+            ("content", &self.content),
+            ("source", &self.source),
+            ("cue", &self.cue),
+        ] {
+            rows.push(Row::from_counts(format!("{prefix}{role} exact"), s.exact));
+            rows.push(s.overlap.row(format!("{prefix}{role} overlap")));
+        }
+        rows.push(Row::from_counts(
+            format!("{prefix}attribution"),
+            self.attribution,
+        ));
+        rows
+    }
+}
+
+/// Attribution scores over all attributions and over direct quotes only.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize)]
+pub struct AttributionScores {
+    pub all: AttributionFigures,
+    pub direct: AttributionFigures,
+}
+
+impl AttributionScores {
+    /// Rows `content exact`, `content overlap`, `source ...`, `cue ...`, `attribution`, then the
+    /// same prefixed with `direct `.
+    pub fn table(&self) -> Table {
+        let mut rows = self.all.rows("");
+        rows.extend(self.direct.rows("direct "));
+        Table {
+            title: "attribution".into(),
+            rows,
+        }
+    }
+}
+
+/// Scores the predicted attributions of documents against the gold ones. Documents are paired by
+/// id and must have the same text (see [`evaluate_entities`](super::evaluate_entities)).
+pub fn evaluate_attributions(gold: &[Document], pred: &[Document]) -> Result<AttributionScores> {
+    let mut scores = AttributionScores::default();
+    for (g, p) in pair_documents(gold, pred)? {
+        let tokens: Cow<'_, [Span]> = if g.tokens.is_empty() {
+            Cow::Owned(tokenize(&g.text))
+        } else {
+            Cow::Borrowed(&g.tokens)
+        };
+        let doc = DocTokens { tokens: &tokens };
+        doc.add(&mut scores.all, &all(g), &all(p));
+        doc.add(&mut scores.direct, &direct(g), &direct(p));
+    }
+    Ok(scores)
+}
+
+fn all(d: &Document) -> Vec<&Attribution> {
+    d.attributions.iter().collect()
+}
+
+fn direct(d: &Document) -> Vec<&Attribution> {
+    d.attributions
+        .iter()
+        .filter(|a| is_direct(&d.text, &a.content))
+        .collect()
+}
+
+/// The tokens of one document, to turn mentions into token sets.
+struct DocTokens<'a> {
+    tokens: &'a [Span],
+}
+
+impl DocTokens<'_> {
+    /// Sorted indices of the tokens that the mention's pieces overlap.
+    fn token_set(&self, mention: &Mention) -> Vec<usize> {
+        let mut set: Vec<usize> = Vec::new();
+        for piece in &mention.pieces {
+            let first = self.tokens.partition_point(|t| t.end <= piece.start);
+            let last = self.tokens.partition_point(|t| t.start < piece.end);
+            for i in first..last.max(first) {
+                if set.last().is_none_or(|&l| l < i) {
+                    set.push(i);
+                } else if !set.contains(&i) {
+                    set.push(i);
+                    set.sort_unstable();
+                }
+            }
+        }
+        set
+    }
+
+    fn add(&self, figures: &mut AttributionFigures, gold: &[&Attribution], pred: &[&Attribution]) {
+        type Role = for<'a> fn(&'a Attribution) -> Option<&'a Mention>;
+        let roles: [(&mut RoleScores, Role); 3] = [
+            (&mut figures.content, |a| Some(&a.content)),
+            (&mut figures.source, |a| a.source.as_ref()),
+            (&mut figures.cue, |a| a.cue.as_ref()),
+        ];
+        for (scores, role) in roles {
+            let g: Vec<&Mention> = gold.iter().filter_map(|a| role(a)).collect();
+            let p: Vec<&Mention> = pred.iter().filter_map(|a| role(a)).collect();
+            scores.exact += exact_counts(&g, &p);
+            scores.overlap += self.overlap(&g, &p);
+        }
+        figures.attribution += self.match_attributions(gold, pred);
+    }
+
+    fn overlap(&self, gold: &[&Mention], pred: &[&Mention]) -> Overlap {
+        let g: Vec<Vec<usize>> = gold.iter().map(|m| self.token_set(m)).collect();
+        let p: Vec<Vec<usize>> = pred.iter().map(|m| self.token_set(m)).collect();
+        let best = |x: &Vec<usize>, others: &[Vec<usize>]| -> f64 {
+            let shared = others.iter().map(|o| shared(x, o)).max().unwrap_or(0);
+            ratio(shared as f64, x.len())
+        };
+        Overlap {
+            precision_credit: p.iter().map(|x| best(x, &g)).sum(),
+            recall_credit: g.iter().map(|x| best(x, &p)).sum(),
+            predicted: p.len(),
+            gold: g.len(),
+        }
+    }
+
+    fn match_attributions(&self, gold: &[&Attribution], pred: &[&Attribution]) -> Counts {
+        let g: Vec<Vec<usize>> = gold.iter().map(|a| self.token_set(&a.content)).collect();
+        let p: Vec<Vec<usize>> = pred.iter().map(|a| self.token_set(&a.content)).collect();
+        let mut candidates: Vec<(f64, usize, usize)> = Vec::new();
+        for (gi, ga) in gold.iter().enumerate() {
+            for (pi, pa) in pred.iter().enumerate() {
+                let d = dice(&g[gi], &p[pi]);
+                if d >= CONTENT_DICE_THRESHOLD && ga.source == pa.source {
+                    candidates.push((d, gi, pi));
+                }
+            }
+        }
+        candidates.sort_by(|a, b| b.0.total_cmp(&a.0).then((a.1, a.2).cmp(&(b.1, b.2))));
+        let (mut gold_used, mut pred_used) = (vec![false; gold.len()], vec![false; pred.len()]);
+        let mut correct = 0;
+        for (_, gi, pi) in candidates {
+            if !gold_used[gi] && !pred_used[pi] {
+                gold_used[gi] = true;
+                pred_used[pi] = true;
+                correct += 1;
+            }
+        }
+        Counts::new(correct, pred.len(), gold.len())
+    }
+}
+
+/// Multiset intersection of equal mentions.
+fn exact_counts(gold: &[&Mention], pred: &[&Mention]) -> Counts {
+    let mut available: HashMap<&Mention, usize> = HashMap::new();
+    for &m in gold {
+        *available.entry(m).or_default() += 1;
+    }
+    let mut correct = 0;
+    for m in pred {
+        if let Some(n) = available.get_mut(m).filter(|n| **n > 0) {
+            *n -= 1;
+            correct += 1;
+        }
+    }
+    Counts::new(correct, pred.len(), gold.len())
+}
+
+/// Size of the intersection of two sorted index sets.
+fn shared(a: &[usize], b: &[usize]) -> usize {
+    let (mut i, mut j, mut n) = (0, 0, 0);
+    while i < a.len() && j < b.len() {
+        match a[i].cmp(&b[j]) {
+            std::cmp::Ordering::Less => i += 1,
+            std::cmp::Ordering::Greater => j += 1,
+            std::cmp::Ordering::Equal => {
+                n += 1;
+                i += 1;
+                j += 1;
+            }
+        }
+    }
+    n
+}
+
+/// Dice coefficient of two token sets; 0 when both are empty.
+fn dice(a: &[usize], b: &[usize]) -> f64 {
+    ratio(2.0 * shared(a, b) as f64, a.len() + b.len())
+}
+
+// Note for the lead: the readers branch adds a public `is_direct`; unify the two definitions.
+fn is_open_quote(c: char) -> bool {
+    matches!(c, '"' | '“' | '„' | '«')
+}
+
+fn is_close_quote(c: char) -> bool {
+    matches!(c, '"' | '”' | '»')
+}
+
+fn is_any_quote(c: char) -> bool {
+    is_open_quote(c) || is_close_quote(c)
+}
+
+fn is_trailing_punct(c: char) -> bool {
+    matches!(c, '.' | ',' | '!' | '?' | ';' | ':' | '…')
+}
+
+/// Is the content a direct quote: every piece wholly inside double quotation marks?
+fn is_direct(text: &str, content: &Mention) -> bool {
+    !content.pieces.is_empty() && content.pieces.iter().all(|&p| piece_is_quoted(text, p))
+}
+
+fn piece_is_quoted(text: &str, piece: Span) -> bool {
+    let (Some(inner), Some(before), Some(after)) = (
+        text.get(piece.start..piece.end),
+        text.get(..piece.start),
+        text.get(piece.end..),
+    ) else {
+        return false;
+    };
+    let mut inner = inner.trim();
+    // Opening mark: inside the piece or just before it.
+    match inner.strip_prefix(is_open_quote) {
+        Some(rest) => inner = rest,
+        None if before.trim_end().ends_with(is_open_quote) => {}
+        None => return false,
+    }
+    // Closing mark: inside the piece (maybe before trailing punctuation) or just after it.
+    let body = inner.trim_end_matches(is_trailing_punct);
+    if let Some(rest) = body.strip_suffix(is_close_quote) {
+        inner = rest;
+    } else if after
+        .trim_start_matches(|c: char| c.is_whitespace() || is_trailing_punct(c))
+        .starts_with(is_close_quote)
+    {
+        // The closing mark is outside the piece.
+    } else {
+        return false;
+    }
+    !inner.contains(is_any_quote)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Finds the `n`-th occurrence (0-based) of `needle` in `text` as a span.
+    fn find(text: &str, needle: &str, n: usize) -> Span {
+        let start = text
+            .match_indices(needle)
+            .nth(n)
+            .unwrap_or_else(|| panic!("{needle:?} #{n} not in text"))
+            .0;
+        Span::new(start, start + needle.len())
+    }
+
+    const TEXT: &str = "“We will win the election,” Smith said. Jones told reporters \
+                        that the plan had failed badly. The senator added that taxes would rise.";
+
+    fn m(s: &str) -> Mention {
+        Mention::single(find(TEXT, s, 0))
+    }
+
+    fn attr(content: &str, cue: Option<&str>, source: Option<&str>) -> Attribution {
+        Attribution {
+            content: m(content),
+            cue: cue.map(m),
+            source: source.map(m),
+        }
+    }
+
+    fn docs(gold: Vec<Attribution>, pred: Vec<Attribution>) -> (Vec<Document>, Vec<Document>) {
+        let mut g = Document::new("d", TEXT);
+        g.attributions = gold;
+        let mut p = Document::new("d", TEXT);
+        p.attributions = pred;
+        (vec![g], vec![p])
+    }
+
+    fn close(a: f64, b: f64) -> bool {
+        (a - b).abs() < 1e-12
+    }
+
+    #[test]
+    fn hand_computed_figures() {
+        let gold = vec![
+            // Content tokens: “ We will win the election , ” = 8 tokens.
+            attr("“We will win the election,”", Some("said"), Some("Smith")),
+            // Content tokens: the plan had failed badly = 5 tokens.
+            attr("the plan had failed badly", Some("told"), Some("Jones")),
+            // Content tokens: taxes would rise = 3 tokens.
+            attr("taxes would rise", Some("added"), Some("The senator")),
+        ];
+        let pred = vec![
+            // Content without the quote marks and comma: 5 of 8 gold tokens. Dice = 10/13.
+            attr("We will win the election", Some("said"), Some("Smith")),
+            // Content "plan had" (2 tokens of the 5): Dice = 4/7 >= 0.5, source matches.
+            attr("plan had", Some("told"), Some("Jones")),
+            // Exact content, wrong source span ("senator" vs "The senator"), no cue.
+            attr("taxes would rise", None, Some("senator")),
+            // Spurious attribution without source over "reporters".
+            attr("reporters", None, None),
+        ];
+        let (g, p) = docs(gold, pred);
+        let s = evaluate_attributions(&g, &p).unwrap().all;
+
+        // Content exact: only "taxes would rise".
+        assert_eq!(s.content.exact, Counts::new(1, 4, 3));
+        // Content overlap precision credits: 5/5, 2/2, 3/3, 0/1 -> 3 of 4 predictions.
+        // Recall credits: 5/8, 2/5, 3/3 -> (5/8 + 2/5 + 1) / 3.
+        assert!(close(s.content.overlap.precision(), 3.0 / 4.0));
+        assert!(close(
+            s.content.overlap.recall(),
+            (5.0 / 8.0 + 2.0 / 5.0 + 1.0) / 3.0
+        ));
+        assert_eq!(
+            (s.content.overlap.predicted, s.content.overlap.gold),
+            (4, 3)
+        );
+        let (p_, r_) = (0.75, (5.0 / 8.0 + 0.4 + 1.0) / 3.0);
+        assert!(close(s.content.overlap.f1(), 2.0 * p_ * r_ / (p_ + r_)));
+
+        // Source exact: Smith, Jones; "senator" is not "The senator".
+        assert_eq!(s.source.exact, Counts::new(2, 3, 3));
+        // Source overlap: precision credits 1, 1, 1 (senator's one token is in gold); recall
+        // credits 1, 1, 1/2.
+        assert!(close(s.source.overlap.precision(), 1.0));
+        assert!(close(s.source.overlap.recall(), 2.5 / 3.0));
+
+        // Cue: two predicted, both exact.
+        assert_eq!(s.cue.exact, Counts::new(2, 2, 3));
+        assert!(close(s.cue.overlap.recall(), 2.0 / 3.0));
+
+        // Attributions: first two correct; third has the wrong source; fourth matches nothing.
+        assert_eq!(s.attribution, Counts::new(2, 4, 3));
+    }
+
+    #[test]
+    fn direct_quotes_are_scored_apart() {
+        let gold = vec![
+            attr("“We will win the election,”", Some("said"), Some("Smith")),
+            attr("taxes would rise", Some("added"), Some("The senator")),
+        ];
+        let pred = vec![
+            // Direct: the marks are just outside the piece.
+            attr("We will win the election", Some("said"), Some("Smith")),
+            attr("taxes would rise", Some("added"), Some("The senator")),
+        ];
+        let (g, p) = docs(gold, pred);
+        let scores = evaluate_attributions(&g, &p).unwrap();
+        assert_eq!(scores.all.attribution, Counts::new(2, 2, 2));
+        assert_eq!(scores.direct.attribution, Counts::new(1, 1, 1));
+        assert_eq!(scores.direct.content.exact, Counts::new(0, 1, 1));
+        assert!(close(scores.direct.content.overlap.recall(), 5.0 / 8.0));
+        let table = scores.table();
+        assert_eq!(table.rows.len(), 14);
+        assert_eq!(table.rows[7].name, "direct content exact");
+        assert_eq!(table.rows[13].name, "direct attribution");
+        assert_eq!(table.rows[1].correct, None);
+    }
+
+    #[test]
+    fn absent_sources_match_and_each_gold_matches_once() {
+        let gold = vec![attr("taxes would rise", Some("added"), None)];
+        let pred = vec![
+            attr("taxes would rise", None, None),
+            attr("taxes would", None, None),
+        ];
+        let (g, p) = docs(gold, pred);
+        let s = evaluate_attributions(&g, &p).unwrap().all;
+        assert_eq!(s.attribution, Counts::new(1, 2, 1));
+        assert_eq!(s.source.exact, Counts::new(0, 0, 0));
+        assert_eq!(s.source.overlap.f1(), 0.0);
+    }
+
+    #[test]
+    fn dice_below_half_does_not_match() {
+        // "plan" is 1 of 5 gold tokens: Dice 2/6. "the plan had" is 3 of 5: Dice 6/8.
+        let gold = vec![attr("the plan had failed badly", None, None)];
+        let (g, p) = docs(gold.clone(), vec![attr("plan", None, None)]);
+        assert_eq!(
+            evaluate_attributions(&g, &p).unwrap().all.attribution,
+            Counts::new(0, 1, 1)
+        );
+        let (g, p) = docs(gold, vec![attr("the plan had", None, None)]);
+        assert_eq!(
+            evaluate_attributions(&g, &p).unwrap().all.attribution,
+            Counts::new(1, 1, 1)
+        );
+    }
+
+    #[test]
+    fn direct_quote_predicate() {
+        let text = "He said “we won.” She said “we” won. “A,” he said, “B.” Then \"plain\" and «x»";
+        let span = |s: &str, n: usize| Mention::single(find(text, s, n));
+        let cases = [
+            (span("“we won.”", 0), true),
+            (span("we won.", 0), true),
+            (span("we won", 0), true),
+            (span("“we” won", 0), false),
+            (span("“A,” he said, “B.”", 0), false),
+            (
+                Mention::new(vec![find(text, "A,", 0), find(text, "B.", 0)]),
+                true,
+            ),
+            (span("\"plain\"", 0), true),
+            (span("x", 0), true),
+            (span("He said", 0), false),
+            (Mention::new(vec![]), false),
+            (Mention::single(Span::new(9, 10)), false), // inside a multi-byte character
+        ];
+        for (mention, expected) in cases {
+            assert_eq!(is_direct(text, &mention), expected, "{mention:?}");
+        }
+    }
+
+    #[test]
+    fn token_sets_of_discontinuous_mentions() {
+        let tokens = tokenize(TEXT);
+        let doc = DocTokens { tokens: &tokens };
+        // Two pieces inside the same token count it once; a piece inside a token selects it.
+        let smith = find(TEXT, "Smith", 0);
+        let m = Mention::new(vec![
+            Span::new(smith.start, smith.start + 2),
+            Span::new(smith.start + 3, smith.end),
+        ]);
+        assert_eq!(doc.token_set(&m).len(), 1);
+        let m = Mention::new(vec![find(TEXT, "Smith said", 0), find(TEXT, "Jones", 0)]);
+        assert_eq!(doc.token_set(&m).len(), 3);
+    }
+}
