@@ -17,6 +17,7 @@ pub mod polnear;
 pub mod quote;
 pub mod scheme;
 pub mod span;
+pub mod stats;
 pub mod tokenize;
 
 pub use document::{Attribution, Document, Entity, Mention};

@@ -1,0 +1,73 @@
+//! `byline eval`: entity and attribution scores of predictions against gold annotations.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::{bail, Result};
+use byline_core::metrics::Report;
+use byline_core::Document;
+
+use crate::input::{self, Format};
+
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// Gold annotations: a CoNLL file, JSONL file or PolNeAR split directory.
+    #[arg(long)]
+    gold: PathBuf,
+    /// Predictions, in any format byline reads.
+    #[arg(long)]
+    pred: PathBuf,
+    /// Format of the gold file (detected when not given).
+    #[arg(long)]
+    gold_format: Option<Format>,
+    /// Format of the predictions (detected when not given).
+    #[arg(long)]
+    pred_format: Option<Format>,
+    /// Print the report as JSON.
+    #[arg(long)]
+    json: bool,
+}
+
+pub fn run(args: Args) -> Result<ExitCode> {
+    let gold = input::load(&args.gold, args.gold_format)?.documents;
+    let mut pred = input::load(&args.pred, args.pred_format)?.documents;
+    pair_by_position(&gold, &mut pred)?;
+    let report = Report::evaluate(&gold, &pred)?;
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else if report.entities.is_none() && report.attribution.is_none() {
+        println!("neither file has entities or attributions");
+    } else {
+        print!("{report}");
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// CoNLL files carry no document ids of their own (byline names documents after the file), so
+/// when no predicted id is a gold id, documents are paired by position instead, provided there
+/// are as many of each and their texts agree.
+fn pair_by_position(gold: &[Document], pred: &mut [Document]) -> Result<()> {
+    let gold_ids: std::collections::HashSet<&str> = gold.iter().map(|d| d.id.as_str()).collect();
+    if pred.iter().any(|d| gold_ids.contains(d.id.as_str())) {
+        return Ok(());
+    }
+    if gold.len() != pred.len() {
+        bail!(
+            "no predicted document id matches a gold id, and the files have different numbers of documents ({} gold, {} predicted)",
+            gold.len(),
+            pred.len()
+        );
+    }
+    for (i, (g, p)) in gold.iter().zip(pred.iter_mut()).enumerate() {
+        if g.text != p.text {
+            bail!(
+                "no predicted document id matches a gold id, and document {} differs: gold `{}` and predicted `{}` have different texts",
+                i + 1,
+                g.id,
+                p.id
+            );
+        }
+        p.id = g.id.clone();
+    }
+    Ok(())
+}
