@@ -31,8 +31,8 @@ use std::path::{Path, PathBuf};
 
 use crate::document::{Attribution, Document, Mention};
 use crate::error::{BratErrorKind, Error, Result};
-use crate::quote;
 use crate::span::{OffsetMap, Span};
+use crate::stats::CorpusStats;
 
 /// The annotator whose `.ann` file is used for articles annotated by several annotators.
 pub const REFERENCE_ANNOTATOR: &str = "4b22";
@@ -205,32 +205,30 @@ pub struct PolnearStats {
     pub attributions: usize,
     pub with_source: usize,
     pub without_source: usize,
-    /// Attributions whose content text is wholly inside quotation marks ([`quote::is_direct`]).
+    /// Attributions whose content text is wholly inside quotation marks ([`crate::quote::is_direct`]).
     pub direct_quotes: usize,
-    /// Attributions whose content text contains a quotation mark ([`quote::has_quote_mark`]).
+    /// Attributions whose content text contains a quotation mark ([`crate::quote::has_quote_mark`]).
     pub content_with_quote_mark: usize,
 }
 
 impl PolnearStats {
     pub fn of_split(split: &Split) -> Self {
-        let mut s = PolnearStats {
+        let corpus = CorpusStats::of_documents(split.articles.iter().map(|a| &a.document));
+        // Events without content are not kept as attributions but are counted here, as in the
+        // README's table.
+        let (attributions, with_source) = split.articles.iter().fold((0, 0), |(n, s), a| {
+            (n + a.counts.events, s + a.counts.events_with_source)
+        });
+        PolnearStats {
             articles: split.articles.len(),
             ann_files: split.ann_files,
-            ..Default::default()
-        };
-        for article in &split.articles {
-            let doc = &article.document;
-            s.words += doc.text.split_whitespace().count();
-            s.attributions += article.counts.events;
-            s.with_source += article.counts.events_with_source;
-            for attribution in &doc.attributions {
-                let content = attribution.content.text(&doc.text).unwrap_or_default();
-                s.direct_quotes += usize::from(quote::is_direct(&content));
-                s.content_with_quote_mark += usize::from(quote::has_quote_mark(&content));
-            }
+            words: corpus.words,
+            attributions,
+            with_source,
+            without_source: attributions - with_source,
+            direct_quotes: corpus.direct_quotes,
+            content_with_quote_mark: corpus.content_with_quote_mark,
         }
-        s.without_source = s.attributions - s.with_source;
-        s
     }
 }
 

