@@ -78,6 +78,15 @@ fn init_tracing(verbose: u8, quiet: bool) {
         .init();
 }
 
+/// Writes `text` to stdout. Unlike `print!`, a closed pipe is an error (which `main` treats as a
+/// normal end) rather than a panic.
+pub(crate) fn write_stdout(text: &str) -> io::Result<()> {
+    use io::Write;
+    let mut out = io::stdout().lock();
+    out.write_all(text.as_bytes())?;
+    out.flush()
+}
+
 /// A closed pipe on stdout (`byline ... | head`) is a normal way for a reader to stop.
 fn is_broken_pipe(err: &anyhow::Error) -> bool {
     err.chain().any(|cause| {

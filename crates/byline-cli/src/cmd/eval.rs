@@ -33,13 +33,14 @@ pub fn run(args: Args) -> Result<ExitCode> {
     let mut pred = input::load(&args.pred, args.pred_format)?.documents;
     pair_by_position(&gold, &mut pred)?;
     let report = Report::evaluate(&gold, &pred)?;
-    if args.json {
-        println!("{}", serde_json::to_string_pretty(&report)?);
+    let text = if args.json {
+        serde_json::to_string_pretty(&report)? + "\n"
     } else if report.entities.is_none() && report.attribution.is_none() {
-        println!("neither file has entities or attributions");
+        "neither file has entities or attributions\n".to_string()
     } else {
-        print!("{report}");
-    }
+        report.to_string()
+    };
+    crate::write_stdout(&text)?;
     Ok(ExitCode::SUCCESS)
 }
 

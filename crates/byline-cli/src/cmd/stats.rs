@@ -60,9 +60,9 @@ pub fn run(args: Args) -> Result<ExitCode> {
         }
     }
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&rows)?);
+        crate::write_stdout(&(serde_json::to_string_pretty(&rows)? + "\n"))?;
     } else {
-        print!("{}", render(&rows));
+        crate::write_stdout(&render(&rows))?;
     }
     Ok(ExitCode::SUCCESS)
 }
