@@ -35,23 +35,6 @@ pub(crate) fn write_atomic(
     commit(&tmp, path)
 }
 
-/// Writes `path` atomically through a function that can only write to a path (such as candle's
-/// safetensors writer): it writes the temporary path, which is then synced and renamed.
-pub(crate) fn write_atomic_via(
-    path: &Path,
-    write: impl FnOnce(&Path) -> Result<()>,
-) -> Result<()> {
-    let tmp = temp_path(path);
-    if let Err(e) = write(&tmp) {
-        let _ = fs::remove_file(&tmp);
-        return Err(e);
-    }
-    File::open(&tmp)
-        .and_then(|f| f.sync_all())
-        .map_err(|e| Error::io(&tmp, e))?;
-    commit(&tmp, path)
-}
-
 /// Renames `tmp` over `path` and makes the rename durable.
 pub(crate) fn commit(tmp: &Path, path: &Path) -> Result<()> {
     fs::rename(tmp, path).map_err(|e| Error::io(path, e))?;

@@ -73,10 +73,26 @@ mod tests {
     fn every_example_once_and_limits_hold() {
         let lens = lens(1000);
         let cases = [
-            BatchPlan { batch_size: 16, max_tokens: None, bucket_batches: 50 },
-            BatchPlan { batch_size: 16, max_tokens: Some(300), bucket_batches: 10 },
-            BatchPlan { batch_size: 7, max_tokens: Some(40), bucket_batches: 1 },
-            BatchPlan { batch_size: 1, max_tokens: None, bucket_batches: 3 },
+            BatchPlan {
+                batch_size: 16,
+                max_tokens: None,
+                bucket_batches: 50,
+            },
+            BatchPlan {
+                batch_size: 16,
+                max_tokens: Some(300),
+                bucket_batches: 10,
+            },
+            BatchPlan {
+                batch_size: 7,
+                max_tokens: Some(40),
+                bucket_batches: 1,
+            },
+            BatchPlan {
+                batch_size: 1,
+                max_tokens: None,
+                bucket_batches: 3,
+            },
         ];
         for plan in cases {
             let batches = plan.epoch(&lens, 3, 0, 0);
@@ -95,7 +111,11 @@ mod tests {
 
     #[test]
     fn an_example_longer_than_the_token_limit_travels_alone() {
-        let plan = BatchPlan { batch_size: 4, max_tokens: Some(10), bucket_batches: 10 };
+        let plan = BatchPlan {
+            batch_size: 4,
+            max_tokens: Some(10),
+            bucket_batches: 10,
+        };
         let batches = plan.epoch(&[3, 30, 2, 3], 0, 0, 0);
         assert!(batches.contains(&vec![1]), "{batches:?}");
     }
@@ -112,18 +132,34 @@ mod tests {
                 })
                 .sum()
         };
-        let unbucketed = padding(BatchPlan { batch_size: 16, max_tokens: None, bucket_batches: 1 });
-        let bucketed = padding(BatchPlan { batch_size: 16, max_tokens: None, bucket_batches: 50 });
+        let unbucketed = padding(BatchPlan {
+            batch_size: 16,
+            max_tokens: None,
+            bucket_batches: 1,
+        });
+        let bucketed = padding(BatchPlan {
+            batch_size: 16,
+            max_tokens: None,
+            bucket_batches: 50,
+        });
         assert!(bucketed * 10 < unbucketed, "{bucketed} vs {unbucketed}");
     }
 
     #[test]
     fn order_depends_on_seed_task_and_epoch_only() {
         let lens = lens(100);
-        let plan = BatchPlan { batch_size: 8, max_tokens: None, bucket_batches: 2 };
+        let plan = BatchPlan {
+            batch_size: 8,
+            max_tokens: None,
+            bucket_batches: 2,
+        };
         let base = plan.epoch(&lens, 9, 0, 0);
         assert_eq!(plan.epoch(&lens, 9, 0, 0), base);
-        for other in [plan.epoch(&lens, 10, 0, 0), plan.epoch(&lens, 9, 1, 0), plan.epoch(&lens, 9, 0, 1)] {
+        for other in [
+            plan.epoch(&lens, 10, 0, 0),
+            plan.epoch(&lens, 9, 1, 0),
+            plan.epoch(&lens, 9, 0, 1),
+        ] {
             assert_ne!(other, base);
         }
     }

@@ -159,7 +159,10 @@ impl Checkpoints {
         // Leftovers of interrupted writes.
         for entry in fs::read_dir(&self.dir).map_err(|e| Error::io(&self.dir, e))? {
             let path = entry.map_err(|e| Error::io(&self.dir, e))?.path();
-            let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+            let name = path
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default();
             if name.starts_with(".step-") && name.ends_with(".tmp") && path.is_dir() {
                 fs::remove_dir_all(&path).map_err(|e| Error::io(&path, e))?;
             }
@@ -272,11 +275,16 @@ mod tests {
 
         set(&params, &[7.0, 8.0]);
         let crash = || Err(Error::Invalid("killed".into()));
-        assert!(ckpt.save_with(&params, &opt, &state(20), 2, |_| crash()).is_err());
+        assert!(ckpt
+            .save_with(&params, &opt, &state(20), 2, |_| crash())
+            .is_err());
         assert_eq!(ckpt.latest().unwrap(), Some(first.clone()));
         let restored = ckpt.load(&first, &params, &mut opt).unwrap();
         assert_eq!(restored.step, 10);
-        assert_eq!(params[0].var.as_tensor().to_vec1::<f32>().unwrap(), [1.0, 2.0]);
+        assert_eq!(
+            params[0].var.as_tensor().to_vec1::<f32>().unwrap(),
+            [1.0, 2.0]
+        );
 
         // The next save succeeds and clears the leftover.
         ckpt.save(&params, &opt, &state(30), 2).unwrap();
@@ -285,7 +293,10 @@ mod tests {
             .map(|e| e.unwrap().file_name().into_string().unwrap())
             .collect();
         assert!(!names.iter().any(|n| n.ends_with(".tmp")), "{names:?}");
-        assert_eq!(ckpt.latest().unwrap(), Some(ckpt.dir().join("step-00000030")));
+        assert_eq!(
+            ckpt.latest().unwrap(),
+            Some(ckpt.dir().join("step-00000030"))
+        );
     }
 
     #[test]
@@ -309,11 +320,20 @@ mod tests {
         let var = Var::from_slice(&[1.0f32, 2.0, 3.0], 3, &Device::Cpu).unwrap();
         let other = vec![Param::new("w", var, ParamGroup::Encoder)];
         let mut other_opt = AdamW::new(other.clone(), AdamWConfig::default()).unwrap();
-        let err = ckpt.load(&dir, &other, &mut other_opt).unwrap_err().to_string();
-        assert!(err.contains("model.safetensors") && err.contains("`w`"), "{err}");
+        let err = ckpt
+            .load(&dir, &other, &mut other_opt)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("model.safetensors") && err.contains("`w`"),
+            "{err}"
+        );
 
         fs::write(ckpt.dir().join(LATEST), "step-00000099").unwrap();
         let err = ckpt.latest().unwrap_err().to_string();
-        assert!(err.contains("latest") && err.contains("step-00000099"), "{err}");
+        assert!(
+            err.contains("latest") && err.contains("step-00000099"),
+            "{err}"
+        );
     }
 }

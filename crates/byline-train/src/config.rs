@@ -210,12 +210,16 @@ impl TrainConfig {
         let value = parse_value(raw.trim());
         let mut root = toml::Value::try_from(&*self).map_err(|e| fail(e.to_string()))?;
         let segments: Vec<&str> = key.split('.').collect();
-        let (last, parents) = segments.split_last().expect("split yields at least one piece");
+        let (last, parents) = segments
+            .split_last()
+            .expect("split yields at least one piece");
         let mut node = &mut root;
         for segment in parents {
             node = match node {
                 toml::Value::Table(table) => table.get_mut(*segment),
-                toml::Value::Array(items) => segment.parse::<usize>().ok().and_then(|i| items.get_mut(i)),
+                toml::Value::Array(items) => {
+                    segment.parse::<usize>().ok().and_then(|i| items.get_mut(i))
+                }
                 _ => None,
             }
             .ok_or_else(|| fail(format!("no field `{segment}`")))?;
@@ -234,7 +238,9 @@ impl TrainConfig {
             }
             _ => return Err(fail(format!("`{last}` is inside a plain value"))),
         }
-        *self = root.try_into().map_err(|e: toml::de::Error| fail(e.message().to_string()))?;
+        *self = root
+            .try_into()
+            .map_err(|e: toml::de::Error| fail(e.message().to_string()))?;
         Ok(())
     }
 
@@ -265,14 +271,25 @@ impl TrainConfig {
             return bad("max_steps must be at least 1");
         }
         let rates = [Some(self.learning_rate), self.head_learning_rate];
-        if rates.into_iter().flatten().any(|lr| !(lr.is_finite() && lr >= 0.0)) {
+        if rates
+            .into_iter()
+            .flatten()
+            .any(|lr| !(lr.is_finite() && lr >= 0.0))
+        {
             return bad("learning rates must be finite and non-negative");
         }
         if !(0.0..1.0).contains(&self.adam_beta1) || !(0.0..1.0).contains(&self.adam_beta2) {
             return bad("adam_beta1 and adam_beta2 must lie in [0, 1)");
         }
-        if !(self.adam_epsilon > 0.0) || !(self.weight_decay >= 0.0) || !(self.max_grad_norm >= 0.0) {
-            return bad("adam_epsilon must be positive; weight_decay and max_grad_norm non-negative");
+        let positive = |x: f64| x > 0.0;
+        let non_negative = |x: f64| x >= 0.0;
+        if !positive(self.adam_epsilon)
+            || !non_negative(self.weight_decay)
+            || !non_negative(self.max_grad_norm)
+        {
+            return bad(
+                "adam_epsilon must be positive; weight_decay and max_grad_norm non-negative",
+            );
         }
         if !(0.0..=1.0).contains(&self.warmup_ratio) || !(0.0..1.0).contains(&self.dropout) {
             return bad("warmup_ratio must lie in [0, 1] and dropout in [0, 1)");
@@ -383,11 +400,31 @@ weight = 0.5
     fn bad_files_name_file_line_and_key() {
         // (text, line, key, words the message must contain)
         let cases: &[(&str, usize, &str, &str)] = &[
-            ("seed = 1\nlerning_rate = 0.1\n", 2, "lerning_rate", "unknown field"),
-            ("seed = 1\nbatch_size = \"big\"\n", 2, "batch_size", "invalid type"),
+            (
+                "seed = 1\nlerning_rate = 0.1\n",
+                2,
+                "lerning_rate",
+                "unknown field",
+            ),
+            (
+                "seed = 1\nbatch_size = \"big\"\n",
+                2,
+                "batch_size",
+                "invalid type",
+            ),
             ("epochs = -3\n", 1, "epochs", "invalid value"),
-            ("best_mode = \"highest\"\n", 1, "best_mode", "unknown variant"),
-            ("[[tasks]]\nname = \"x\"\ntrain = \"t\"\ncolour = 1\n", 4, "colour", "unknown field"),
+            (
+                "best_mode = \"highest\"\n",
+                1,
+                "best_mode",
+                "unknown variant",
+            ),
+            (
+                "[[tasks]]\nname = \"x\"\ntrain = \"t\"\ncolour = 1\n",
+                4,
+                "colour",
+                "unknown field",
+            ),
         ];
         for &(text, line, key, words) in cases {
             let err = TrainConfig::from_toml_str(text, "dir/run.toml").unwrap_err();
@@ -404,7 +441,10 @@ weight = 0.5
     #[test]
     fn missing_file_names_the_file() {
         let err = TrainConfig::load("/nonexistent/byline.toml").unwrap_err();
-        assert!(err.to_string().starts_with("/nonexistent/byline.toml: "), "{err}");
+        assert!(
+            err.to_string().starts_with("/nonexistent/byline.toml: "),
+            "{err}"
+        );
     }
 
     #[test]
@@ -429,13 +469,22 @@ weight = 0.5
 
     #[test]
     fn bad_overrides_name_the_key_and_leave_config_unchanged() {
-        let cases = ["lerning_rate=1", "batch_size=many", "tasks.5.weight=1", "seed", "seed.x=1"];
+        let cases = [
+            "lerning_rate=1",
+            "batch_size=many",
+            "tasks.5.weight=1",
+            "seed",
+            "seed.x=1",
+        ];
         for case in cases {
             let mut cfg = TrainConfig::from_toml_str(GOOD, "good.toml").unwrap();
             let before = cfg.clone();
             let err = cfg.apply_override(case).unwrap_err();
             let key = case.split('=').next().unwrap();
-            assert!(matches!(&err, Error::Override { key: k, .. } if k == key), "{case}: {err:?}");
+            assert!(
+                matches!(&err, Error::Override { key: k, .. } if k == key),
+                "{case}: {err:?}"
+            );
             assert_eq!(cfg, before, "{case}");
         }
     }

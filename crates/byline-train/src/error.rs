@@ -55,7 +55,11 @@ pub enum Error {
 
     /// The loss became NaN or infinite.
     #[error("step {step}: loss of task `{task}` is {loss}; training diverged")]
-    Diverged { step: usize, task: String, loss: f32 },
+    Diverged {
+        step: usize,
+        task: String,
+        loss: f32,
+    },
 
     /// An error from the model's own code (collation, loss), kept as the source.
     #[error("model: {0}")]

@@ -81,7 +81,8 @@ pub fn save_params(params: &[Param], path: &Path) -> Result<()> {
         .iter()
         .map(|p| (p.name.as_str(), p.var.as_tensor().clone()))
         .collect();
-    candle_core::safetensors::save(&tensors, path).map_err(|e| Error::checkpoint(path, e.to_string()))
+    candle_core::safetensors::save(&tensors, path)
+        .map_err(|e| Error::checkpoint(path, e.to_string()))
 }
 
 /// Loads parameters saved by [`save_params`] into `params`, by name. Every parameter must be

@@ -108,7 +108,10 @@ impl<'m, M: Trainable> Trainer<'m, M> {
         trainer.dropout = restore(&state.dropout_rng)?;
         trainer.state = state;
         trainer.resumed = true;
-        trainer.metrics = truncate_events(&trainer.cfg.output_dir.join("metrics.jsonl"), trainer.state.step)?;
+        trainer.metrics = truncate_events(
+            &trainer.cfg.output_dir.join("metrics.jsonl"),
+            trainer.state.step,
+        )?;
         tracing::info!(step = trainer.state.step, path = %latest.display(), "resumed");
         Ok(trainer)
     }
@@ -128,11 +131,16 @@ impl<'m, M: Trainable> Trainer<'m, M> {
             )));
         }
         if let Some(t) = cfg.tasks.iter().zip(&data).find(|(_, d)| d.is_empty()) {
-            return Err(Error::Invalid(format!("task `{}` has no training examples", t.0.name)));
+            return Err(Error::Invalid(format!(
+                "task `{}` has no training examples",
+                t.0.name
+            )));
         }
         let params = model.params();
         if params.is_empty() {
-            return Err(Error::Invalid("the model has no trainable parameters".into()));
+            return Err(Error::Invalid(
+                "the model has no trainable parameters".into(),
+            ));
         }
         let optimizer = AdamW::new(
             params.clone(),
@@ -171,7 +179,11 @@ impl<'m, M: Trainable> Trainer<'m, M> {
             tasks: cfg
                 .tasks
                 .iter()
-                .map(|t| TaskCursor { name: t.name.clone(), epoch: 0, position: 0 })
+                .map(|t| TaskCursor {
+                    name: t.name.clone(),
+                    epoch: 0,
+                    position: 0,
+                })
                 .collect(),
             sampler_rng: RngState::capture(&sampler),
             dropout_rng: RngState::capture(&dropout),
@@ -313,14 +325,20 @@ impl<'m, M: Trainable> Trainer<'m, M> {
         let model = self.model;
 
         let batch = timed(&mut self.timings.data_s, || model.collate(task, &examples))?;
-        let loss = timed(&mut self.timings.forward_s, || {
-            let loss = model.loss(task, &batch, &mut self.dropout)?;
-            if loss.elem_count() != 1 {
-                return Err(Error::Invalid(format!("loss has shape {:?}, expected a scalar", loss.dims())));
-            }
-            let value = loss.flatten_all()?.to_dtype(DType::F64)?.to_vec1::<f64>()?[0];
-            Ok((loss, value))
-        });
+        let loss = timed(
+            &mut self.timings.forward_s,
+            || -> Result<(candle_core::Tensor, f64)> {
+                let loss = model.loss(task, &batch, &mut self.dropout)?;
+                if loss.elem_count() != 1 {
+                    return Err(Error::Invalid(format!(
+                        "loss has shape {:?}, expected a scalar",
+                        loss.dims()
+                    )));
+                }
+                let value = loss.flatten_all()?.to_dtype(DType::F64)?.to_vec1::<f64>()?[0];
+                Ok((loss, value))
+            },
+        );
         let (loss, loss_value) = loss?;
         let step = self.state.step + 1;
         if !loss_value.is_finite() {
@@ -372,7 +390,11 @@ impl<'m, M: Trainable> Trainer<'m, M> {
 
     /// Runs the evaluation callback now, records its figures, and saves the model to
     /// `<run>/best` when `best_metric` improved.
-    pub fn evaluate_now<E>(&mut self, evaluate: &mut E, progress: &mut dyn Progress) -> Result<EvalEvent>
+    pub fn evaluate_now<E>(
+        &mut self,
+        evaluate: &mut E,
+        progress: &mut dyn Progress,
+    ) -> Result<EvalEvent>
     where
         E: FnMut(&M) -> Result<Metrics>,
     {
@@ -383,7 +405,9 @@ impl<'m, M: Trainable> Trainer<'m, M> {
             let name = &self.cfg.best_metric;
             let value = *metrics.get(name).ok_or_else(|| {
                 let have: Vec<&String> = metrics.keys().collect();
-                Error::Eval(format!("no figure named `{name}` (best_metric); figures: {have:?}"))
+                Error::Eval(format!(
+                    "no figure named `{name}` (best_metric); figures: {have:?}"
+                ))
             })?;
             let incumbent = self.state.best.as_ref().map(|b| b.value);
             if self.cfg.best_mode.better(value, incumbent) {
@@ -394,7 +418,9 @@ impl<'m, M: Trainable> Trainer<'m, M> {
                     metrics: metrics.clone(),
                 };
                 let run_dir = self.cfg.output_dir.clone();
-                timed(&mut self.timings.checkpoint_s, || save_best(&run_dir, self.model, &best))?;
+                timed(&mut self.timings.checkpoint_s, || {
+                    save_best(&run_dir, self.model, &best)
+                })?;
                 tracing::info!(step = best.step, metric = %best.metric, value, "new best");
                 self.state.best = Some(best);
                 is_best = true;
@@ -416,8 +442,12 @@ impl<'m, M: Trainable> Trainer<'m, M> {
     pub fn checkpoint_now(&mut self, progress: &mut dyn Progress) -> Result<PathBuf> {
         self.state.sampler_rng = RngState::capture(&self.sampler);
         self.state.dropout_rng = RngState::capture(&self.dropout);
-        let (checkpoints, params, optimizer, state) =
-            (&self.checkpoints, &self.params, &self.optimizer, &self.state);
+        let (checkpoints, params, optimizer, state) = (
+            &self.checkpoints,
+            &self.params,
+            &self.optimizer,
+            &self.state,
+        );
         let keep = self.cfg.keep_checkpoints;
         let path = timed(&mut self.timings.checkpoint_s, || {
             checkpoints.save(params, optimizer, state, keep)
@@ -458,14 +488,25 @@ impl<'m, M: Trainable> Trainer<'m, M> {
     fn next_batch(&mut self, task: usize) -> Vec<usize> {
         let cursor = &mut self.state.tasks[task];
         let cached = &mut self.epochs[task];
-        let stale = |c: &Option<(usize, Vec<Vec<usize>>)>, epoch| !matches!(c, Some((e, _)) if *e == epoch);
+        let stale = |c: &Option<(usize, Vec<Vec<usize>>)>, epoch: usize| !matches!(c, Some((e, _)) if *e == epoch);
         if stale(cached, cursor.epoch) {
-            *cached = Some((cursor.epoch, self.plan.epoch(&self.lens[task], self.cfg.seed, task, cursor.epoch)));
+            *cached = Some((
+                cursor.epoch,
+                self.plan
+                    .epoch(&self.lens[task], self.cfg.seed, task, cursor.epoch),
+            ));
         }
-        if cached.as_ref().is_some_and(|(_, b)| cursor.position >= b.len()) {
+        if cached
+            .as_ref()
+            .is_some_and(|(_, b)| cursor.position >= b.len())
+        {
             cursor.epoch += 1;
             cursor.position = 0;
-            *cached = Some((cursor.epoch, self.plan.epoch(&self.lens[task], self.cfg.seed, task, cursor.epoch)));
+            *cached = Some((
+                cursor.epoch,
+                self.plan
+                    .epoch(&self.lens[task], self.cfg.seed, task, cursor.epoch),
+            ));
         }
         let batches = &cached.as_ref().expect("filled above").1;
         let batch = batches[cursor.position].clone();
@@ -498,8 +539,15 @@ fn truncate_events(path: &Path, step: usize) -> Result<File> {
         .lines()
         .filter(|line| {
             let value: Option<serde_json::Value> = serde_json::from_str(line).ok();
-            let event_step = value.as_ref().and_then(|v| v.get("step")).and_then(|s| s.as_u64());
-            let is_done = value.as_ref().and_then(|v| v.get("event")).and_then(|e| e.as_str()) == Some("done");
+            let event_step = value
+                .as_ref()
+                .and_then(|v| v.get("step"))
+                .and_then(|s| s.as_u64());
+            let is_done = value
+                .as_ref()
+                .and_then(|v| v.get("event"))
+                .and_then(|e| e.as_str())
+                == Some("done");
             event_step.is_some_and(|s| s as usize <= step) && !is_done
         })
         .map(|line| format!("{line}\n"))

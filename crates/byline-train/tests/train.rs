@@ -5,7 +5,7 @@ use std::path::Path;
 
 use byline_train::{
     Error, Event, Metrics, Param, ParamGroup, Progress, Result, Silent, TaskConfig, TaskSampling,
-    Trainable, TrainConfig, Trainer,
+    TrainConfig, Trainable, Trainer,
 };
 use candle_core::{DType, Device, Tensor, Var, D};
 use rand::{Rng, RngCore, SeedableRng};
@@ -42,7 +42,9 @@ struct Toy {
 }
 
 fn random_var(rng: &mut ChaCha8Rng, shape: (usize, usize), scale: f32) -> Var {
-    let values: Vec<f32> = (0..shape.0 * shape.1).map(|_| (rng.random::<f32>() - 0.5) * scale).collect();
+    let values: Vec<f32> = (0..shape.0 * shape.1)
+        .map(|_| (rng.random::<f32>() - 0.5) * scale)
+        .collect();
     Var::from_vec(values, shape, &Device::Cpu).unwrap()
 }
 
@@ -69,13 +71,26 @@ impl Toy {
     /// (real, tags) logits of a batch.
     fn logits(&self, task: usize, batch: &Batch, rng: Option<&mut dyn RngCore>) -> Result<Tensor> {
         let ids = batch.ids.flatten_all()?;
-        let x = self.embeddings.as_tensor().embedding(&ids)?.index_select(&batch.real, 0)?; // (real, dim)
-        let x = x.matmul(&self.dense_w.t()?)?.broadcast_add(&self.dense_b)?.tanh()?;
+        let x = self
+            .embeddings
+            .as_tensor()
+            .embedding(&ids)?
+            .index_select(&batch.real, 0)?; // (real, dim)
+        let x = x
+            .matmul(&self.dense_w.t()?)?
+            .broadcast_add(&self.dense_b)?
+            .tanh()?;
         let x = match rng {
             Some(rng) if self.dropout > 0.0 => {
                 let keep = 1.0 - self.dropout;
                 let mask: Vec<f32> = (0..x.elem_count())
-                    .map(|_| if rng.random::<f64>() < keep { (1.0 / keep) as f32 } else { 0.0 })
+                    .map(|_| {
+                        if rng.random::<f64>() < keep {
+                            (1.0 / keep) as f32
+                        } else {
+                            0.0
+                        }
+                    })
                     .collect();
                 (x.clone() * Tensor::from_vec(mask, x.shape(), &Device::Cpu)?)?
             }
@@ -89,14 +104,23 @@ impl Toy {
         let refs: Vec<&Example> = examples.iter().collect();
         let batch = self.collate(task, &refs)?;
         let predicted = self.logits(task, &batch, None)?.argmax(D::Minus1)?;
-        let right = predicted.eq(&batch.tags)?.to_dtype(DType::F32)?.sum_all()?.to_scalar::<f32>()?;
+        let right = predicted
+            .eq(&batch.tags)?
+            .to_dtype(DType::F32)?
+            .sum_all()?
+            .to_scalar::<f32>()?;
         Ok(right as f64 / batch.tags.elem_count() as f64)
     }
 
     fn values(&self) -> Vec<(String, Vec<f32>)> {
         self.params()
             .into_iter()
-            .map(|p| (p.name, p.var.as_tensor().flatten_all().unwrap().to_vec1().unwrap()))
+            .map(|p| {
+                (
+                    p.name,
+                    p.var.as_tensor().flatten_all().unwrap().to_vec1().unwrap(),
+                )
+            })
             .collect()
     }
 }
@@ -107,13 +131,25 @@ impl Trainable for Toy {
 
     fn params(&self) -> Vec<Param> {
         let mut params = vec![
-            Param::new("embeddings.weight", self.embeddings.clone(), ParamGroup::Encoder),
+            Param::new(
+                "embeddings.weight",
+                self.embeddings.clone(),
+                ParamGroup::Encoder,
+            ),
             Param::new("dense.weight", self.dense_w.clone(), ParamGroup::Encoder),
             Param::new("dense.bias", self.dense_b.clone(), ParamGroup::Encoder),
         ];
         for (i, (w, b)) in self.heads.iter().enumerate() {
-            params.push(Param::new(format!("heads.{i}.weight"), w.clone(), ParamGroup::Head));
-            params.push(Param::new(format!("heads.{i}.bias"), b.clone(), ParamGroup::Head));
+            params.push(Param::new(
+                format!("heads.{i}.weight"),
+                w.clone(),
+                ParamGroup::Head,
+            ));
+            params.push(Param::new(
+                format!("heads.{i}.bias"),
+                b.clone(),
+                ParamGroup::Head,
+            ));
         }
         params
     }
@@ -153,8 +189,13 @@ fn corpus(task: usize, n: usize, seed: u64) -> Vec<Example> {
     (0..n)
         .map(|_| {
             let len = rng.random_range(2..9);
-            let ids: Vec<u32> = (0..len).map(|_| rng.random_range(1..VOCAB as u32)).collect();
-            let tags = ids.iter().map(|&i| (i * 7 + task as u32) % TAGS[task] as u32).collect();
+            let ids: Vec<u32> = (0..len)
+                .map(|_| rng.random_range(1..VOCAB as u32))
+                .collect();
+            let tags = ids
+                .iter()
+                .map(|&i| (i * 7 + task as u32) % TAGS[task] as u32)
+                .collect();
             Example { ids, tags }
         })
         .collect()
@@ -216,7 +257,12 @@ fn toy_tagger_overfits_eight_sentences() {
     let before = model.accuracy(0, &train[0]).unwrap();
     let mut eval = {
         let train = train.clone();
-        move |m: &Toy| -> Result<Metrics> { Ok(Metrics::from([("entities/accuracy".to_string(), m.accuracy(0, &train[0])?)])) }
+        move |m: &Toy| -> Result<Metrics> {
+            Ok(Metrics::from([(
+                "entities/accuracy".to_string(),
+                m.accuracy(0, &train[0])?,
+            )]))
+        }
     };
     let mut recorder = Recorder::default();
     let summary = Trainer::new(cfg, &model, train.clone())
@@ -232,10 +278,21 @@ fn toy_tagger_overfits_eight_sentences() {
         })
         .collect();
     assert_eq!(losses.len(), 150);
-    assert!(losses[149] < losses[0] * 0.05, "loss {} -> {}", losses[0], losses[149]);
-    assert!(before < 0.6 && model.accuracy(0, &train[0]).unwrap() == 1.0, "accuracy {before}");
+    assert!(
+        losses[149] < losses[0] * 0.05,
+        "loss {} -> {}",
+        losses[0],
+        losses[149]
+    );
+    assert!(
+        before < 0.6 && model.accuracy(0, &train[0]).unwrap() == 1.0,
+        "accuracy {before}"
+    );
     let best = summary.best.unwrap();
-    assert_eq!((best.value, best.metric.as_str()), (1.0, "entities/accuracy"));
+    assert_eq!(
+        (best.value, best.metric.as_str()),
+        (1.0, "entities/accuracy")
+    );
     assert!(dir.path().join("best/model.safetensors").is_file());
     let t = summary.timings;
     assert_eq!(t.steps, 150);
@@ -252,7 +309,12 @@ fn resumed_run_equals_uninterrupted_run() {
     let straight_moments: Vec<_> = straight
         .params()
         .iter()
-        .map(|p| trainer.optimizer().moments(&p.name).map(|(m, v, s)| (m.to_vec(), v.to_vec(), s)))
+        .map(|p| {
+            trainer
+                .optimizer()
+                .moments(&p.name)
+                .map(|(m, v, s)| (m.to_vec(), v.to_vec(), s))
+        })
         .collect();
     let straight_state = trainer.state().clone();
     drop(trainer);
@@ -262,7 +324,9 @@ fn resumed_run_equals_uninterrupted_run() {
     {
         let first = Toy::new(11, 0.1);
         let mut trainer = Trainer::new(config(dir.path(), 20), &first, data()).unwrap();
-        trainer.run_until(10, evaluator(data()), &mut Silent).unwrap();
+        trainer
+            .run_until(10, evaluator(data()), &mut Silent)
+            .unwrap();
         // It ran on a little past the checkpoint before the "kill"; those steps are redone.
         for _ in 0..3 {
             trainer.train_step().unwrap();
@@ -276,11 +340,18 @@ fn resumed_run_equals_uninterrupted_run() {
     assert_eq!(rest.step, 20);
 
     for ((name, a), (_, b)) in straight.values().iter().zip(resumed_model.values()) {
-        let diff = a.iter().zip(&b).map(|(x, y)| (x - y).abs()).fold(0.0, f32::max);
+        let diff = a
+            .iter()
+            .zip(&b)
+            .map(|(x, y)| (x - y).abs())
+            .fold(0.0, f32::max);
         assert!(diff <= 1e-6, "{name}: differs by {diff}");
     }
     for (p, want) in resumed_model.params().iter().zip(&straight_moments) {
-        let got = trainer.optimizer().moments(&p.name).map(|(m, v, s)| (m.to_vec(), v.to_vec(), s));
+        let got = trainer
+            .optimizer()
+            .moments(&p.name)
+            .map(|(m, v, s)| (m.to_vec(), v.to_vec(), s));
         assert_eq!(&got, want, "{}", p.name);
     }
     assert_eq!(trainer.state(), &straight_state);
@@ -305,7 +376,10 @@ fn both_tasks_train_and_round_robin_alternates() {
     let mut cfg = config(dir.path(), 8);
     cfg.task_sampling = TaskSampling::RoundRobin;
     let mut recorder = Recorder::default();
-    Trainer::new(cfg, &model, data()).unwrap().run(evaluator(data()), &mut recorder).unwrap();
+    Trainer::new(cfg, &model, data())
+        .unwrap()
+        .run(evaluator(data()), &mut recorder)
+        .unwrap();
     let tasks: Vec<&str> = recorder
         .0
         .iter()
@@ -349,6 +423,9 @@ fn refuses_to_overwrite_a_run_and_to_resume_nothing() {
     let other = tempfile::tempdir().unwrap();
     let mut cfg = config(other.path(), 5);
     cfg.best_metric = "f1".into();
-    let err = Trainer::new(cfg, &model, data()).unwrap().run(evaluator(data()), &mut Silent).unwrap_err();
+    let err = Trainer::new(cfg, &model, data())
+        .unwrap()
+        .run(evaluator(data()), &mut Silent)
+        .unwrap_err();
     assert!(err.to_string().contains("`f1`"), "{err}");
 }
