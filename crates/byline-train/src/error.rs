@@ -1,0 +1,91 @@
+//! Errors of byline-train. Errors that come from a file name the file (and, for a config, the
+//! 1-based line and the key).
+
+use std::path::PathBuf;
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    #[error("{path}: {source}", path = .path.display())]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+
+    /// A training config that does not parse or does not fit [`crate::TrainConfig`]: an unknown
+    /// key, a wrong type, a bad value. `line` is 1-based; `key` is the offending key where known.
+    #[error(
+        "{path}{}: {message}{}",
+        line.map(|l| format!(":{l}")).unwrap_or_default(),
+        key.as_ref().map(|k| format!(" (key `{k}`)")).unwrap_or_default(),
+        path = .path.display()
+    )]
+    Config {
+        path: PathBuf,
+        line: Option<usize>,
+        key: Option<String>,
+        message: String,
+    },
+
+    /// A `key=value` override (from the command line) that names no field or does not fit it.
+    #[error("override `{key}`: {message}")]
+    Override { key: String, message: String },
+
+    /// A config that parsed but cannot be trained with (no tasks, zero batch size, ...).
+    #[error("invalid training config: {0}")]
+    Invalid(String),
+
+    /// A checkpoint or run directory that is missing pieces or does not match the model.
+    #[error("{path}: {message}", path = .path.display())]
+    Checkpoint { path: PathBuf, message: String },
+
+    #[error("{path}: {source}", path = .path.display())]
+    Json {
+        path: PathBuf,
+        #[source]
+        source: serde_json::Error,
+    },
+
+    /// The evaluation callback failed.
+    #[error("evaluation failed: {0}")]
+    Eval(String),
+
+    /// The loss became NaN or infinite.
+    #[error("step {step}: loss of task `{task}` is {loss}; training diverged")]
+    Diverged {
+        step: usize,
+        task: String,
+        loss: f32,
+    },
+
+    /// An error from the model's own code (collation, loss), kept as the source.
+    #[error("model: {0}")]
+    Model(#[source] Box<dyn std::error::Error + Send + Sync>),
+
+    #[error(transparent)]
+    Candle(#[from] candle_core::Error),
+}
+
+impl Error {
+    pub fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
+        Error::Io {
+            path: path.into(),
+            source,
+        }
+    }
+
+    /// Wraps an error of the model crate.
+    pub fn model(source: impl std::error::Error + Send + Sync + 'static) -> Self {
+        Error::Model(Box::new(source))
+    }
+
+    pub(crate) fn checkpoint(path: impl Into<PathBuf>, message: impl Into<String>) -> Self {
+        Error::Checkpoint {
+            path: path.into(),
+            message: message.into(),
+        }
+    }
+}
