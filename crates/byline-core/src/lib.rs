@@ -19,6 +19,7 @@ pub mod scheme;
 pub mod span;
 pub mod stats;
 pub mod tokenize;
+pub mod window;
 
 pub use document::{Attribution, Document, Entity, Mention};
 pub use error::{BratErrorKind, ConllErrorKind, Error, JsonlErrorKind, Result, Side};
