@@ -7,6 +7,8 @@
 //! ([`Span`]); every file byline writes uses **Unicode code-point** offsets (what Python, spaCy
 //! and PolNeAR use). [`OffsetMap`] converts between the two.
 
+pub mod align;
+pub mod assemble;
 pub mod conll;
 pub mod document;
 pub mod error;
