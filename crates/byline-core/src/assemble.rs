@@ -24,8 +24,10 @@
 
 use std::ops::Range;
 
-use crate::align::{RoleSpans, WordSpan};
+use crate::align::{role_tags, roles_from_tags, AlignStats, RoleSpans, WordSpan};
 use crate::document::{Attribution, Document, Mention};
+use crate::error::Result;
+use crate::scheme::TagSet;
 
 /// Extra cost of a cue or source in the sentence next to its anchor.
 pub const SENTENCE_COST: usize = 50;
@@ -51,6 +53,16 @@ pub fn assemble(doc: &Document, roles: &RoleSpans) -> Vec<Attribution> {
             source: source.map(|s| Mention::single(roles.sources[s].span)),
         })
         .collect()
+}
+
+/// What a perfect tagger would get: `doc`'s own attributions to per-word role tags of `tag_set`
+/// ([`role_tags`]), back to spans ([`roles_from_tags`]) and through [`assemble`]. Scoring the
+/// result against `doc.attributions` measures what the word-tag representation and the assembly
+/// rules lose on their own. `doc` must be tokenized (with sentences).
+pub fn round_trip(doc: &Document, tag_set: &TagSet) -> Result<(Vec<Attribution>, AlignStats)> {
+    let tags = role_tags(doc, tag_set);
+    let roles = roles_from_tags(doc, &tags.tags, None, tag_set)?;
+    Ok((assemble(doc, &roles), tags.stats))
 }
 
 /// One attribution's content: indices into `roles.contents`, and the cue found between pieces.
@@ -251,7 +263,7 @@ fn gap(a: &Range<usize>, b: &Range<usize>) -> usize {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::align::{role_labels, roles_from_tags, role_tags};
+    use crate::align::role_labels;
     use crate::scheme::{Scheme, TagSet};
     use crate::span::Span;
     use crate::tokenize::tokenize_document;
