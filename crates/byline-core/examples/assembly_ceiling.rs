@@ -28,7 +28,11 @@ fn default_split() -> Option<PathBuf> {
 }
 
 fn main() -> ExitCode {
-    let Some(dir) = std::env::args().nth(1).map(PathBuf::from).or_else(default_split) else {
+    let Some(dir) = std::env::args()
+        .nth(1)
+        .map(PathBuf::from)
+        .or_else(default_split)
+    else {
         eprintln!("error: no split directory given and no shared/ directory found");
         return ExitCode::from(2);
     };

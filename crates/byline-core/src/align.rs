@@ -110,7 +110,11 @@ pub fn role_tags(doc: &Document, tags: &TagSet) -> WordTags {
     let (s, q, c) = (labels.id(SOURCE), labels.id(CUE), labels.id(CONTENT));
     let mut spans = Vec::new();
     for a in &doc.attributions {
-        let roles = [(s, a.source.as_ref()), (q, a.cue.as_ref()), (c, Some(&a.content))];
+        let roles = [
+            (s, a.source.as_ref()),
+            (q, a.cue.as_ref()),
+            (c, Some(&a.content)),
+        ];
         for (label, mention) in roles {
             for &piece in mention.map_or(&[][..], |m| &m.pieces) {
                 spans.push((label, piece));
@@ -280,16 +284,49 @@ mod tests {
         let text = "John Smith visited New York City in May.";
         let labels = LabelSet::from_names(["PER", "LOC"]);
         // (entities, scheme, tags, approximated, dropped, unknown)
-        let cases: &[(&[(&str, &str)], Scheme, &str, usize, usize, usize)] = &[
-            (&[("John Smith", "PER"), ("New York City", "LOC")], Scheme::Iob2,
-             "B-PER I-PER O B-LOC I-LOC I-LOC O O O", 0, 0, 0),
-            (&[("John Smith", "PER"), ("New York City", "LOC")], Scheme::Bioes,
-             "B-PER E-PER O B-LOC I-LOC E-LOC O O O", 0, 0, 0),
+        type Case<'a> = (
+            &'a [(&'a str, &'a str)],
+            Scheme,
+            &'a str,
+            usize,
+            usize,
+            usize,
+        );
+        let cases: &[Case] = &[
+            (
+                &[("John Smith", "PER"), ("New York City", "LOC")],
+                Scheme::Iob2,
+                "B-PER I-PER O B-LOC I-LOC I-LOC O O O",
+                0,
+                0,
+                0,
+            ),
+            (
+                &[("John Smith", "PER"), ("New York City", "LOC")],
+                Scheme::Bioes,
+                "B-PER E-PER O B-LOC I-LOC E-LOC O O O",
+                0,
+                0,
+                0,
+            ),
             // Starts inside a word: the whole word is taken, counted as approximated.
-            (&[("ohn", "PER"), ("York Ci", "LOC")], Scheme::Bioes,
-             "S-PER O O O B-LOC E-LOC O O O", 2, 0, 0),
+            (
+                &[("ohn", "PER"), ("York Ci", "LOC")],
+                Scheme::Bioes,
+                "S-PER O O O B-LOC E-LOC O O O",
+                2,
+                0,
+                0,
+            ),
             // Unknown label skipped; whitespace-only span dropped.
-            (&[("May", "DATE"), (" ", "PER")], Scheme::Iob2, "O O O O O O O O O", 0, 1, 1),
+            (
+                &[("May", "DATE"), (" ", "PER")],
+                Scheme::Iob2,
+                "O O O O O O O O O",
+                0,
+                1,
+                1,
+            ),
         ];
         for (i, (ents, scheme, expect, approx, dropped, unknown)) in cases.iter().enumerate() {
             let mut d = doc(text);
@@ -341,7 +378,10 @@ mod tests {
         let texts = |v: &[WordSpan]| -> Vec<&str> { v.iter().map(|s| d.slice(s.span)).collect() };
         assert_eq!(texts(&roles.sources), ["the senator"]);
         assert_eq!(texts(&roles.cues), ["said"]);
-        assert_eq!(texts(&roles.contents), ["\"Taxes will rise,\"", "\"and soon.\""]);
+        assert_eq!(
+            texts(&roles.contents),
+            ["\"Taxes will rise,\"", "\"and soon.\""]
+        );
         assert_eq!(roles.sources[0].score, Some(6.5));
     }
 
@@ -374,7 +414,11 @@ mod tests {
             .collect();
         assert_eq!(
             got,
-            [("Angela Merkel", "PER", 0.5), ("Macron", "PER", 0.6), ("Paris", "LOC", 1.0)]
+            [
+                ("Angela Merkel", "PER", 0.5),
+                ("Macron", "PER", 0.6),
+                ("Paris", "LOC", 1.0)
+            ]
         );
     }
 

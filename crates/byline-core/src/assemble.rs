@@ -3,10 +3,12 @@
 //!
 //! # Rules
 //!
-//! 1. **Split contents are merged.** Consecutive content spans whose gap holds at least one cue
-//!    word and otherwise only source words and punctuation (tokens without a letter or digit)
-//!    form one discontinuous content, as in `"A," he said, "B."`, provided the two pieces'
-//!    facing words are in one sentence. That cue is its cue.
+//! 1. **Split contents are merged.** Consecutive content spans whose gap holds a cue and a
+//!    source and otherwise only punctuation (tokens without a letter or digit) form one
+//!    discontinuous content, as in `"A," he said, "B."`, when the second piece is in the same
+//!    sentence as the end of the gap, or, for direct quotes only (the first piece ends with a
+//!    closing quotation mark, the second starts with an opening one), starts the next sentence
+//!    and that sentence has no cue of its own after the gap (`"A," he said. "B."`). That cue is its cue.
 //! 2. **Every (merged) content is one attribution.**
 //! 3. **Cue.** A content's candidate cues are those in the sentences the content touches or in
 //!    the sentence just before or after them (a quote of several sentences, or `"..." \n he
@@ -27,6 +29,7 @@ use std::ops::Range;
 use crate::align::{role_tags, roles_from_tags, AlignStats, RoleSpans, WordSpan};
 use crate::document::{Attribution, Document, Mention};
 use crate::error::Result;
+use crate::quote::{CLOSING, OPENING};
 use crate::scheme::TagSet;
 
 /// Extra cost of a cue or source in the sentence next to its anchor.
@@ -100,7 +103,11 @@ impl<'a> Context<'a> {
         }
         let mut in_content = vec![false; n];
         for c in &roles.contents {
-            for w in in_content.iter_mut().take(c.words.end.min(n)).skip(c.words.start) {
+            for w in in_content
+                .iter_mut()
+                .take(c.words.end.min(n))
+                .skip(c.words.start)
+            {
                 *w = true;
             }
         }
@@ -118,7 +125,10 @@ impl<'a> Context<'a> {
 
     /// Sentences `first..=last` a word range touches.
     fn sentences(&self, words: &Range<usize>) -> (usize, usize) {
-        (self.sent(words.start), self.sent(words.end.saturating_sub(1)))
+        (
+            self.sent(words.start),
+            self.sent(words.end.saturating_sub(1)),
+        )
     }
 
     fn is_punct(&self, word: usize) -> bool {
@@ -134,7 +144,7 @@ impl<'a> Context<'a> {
         let mut groups: Vec<Group> = Vec::new();
         for (i, c) in contents.iter().enumerate() {
             if let Some(g) = groups.last_mut() {
-                if let Some(cue) = self.bridging_cue(g.words.end, c.words.start) {
+                if let Some(cue) = self.bridging_cue(g.words.end, &c.words) {
                     g.pieces.push(i);
                     g.words.end = c.words.end;
                     g.cue = g.cue.or(Some(cue));
@@ -150,22 +160,60 @@ impl<'a> Context<'a> {
         groups
     }
 
-    /// The cue in the gap `from..to` when the gap holds a cue and otherwise only source words and
-    /// punctuation.
-    fn bridging_cue(&self, from: usize, to: usize) -> Option<usize> {
-        if from >= to || from == 0 || self.sent(from - 1) != self.sent(to) {
+    /// The cue in the gap between a content ending at word `from` and the next content `next`,
+    /// when the gap holds a cue, a source, and otherwise only punctuation, and the next content
+    /// is in the same sentence or starts the next one without a cue of its own.
+    fn bridging_cue(&self, from: usize, next: &Range<usize>) -> Option<usize> {
+        let to = next.start;
+        if from >= to || from == 0 {
             return None;
         }
-        let covering = |spans: &[WordSpan], w: usize| spans.iter().position(|s| s.words.contains(&w));
-        let mut cue = None;
+        let (before, after) = (self.sent(from - 1), self.sent(to));
+        if after > before + 1 {
+            return None;
+        }
+        let covering =
+            |spans: &[WordSpan], w: usize| spans.iter().position(|s| s.words.contains(&w));
+        let (mut cue, mut source) = (None, false);
         for w in from..to {
             if let Some(c) = covering(&self.roles.cues, w) {
                 cue = cue.or(Some(c));
-            } else if covering(&self.roles.sources, w).is_none() && !self.is_punct(w) {
+            } else if covering(&self.roles.sources, w).is_some() {
+                source = true;
+            } else if !self.is_punct(w) {
                 return None;
             }
         }
-        cue
+        if after > before {
+            let quoted = |w: usize, opening: bool| {
+                self.doc
+                    .tokens
+                    .get(w)
+                    .and_then(|t| t.slice(&self.doc.text))
+                    .is_some_and(|t| {
+                        t.chars().any(|c| {
+                            if opening {
+                                OPENING.contains(&c)
+                            } else {
+                                CLOSING.contains(&c)
+                            }
+                        })
+                    })
+            };
+            if !(quoted(from - 1, false) && quoted(to, true)) {
+                return None;
+            }
+            let sentences = self.sentences(next);
+            let own_cue = self
+                .roles
+                .cues
+                .iter()
+                .any(|c| c.words.start >= to && self.sentence_gap(&c.words, sentences) == 0);
+            if own_cue {
+                return None;
+            }
+        }
+        cue.filter(|_| source)
     }
 
     /// Sentence distance from a span to a group of sentences `first..=last`.
@@ -173,10 +221,8 @@ impl<'a> Context<'a> {
         let (a, b) = self.sentences(words);
         if b < first {
             first - b
-        } else if a > last {
-            a - last
         } else {
-            0
+            a.saturating_sub(last)
         }
     }
 
@@ -243,7 +289,12 @@ impl<'a> Context<'a> {
     }
 
     /// Whether a word of a content other than `own` lies between `a` and `b`.
-    fn crosses_other_content(&self, a: &Range<usize>, b: &Range<usize>, own: &Range<usize>) -> bool {
+    fn crosses_other_content(
+        &self,
+        a: &Range<usize>,
+        b: &Range<usize>,
+        own: &Range<usize>,
+    ) -> bool {
         let between = a.end.min(b.end)..a.start.max(b.start);
         between
             .filter(|w| !own.contains(w))
@@ -297,9 +348,21 @@ mod tests {
             let m = Some(Mention::single(span));
             let content = Mention::single(span);
             d.attributions.push(match role {
-                'C' => Attribution { content, cue: None, source: None },
-                'Q' => Attribution { content: Mention::new(vec![]), cue: m, source: None },
-                'S' => Attribution { content: Mention::new(vec![]), cue: None, source: m },
+                'C' => Attribution {
+                    content,
+                    cue: None,
+                    source: None,
+                },
+                'Q' => Attribution {
+                    content: Mention::new(vec![]),
+                    cue: m,
+                    source: None,
+                },
+                'S' => Attribution {
+                    content: Mention::new(vec![]),
+                    cue: None,
+                    source: m,
+                },
                 _ => panic!("role {role}"),
             });
         }
@@ -310,8 +373,17 @@ mod tests {
     }
 
     fn show(doc: &Document, a: &Attribution) -> String {
-        let m = |m: &Option<Mention>| m.as_ref().and_then(|m| m.text(&doc.text)).unwrap_or("-".into());
-        format!("{} | {} | {}", a.content.text(&doc.text).unwrap(), m(&a.cue), m(&a.source))
+        let m = |m: &Option<Mention>| {
+            m.as_ref()
+                .and_then(|m| m.text(&doc.text))
+                .unwrap_or("-".into())
+        };
+        format!(
+            "{} | {} | {}",
+            a.content.text(&doc.text).unwrap(),
+            m(&a.cue),
+            m(&a.source)
+        )
     }
 
     #[test]
@@ -333,6 +405,16 @@ mod tests {
                 "{C \"A,\"} {S he} {Q said}, {C \"B.\"}",
                 &["\"A,\" \"B.\" | said | he"],
             ),
+            // ... also across a sentence end when the second piece has no cue of its own.
+            (
+                "{C \"A,\"} {S he} {Q said}. {C \"B.\"}",
+                &["\"A,\" \"B.\" | said | he"],
+            ),
+            // A gap with a cue but no source is not a split content.
+            (
+                "It was {C \"bad,\"} {Q and called it} {C \"worse.\"}",
+                &["\"bad,\" | and called it | -", "\"worse.\" | - | -"],
+            ),
             // According to X.
             (
                 "{Q According to} {S the report}, {C the plan failed}.",
@@ -351,7 +433,10 @@ mod tests {
         ];
         for (marked, expect) in cases {
             let (doc, roles) = parse(marked);
-            let got: Vec<String> = assemble(&doc, &roles).iter().map(|a| show(&doc, a)).collect();
+            let got: Vec<String> = assemble(&doc, &roles)
+                .iter()
+                .map(|a| show(&doc, a))
+                .collect();
             assert_eq!(got, *expect, "{marked}");
         }
     }

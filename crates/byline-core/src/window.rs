@@ -228,22 +228,71 @@ mod tests {
     #[test]
     fn table() {
         // (subwords, budget, overlap, sentences, windows, owners)
-        #[allow(clippy::type_complexity)]
-        let cases: &[(&[usize], usize, usize, Option<&[Range<usize>]>, &[Range<usize>], &[usize])] = &[
+        #[allow(clippy::type_complexity, clippy::single_range_in_vec_init)]
+        let cases: &[(
+            &[usize],
+            usize,
+            usize,
+            Option<&[Range<usize>]>,
+            &[Range<usize>],
+            &[usize],
+        )] = &[
             (&[], 4, 1, None, &[], &[]),
             (&[1, 1, 1], 4, 1, None, &[0..3], &[0, 0, 0]),
             (&[1, 1, 1, 1], 4, 2, None, &[0..4], &[0, 0, 0, 0]),
-            (&[1, 1, 1, 1, 1, 1], 4, 2, None, &[0..4, 2..6], &[0, 0, 0, 1, 1, 1]),
-            (&[1, 1, 1, 1, 1, 1], 4, 0, None, &[0..4, 4..6], &[0, 0, 0, 0, 1, 1]),
+            (
+                &[1, 1, 1, 1, 1, 1],
+                4,
+                2,
+                None,
+                &[0..4, 2..6],
+                &[0, 0, 0, 1, 1, 1],
+            ),
+            (
+                &[1, 1, 1, 1, 1, 1],
+                4,
+                0,
+                None,
+                &[0..4, 4..6],
+                &[0, 0, 0, 0, 1, 1],
+            ),
             // An overlap over the budget is cut down: windows still advance.
-            (&[1, 1, 1, 1], 2, 9, None, &[0..2, 1..3, 2..4], &[0, 0, 1, 2]),
+            (
+                &[1, 1, 1, 1],
+                2,
+                9,
+                None,
+                &[0..2, 1..3, 2..4],
+                &[0, 0, 1, 2],
+            ),
             // A long word keeps `budget` subwords and sits alone.
             (&[1, 9, 1], 3, 1, None, &[0..1, 1..2, 2..3], &[0, 1, 2]),
             // Sentence ends are preferred when the window stays at least half full.
-            (&[1, 1, 1, 1, 1, 1, 1, 1], 5, 0, Some(&[0..3, 3..8]), &[0..3, 3..8], &[0, 0, 0, 1, 1, 1, 1, 1]),
-            (&[1, 1, 1, 1, 1, 1, 1, 1], 5, 0, Some(&[0..1, 1..8]), &[0..5, 5..8], &[0, 0, 0, 0, 0, 1, 1, 1]),
+            (
+                &[1, 1, 1, 1, 1, 1, 1, 1],
+                5,
+                0,
+                Some(&[0..3, 3..8]),
+                &[0..3, 3..8],
+                &[0, 0, 0, 1, 1, 1, 1, 1],
+            ),
+            (
+                &[1, 1, 1, 1, 1, 1, 1, 1],
+                5,
+                0,
+                Some(&[0..1, 1..8]),
+                &[0..5, 5..8],
+                &[0, 0, 0, 0, 0, 1, 1, 1],
+            ),
             // Zero-subword words take no budget.
-            (&[0, 2, 0, 2, 0], 2, 0, None, &[0..3, 2..5], &[0, 0, 0, 1, 1]),
+            (
+                &[0, 2, 0, 2, 0],
+                2,
+                0,
+                None,
+                &[0..3, 2..5],
+                &[0, 0, 0, 1, 1],
+            ),
         ];
         for (i, (sub, budget, overlap, sentences, expect, own)) in cases.iter().enumerate() {
             let w = plan_windows(sub, *budget, *overlap, *sentences).unwrap();
