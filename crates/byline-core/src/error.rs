@@ -105,6 +105,19 @@ pub enum Error {
         source: crate::scheme::TagError,
     },
 
+    /// A window budget of zero subwords: no word could ever fit.
+    #[error("the window budget must be at least one subword")]
+    ZeroWindowBudget,
+
+    /// Per-word tags (or scores) whose number differs from the document's words.
+    #[error("document `{document}`: {words} words but {found} {what}")]
+    WordCount {
+        document: String,
+        what: &'static str,
+        words: usize,
+        found: usize,
+    },
+
     #[error(transparent)]
     Label(#[from] crate::label::LabelError),
 }

@@ -7,6 +7,8 @@
 //! ([`Span`]); every file byline writes uses **Unicode code-point** offsets (what Python, spaCy
 //! and PolNeAR use). [`OffsetMap`] converts between the two.
 
+pub mod align;
+pub mod assemble;
 pub mod conll;
 pub mod document;
 pub mod error;
@@ -19,6 +21,7 @@ pub mod scheme;
 pub mod span;
 pub mod stats;
 pub mod tokenize;
+pub mod window;
 
 pub use document::{Attribution, Document, Entity, Mention};
 pub use error::{BratErrorKind, ConllErrorKind, Error, JsonlErrorKind, Result, Side};

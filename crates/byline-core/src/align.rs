@@ -1,0 +1,481 @@
+//! Word labels: byte spans of a [`Document`] to one tag per word (for training), and per-word
+//! tags back to byte spans (for inference).
+//!
+//! # Spans to word tags
+//!
+//! A word belongs to a span when it **overlaps** it by at least one byte, so a span that starts
+//! or ends inside a word takes the whole word. Such a span is *approximated*: its words' extent
+//! is not its own byte span, and it is counted in [`AlignStats::approximated`] so training can
+//! report how many labels changed. A span that covers no word (only whitespace, or a document
+//! without tokens) is dropped and counted in [`AlignStats::dropped`]. Spans are taken in text
+//! order (start, then end); a span whose words overlap an earlier span's words loses the shared
+//! words (it starts after the earlier one's last word), counted in [`AlignStats::clipped`], or is
+//! dropped when nothing is left. A span whose label is not in the [`TagSet`] is skipped and
+//! counted in [`AlignStats::unknown_label`]. The tags are the canonical ones of the tag set's
+//! scheme ([`scheme::encode`]).
+//!
+//! Entities give one span each. Attributions give one span per **piece** of each role, labelled
+//! [`SOURCE`], [`CUE`] and [`CONTENT`], so the pieces of a discontinuous content stay separate
+//! spans (IO cannot separate adjacent pieces: they merge).
+//!
+//! # Word tags to spans
+//!
+//! [`scheme::decode`] over the whole word sequence gives word ranges; each becomes the byte span
+//! from its first word's start to its last word's end, with the mean of its words' scores when
+//! scores are given.
+
+use std::ops::Range;
+
+use crate::document::{Document, Entity, Mention};
+use crate::error::{Error, Result};
+use crate::label::{LabelId, LabelSet};
+use crate::scheme::{self, Tag, TagSet, TokenSpan};
+use crate::span::Span;
+
+/// Role label of an attribution's source (the speaker).
+pub const SOURCE: &str = "SOURCE";
+/// Role label of an attribution's cue (the reporting verb or phrase).
+pub const CUE: &str = "CUE";
+/// Role label of an attribution's content (what was said).
+pub const CONTENT: &str = "CONTENT";
+
+/// The three role labels in their fixed order: `SOURCE`, `CUE`, `CONTENT`.
+pub fn role_labels() -> LabelSet {
+    LabelSet::from_names([SOURCE, CUE, CONTENT])
+}
+
+/// What happened to the spans while they were turned into word tags.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct AlignStats {
+    /// Spans offered.
+    pub spans: usize,
+    /// Spans tagged whose start or end falls inside a word.
+    pub approximated: usize,
+    /// Spans that lost words to an earlier overlapping span.
+    pub clipped: usize,
+    /// Spans left out: no word, or every word taken by earlier spans.
+    pub dropped: usize,
+    /// Spans left out because their label is not in the tag set.
+    pub unknown_label: usize,
+}
+
+impl std::ops::AddAssign for AlignStats {
+    fn add_assign(&mut self, o: Self) {
+        self.spans += o.spans;
+        self.approximated += o.approximated;
+        self.clipped += o.clipped;
+        self.dropped += o.dropped;
+        self.unknown_label += o.unknown_label;
+    }
+}
+
+/// One tag per word of a document, and how the spans fared.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WordTags {
+    pub tags: Vec<Tag>,
+    pub stats: AlignStats,
+}
+
+/// A decoded span: its label, its words and its byte span.
+#[derive(Debug, Clone, PartialEq)]
+pub struct WordSpan {
+    pub label: LabelId,
+    pub words: Range<usize>,
+    pub span: Span,
+    /// Mean of the words' scores, when scores were given.
+    pub score: Option<f32>,
+}
+
+/// Decoded attribution roles, each in text order.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct RoleSpans {
+    pub sources: Vec<WordSpan>,
+    pub cues: Vec<WordSpan>,
+    pub contents: Vec<WordSpan>,
+}
+
+/// Entity tags of `doc`'s words from `doc.entities` (see the [module docs](self)).
+pub fn entity_tags(doc: &Document, tags: &TagSet) -> WordTags {
+    let spans = doc
+        .entities
+        .iter()
+        .map(|e| (tags.labels().id(&e.label), e.span));
+    spans_to_tags(doc, spans, tags)
+}
+
+/// Role tags of `doc`'s words from `doc.attributions`: every piece of every source, cue and
+/// content, labelled [`SOURCE`], [`CUE`], [`CONTENT`] (looked up in `tags`' label set).
+pub fn role_tags(doc: &Document, tags: &TagSet) -> WordTags {
+    let labels = tags.labels();
+    let (s, q, c) = (labels.id(SOURCE), labels.id(CUE), labels.id(CONTENT));
+    let mut spans = Vec::new();
+    for a in &doc.attributions {
+        let roles = [
+            (s, a.source.as_ref()),
+            (q, a.cue.as_ref()),
+            (c, Some(&a.content)),
+        ];
+        for (label, mention) in roles {
+            for &piece in mention.map_or(&[][..], |m| &m.pieces) {
+                spans.push((label, piece));
+            }
+        }
+    }
+    spans_to_tags(doc, spans, tags)
+}
+
+fn spans_to_tags(
+    doc: &Document,
+    spans: impl IntoIterator<Item = (Option<LabelId>, Span)>,
+    tags: &TagSet,
+) -> WordTags {
+    let mut stats = AlignStats::default();
+    let mut spans: Vec<(Span, Option<LabelId>)> = spans.into_iter().map(|(l, s)| (s, l)).collect();
+    spans.sort_by_key(|&(s, l)| (s.start, s.end, l));
+    let mut words = Vec::new();
+    let mut prev_end = 0;
+    for (span, label) in spans {
+        stats.spans += 1;
+        let Some(label) = label else {
+            stats.unknown_label += 1;
+            continue;
+        };
+        let r = doc.tokens_in(span);
+        let start = r.start.max(prev_end);
+        if start >= r.end {
+            stats.dropped += 1;
+            continue;
+        }
+        if start > r.start {
+            stats.clipped += 1;
+        }
+        if doc.tokens[r.start].start != span.start || doc.tokens[r.end - 1].end != span.end {
+            stats.approximated += 1;
+        }
+        words.push(TokenSpan::new(start, r.end, label));
+        prev_end = r.end;
+    }
+    // The spans are sorted, non-empty, disjoint and in range by construction.
+    let tags = scheme::encode(&words, doc.tokens.len(), tags.scheme())
+        .unwrap_or_else(|_| vec![Tag::O; doc.tokens.len()]);
+    WordTags { tags, stats }
+}
+
+/// Decodes per-word tags into spans over `doc`'s text. `scores`, when given, holds one score per
+/// word. Errors when the numbers of tags or scores differ from the number of words.
+pub fn word_spans(
+    doc: &Document,
+    tags: &[Tag],
+    scores: Option<&[f32]>,
+    tag_set: &TagSet,
+) -> Result<Vec<WordSpan>> {
+    let words = doc.tokens.len();
+    let count = |what, found| Error::WordCount {
+        document: doc.id.clone(),
+        what,
+        words,
+        found,
+    };
+    if tags.len() != words {
+        return Err(count("tags", tags.len()));
+    }
+    if let Some(s) = scores.filter(|s| s.len() != words) {
+        return Err(count("scores", s.len()));
+    }
+    Ok(scheme::decode(tags, tag_set.scheme())
+        .into_iter()
+        .map(|t| WordSpan {
+            label: t.label,
+            words: t.start..t.end,
+            span: Span::new(doc.tokens[t.start].start, doc.tokens[t.end - 1].end),
+            score: scores.map(|s| mean(&s[t.start..t.end])),
+        })
+        .collect())
+}
+
+fn mean(xs: &[f32]) -> f32 {
+    xs.iter().sum::<f32>() / xs.len().max(1) as f32
+}
+
+/// Entities from per-word tags (see [`word_spans`]); labels are the tag set's names.
+pub fn entities_from_tags(
+    doc: &Document,
+    tags: &[Tag],
+    scores: Option<&[f32]>,
+    tag_set: &TagSet,
+) -> Result<Vec<Entity>> {
+    let labels = tag_set.labels();
+    Ok(word_spans(doc, tags, scores, tag_set)?
+        .into_iter()
+        .filter_map(|s| {
+            Some(Entity {
+                span: s.span,
+                label: labels.get(s.label)?.to_owned(),
+                score: s.score,
+            })
+        })
+        .collect())
+}
+
+/// Role spans from per-word role tags (see [`word_spans`]); spans of labels other than
+/// [`SOURCE`], [`CUE`] and [`CONTENT`] are left out.
+pub fn roles_from_tags(
+    doc: &Document,
+    tags: &[Tag],
+    scores: Option<&[f32]>,
+    tag_set: &TagSet,
+) -> Result<RoleSpans> {
+    let labels = tag_set.labels();
+    let mut roles = RoleSpans::default();
+    for s in word_spans(doc, tags, scores, tag_set)? {
+        match labels.get(s.label) {
+            Some(SOURCE) => roles.sources.push(s),
+            Some(CUE) => roles.cues.push(s),
+            Some(CONTENT) => roles.contents.push(s),
+            _ => {}
+        }
+    }
+    Ok(roles)
+}
+
+/// A mention made of the byte spans of word spans, in text order.
+pub fn mention_of(spans: &[&WordSpan]) -> Mention {
+    Mention::new(spans.iter().map(|s| s.span).collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use proptest::prelude::*;
+
+    use super::*;
+    use crate::document::Attribution;
+    use crate::scheme::Scheme;
+    use crate::tokenize::tokenize_document;
+
+    fn find(text: &str, needle: &str) -> Span {
+        let start = text.find(needle).unwrap_or_else(|| panic!("{needle:?}"));
+        Span::new(start, start + needle.len())
+    }
+
+    fn doc(text: &str) -> Document {
+        let mut d = Document::new("d", text);
+        tokenize_document(&mut d);
+        d
+    }
+
+    fn entity(text: &str, needle: &str, label: &str) -> Entity {
+        Entity {
+            span: find(text, needle),
+            label: label.into(),
+            score: None,
+        }
+    }
+
+    fn show(tags: &[Tag], set: &TagSet) -> String {
+        let names: Vec<String> = tags
+            .iter()
+            .map(|t| t.display(set.labels()).to_string())
+            .collect();
+        names.join(" ")
+    }
+
+    #[test]
+    fn entity_tags_table() {
+        let text = "John Smith visited New York City in May.";
+        let labels = LabelSet::from_names(["PER", "LOC"]);
+        // (entities, scheme, tags, approximated, dropped, unknown)
+        type Case<'a> = (
+            &'a [(&'a str, &'a str)],
+            Scheme,
+            &'a str,
+            usize,
+            usize,
+            usize,
+        );
+        let cases: &[Case] = &[
+            (
+                &[("John Smith", "PER"), ("New York City", "LOC")],
+                Scheme::Iob2,
+                "B-PER I-PER O B-LOC I-LOC I-LOC O O O",
+                0,
+                0,
+                0,
+            ),
+            (
+                &[("John Smith", "PER"), ("New York City", "LOC")],
+                Scheme::Bioes,
+                "B-PER E-PER O B-LOC I-LOC E-LOC O O O",
+                0,
+                0,
+                0,
+            ),
+            // Starts inside a word: the whole word is taken, counted as approximated.
+            (
+                &[("ohn", "PER"), ("York Ci", "LOC")],
+                Scheme::Bioes,
+                "S-PER O O O B-LOC E-LOC O O O",
+                2,
+                0,
+                0,
+            ),
+            // Unknown label skipped; whitespace-only span dropped.
+            (
+                &[("May", "DATE"), (" ", "PER")],
+                Scheme::Iob2,
+                "O O O O O O O O O",
+                0,
+                1,
+                1,
+            ),
+        ];
+        for (i, (ents, scheme, expect, approx, dropped, unknown)) in cases.iter().enumerate() {
+            let mut d = doc(text);
+            d.entities = ents.iter().map(|(n, l)| entity(text, n, l)).collect();
+            let set = TagSet::new(*scheme, &labels);
+            let w = entity_tags(&d, &set);
+            assert_eq!(show(&w.tags, &set), *expect, "case {i}");
+            assert_eq!(w.stats.approximated, *approx, "case {i}");
+            assert_eq!(w.stats.dropped, *dropped, "case {i}");
+            assert_eq!(w.stats.unknown_label, *unknown, "case {i}");
+        }
+    }
+
+    #[test]
+    fn overlapping_spans_are_clipped() {
+        let text = "a b c d e";
+        let labels = LabelSet::from_names(["X", "Y"]);
+        let set = TagSet::new(Scheme::Iob2, &labels);
+        let mut d = doc(text);
+        d.entities = vec![entity(text, "a b c", "X"), entity(text, "b c d", "Y")];
+        let w = entity_tags(&d, &set);
+        assert_eq!(show(&w.tags, &set), "B-X I-X I-X B-Y O");
+        assert_eq!(w.stats.clipped, 1);
+    }
+
+    #[test]
+    fn role_tags_and_back() {
+        let text = "\"Taxes will rise,\" the senator said, \"and soon.\"";
+        let d0 = doc(text);
+        let mut d = d0.clone();
+        d.attributions = vec![Attribution {
+            content: Mention::new(vec![
+                find(text, "\"Taxes will rise,\""),
+                find(text, "\"and soon.\""),
+            ]),
+            cue: Some(Mention::single(find(text, "said"))),
+            source: Some(Mention::single(find(text, "the senator"))),
+        }];
+        let set = TagSet::new(Scheme::Iob2, &role_labels());
+        let w = role_tags(&d, &set);
+        assert_eq!(
+            show(&w.tags, &set),
+            "B-CONTENT I-CONTENT I-CONTENT I-CONTENT I-CONTENT I-CONTENT B-SOURCE I-SOURCE \
+             B-CUE O B-CONTENT I-CONTENT I-CONTENT I-CONTENT I-CONTENT"
+        );
+        assert_eq!(w.stats.approximated, 0);
+        let scores: Vec<f32> = (0..d.tokens.len()).map(|i| i as f32).collect();
+        let roles = roles_from_tags(&d0, &w.tags, Some(&scores), &set).unwrap();
+        let texts = |v: &[WordSpan]| -> Vec<&str> { v.iter().map(|s| d.slice(s.span)).collect() };
+        assert_eq!(texts(&roles.sources), ["the senator"]);
+        assert_eq!(texts(&roles.cues), ["said"]);
+        assert_eq!(
+            texts(&roles.contents),
+            ["\"Taxes will rise,\"", "\"and soon.\""]
+        );
+        assert_eq!(roles.sources[0].score, Some(6.5));
+    }
+
+    #[test]
+    fn counts_must_match_words() {
+        let d = doc("one two");
+        let set = TagSet::new(Scheme::Iob2, &role_labels());
+        let e = word_spans(&d, &[Tag::O], None, &set).unwrap_err();
+        assert_eq!(e.to_string(), "document `d`: 2 words but 1 tags");
+        let e = word_spans(&d, &[Tag::O; 2], Some(&[0.5]), &set).unwrap_err();
+        assert!(matches!(e, Error::WordCount { what: "scores", .. }));
+    }
+
+    #[test]
+    fn entities_from_tags_slice_the_text() {
+        let text = "Angela Merkel met Macron in Paris.";
+        let labels = LabelSet::from_names(["PER", "LOC"]);
+        let set = TagSet::new(Scheme::Bioes, &labels);
+        let d = doc(text);
+        let tags = scheme::parse_tags(
+            &["B-PER", "E-PER", "O", "S-PER", "O", "S-LOC", "O"],
+            &labels,
+        )
+        .unwrap();
+        let scores = [0.75, 0.25, 0.1, 0.6, 0.1, 1.0, 0.1];
+        let ents = entities_from_tags(&d, &tags, Some(&scores), &set).unwrap();
+        let got: Vec<(&str, &str, f32)> = ents
+            .iter()
+            .map(|e| (d.slice(e.span), e.label.as_str(), e.score.unwrap()))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                ("Angela Merkel", "PER", 0.5),
+                ("Macron", "PER", 0.6),
+                ("Paris", "LOC", 1.0)
+            ]
+        );
+    }
+
+    proptest! {
+        /// Word-aligned, disjoint spans survive spans -> tags -> spans in every scheme but IO
+        /// (where adjacent same-label spans merge).
+        #[test]
+        fn aligned_spans_round_trip(
+            words in prop::collection::vec("[a-z]{1,4}", 1..30),
+            marks in prop::collection::vec((0usize..4, 1usize..4, 0usize..2), 0..12),
+            scheme in prop_oneof![Just(Scheme::Iob1), Just(Scheme::Iob2), Just(Scheme::Bioes)],
+        ) {
+            let text = words.join(" ");
+            let d0 = doc(&text);
+            prop_assert_eq!(d0.tokens.len(), words.len());
+            let labels = LabelSet::from_names(["X", "Y"]);
+            let mut d = d0.clone();
+            let mut at = 0;
+            for (gap, len, label) in marks {
+                let start = at + gap;
+                let end = (start + len).min(words.len());
+                if start >= end { break; }
+                d.entities.push(Entity {
+                    span: Span::new(d.tokens[start].start, d.tokens[end - 1].end),
+                    label: ["X", "Y"][label].into(),
+                    score: None,
+                });
+                at = end;
+            }
+            let set = TagSet::new(scheme, &labels);
+            let w = entity_tags(&d, &set);
+            prop_assert_eq!(w.stats.approximated + w.stats.clipped + w.stats.dropped, 0);
+            let back = entities_from_tags(&d0, &w.tags, None, &set).unwrap();
+            prop_assert_eq!(back, d.entities);
+        }
+
+        /// Arbitrary byte spans never panic, and every span is tagged, dropped or unknown.
+        #[test]
+        fn arbitrary_spans_never_panic(
+            text in "[a-z .,\"é]{0,40}",
+            raw in prop::collection::vec((0usize..45, 0usize..45), 0..8),
+        ) {
+            let d0 = doc(&text);
+            let mut d = d0.clone();
+            for (a, b) in raw {
+                let (a, b) = (a.min(b).min(text.len()), a.max(b).min(text.len()));
+                if text.is_char_boundary(a) && text.is_char_boundary(b) {
+                    d.entities.push(Entity { span: Span::new(a, b), label: "X".into(), score: None });
+                }
+            }
+            let set = TagSet::new(Scheme::Bioes, &LabelSet::from_names(["X"]));
+            let w = entity_tags(&d, &set);
+            prop_assert_eq!(w.tags.len(), d.tokens.len());
+            prop_assert!(scheme::is_valid(&w.tags, Scheme::Bioes));
+            prop_assert_eq!(w.stats.spans, d.entities.len());
+            let back = entities_from_tags(&d0, &w.tags, None, &set).unwrap();
+            prop_assert_eq!(back.len() + w.stats.dropped, d.entities.len());
+        }
+    }
+}
