@@ -19,20 +19,11 @@ fn byline() -> Command {
 
 /// The shared data folder, or `None` (and a printed reason) when it is absent.
 fn shared_data() -> Option<PathBuf> {
-    let dir = match std::env::var_os("BYLINE_SHARED") {
-        Some(dir) => PathBuf::from(dir),
-        None => Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared"),
-    };
-    let data = dir.join("data");
-    if data.join("conll2003/dev.txt").is_file() && data.join("polnear/dev").is_dir() {
-        Some(data)
-    } else {
-        eprintln!(
-            "skipping: shared data not found at {} (set BYLINE_SHARED)",
-            data.display()
-        );
-        None
+    let data = byline_core::shared::path_from(Path::new(env!("CARGO_MANIFEST_DIR")), "data");
+    if data.is_none() {
+        eprintln!("skipping: shared data not found (set BYLINE_SHARED)");
     }
+    data
 }
 
 #[test]

@@ -5,7 +5,7 @@
 //! `cargo run --release -p byline-core --example assembly_ceiling -- [SPLIT_DIR]` (default: the
 //! `dev` split of `shared/data/polnear`, found via `BYLINE_SHARED` or above this crate).
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use byline_core::align::{role_labels, AlignStats};
@@ -16,14 +16,7 @@ use byline_core::tokenize::tokenize_document;
 use byline_core::{Document, Scheme, TagSet};
 
 fn default_split() -> Option<PathBuf> {
-    let shared = std::env::var_os("BYLINE_SHARED")
-        .map(PathBuf::from)
-        .or_else(|| {
-            PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-                .ancestors()
-                .flat_map(|d| [d.join("shared"), d.join("../shared")])
-                .find(|c| c.join("data").is_dir())
-        })?;
+    let shared = byline_core::shared::locate_from(Path::new(env!("CARGO_MANIFEST_DIR")))?;
     Some(shared.join("data/polnear/dev"))
 }
 

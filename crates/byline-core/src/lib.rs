@@ -18,6 +18,7 @@ pub mod metrics;
 pub mod polnear;
 pub mod quote;
 pub mod scheme;
+pub mod shared;
 pub mod span;
 pub mod stats;
 pub mod tokenize;

@@ -4,7 +4,7 @@
 //! F1 87.54; the floors below sit a point under. Skipped, with a printed reason, when the shared
 //! data is absent.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use byline_core::align::role_labels;
 use byline_core::assemble::round_trip;
@@ -14,16 +14,7 @@ use byline_core::tokenize::tokenize_document;
 use byline_core::{Document, Scheme, TagSet};
 
 fn dev_dir() -> Option<PathBuf> {
-    let shared = std::env::var_os("BYLINE_SHARED")
-        .map(PathBuf::from)
-        .or_else(|| {
-            PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-                .ancestors()
-                .flat_map(|d| [d.join("shared"), d.join("../shared")])
-                .find(|c| c.join("data").is_dir())
-        })?;
-    let dir = shared.join("data/polnear/dev");
-    dir.is_dir().then_some(dir)
+    byline_core::shared::path_from(Path::new(env!("CARGO_MANIFEST_DIR")), "data/polnear/dev")
 }
 
 #[test]

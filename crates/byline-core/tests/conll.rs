@@ -1,7 +1,7 @@
 //! CoNLL reader and writer: offsets, variants, errors, round trips, and the real CoNLL-2003 files.
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use byline_core::conll::{entity_spans, ConllReader, ConllWriter, LabelledSpan};
 use byline_core::{Document, LabelSet, Scheme, Span};
@@ -443,17 +443,8 @@ proptest! {
     }
 }
 
-/// `shared/` from `BYLINE_SHARED`, or found by walking up from this crate.
 fn shared_dir() -> Option<PathBuf> {
-    if let Some(dir) = std::env::var_os("BYLINE_SHARED") {
-        return Some(PathBuf::from(dir));
-    }
-    let here = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
-    here.ancestors().find_map(|dir| {
-        [dir.join("shared"), dir.join("../shared")]
-            .into_iter()
-            .find(|d| d.is_dir())
-    })
+    byline_core::shared::locate_from(Path::new(env!("CARGO_MANIFEST_DIR")))
 }
 
 #[test]

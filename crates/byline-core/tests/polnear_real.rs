@@ -3,25 +3,13 @@
 //! train columns that no rule we found reproduces (see `readme_counts`).
 //! Skipped, with a printed reason, when the shared data is absent.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use byline_core::polnear::{self, PolnearStats};
 
-fn shared_dir() -> Option<PathBuf> {
-    if let Some(dir) = std::env::var_os("BYLINE_SHARED") {
-        return Some(PathBuf::from(dir));
-    }
-    let manifest = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
-    manifest.ancestors().find_map(|dir| {
-        [dir.join("shared"), dir.join("../shared")]
-            .into_iter()
-            .find(|c| c.join("data").is_dir())
-    })
-}
-
 fn split_dir(split: &str) -> Option<PathBuf> {
-    let dir = shared_dir()?.join("data/polnear").join(split);
-    dir.is_dir().then_some(dir)
+    let here = Path::new(env!("CARGO_MANIFEST_DIR"));
+    byline_core::shared::path_from(here, format!("data/polnear/{split}"))
 }
 
 #[test]
