@@ -1,5 +1,6 @@
 //! Small helpers shared by the fused CPU kernels (LayerNorm, GELU, softmax).
 
+use candle_core::backend::BackendStorage;
 use candle_core::{bail, CpuStorage, Layout, Result};
 
 /// Rows handed to one rayon task: large enough that scheduling costs nothing next to the work.
