@@ -9,7 +9,10 @@ pub(crate) const MIN_ELEMS_PER_TASK: usize = 8 * 1024;
 /// The contiguous `f32` slice a storage + layout pair describes.
 pub(crate) fn f32_slice<'a>(s: &'a CpuStorage, l: &Layout, op: &str) -> Result<&'a [f32]> {
     let CpuStorage::F32(v) = s else {
-        bail!("{op}: only f32 is supported on the CPU, got {:?}", s.dtype())
+        bail!(
+            "{op}: only f32 is supported on the CPU, got {:?}",
+            s.dtype()
+        )
     };
     match l.contiguous_offsets() {
         Some((start, end)) => Ok(&v[start..end]),

@@ -37,16 +37,17 @@ impl Embeddings {
             mean: 0.0,
             stdev: 0.02,
         };
-        let table = |name: &str, rows: usize| {
-            vb.pp(name).get_with_hints((rows, h), "weight", normal)
-        };
+        let table =
+            |name: &str, rows: usize| vb.pp(name).get_with_hints((rows, h), "weight", normal);
         Ok(Self {
             word: table("word_embeddings", cfg.vocab_size)?,
             position: table("position_embeddings", cfg.max_position_embeddings)?,
             token_type: table("token_type_embeddings", cfg.type_vocab_size)?,
-            casing: vb
-                .pp("casing_embeddings")
-                .get_with_hints((Casing::COUNT, h), "weight", Init::Const(0.0))?,
+            casing: vb.pp("casing_embeddings").get_with_hints(
+                (Casing::COUNT, h),
+                "weight",
+                Init::Const(0.0),
+            )?,
             layer_norm: LayerNorm::load(vb.pp("LayerNorm"), h, cfg.layer_norm_eps)?,
             dropout: cfg.hidden_dropout_prob,
         })
@@ -73,7 +74,7 @@ impl Embeddings {
         let hidden = self.word.dim(D::Minus1)?;
         let words = self.word.embedding(&input_ids.flatten_all()?)?; // (batch * seq, hidden)
         let casing = self.casing.embedding(&casing_ids.flatten_all()?)?; // (batch * seq, hidden)
-        // Position and token-type rows are the same for every sequence: add them once, (seq, hidden).
+                                                                         // Position and token-type rows are the same for every sequence: add them once, (seq, hidden).
         let fixed = self
             .position
             .narrow(0, 0, seq)?
