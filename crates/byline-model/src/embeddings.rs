@@ -9,6 +9,7 @@ use candle_nn::{Init, VarBuilder};
 
 use crate::casing::Casing;
 use crate::config::Config;
+use crate::dropout::dropout;
 use crate::layer_norm::LayerNorm;
 
 /// Name of the word-embedding table in the Hugging Face state dict.
@@ -84,14 +85,5 @@ impl Embeddings {
             .broadcast_add(&fixed)?; // (batch, seq, hidden)
         let xs = self.layer_norm.forward(&xs)?;
         dropout(&xs, self.dropout, train)
-    }
-}
-
-/// `candle_nn::ops::dropout` in training mode with p > 0; the identity otherwise.
-pub(crate) fn dropout(xs: &Tensor, p: f32, train: bool) -> Result<Tensor> {
-    if train && p > 0.0 {
-        candle_nn::ops::dropout(xs, p)
-    } else {
-        Ok(xs.clone())
     }
 }
