@@ -6,6 +6,13 @@
 //!     [MODEL_DIR] [BATCH] [SEQ] [ROUNDS]
 //! ```
 //! MODEL_DIR defaults to `$BYLINE_SHARED/models/all-minilm-l6-v2` or `../shared/...`.
+//!
+//! Environment that matters on a small, shared CPU box:
+//! * `CANDLE_BARRIER_POOL_SPIN_LIMIT=64` (or `CANDLE_NUM_THREADS=1`): candle 0.11's elementwise
+//!   thread pool spins 25,000 times before parking; on a busy 2-core host that spinning took
+//!   37 % of all samples and made the backward pass 2.5x slower.
+//! * `MALLOC_MMAP_THRESHOLD_=4294967296 MALLOC_TRIM_THRESHOLD_=4294967296
+//!   MALLOC_TOP_PAD_=268435456`: glibc keeps freed buffers instead of returning and re-faulting them.
 
 use std::path::PathBuf;
 use std::time::Instant;
