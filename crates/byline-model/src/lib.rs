@@ -1,0 +1,54 @@
+//! # byline-model
+//!
+//! byline's BERT-family encoder on candle, written for fine-tuning on the CPU:
+//!
+//! * [`Encoder`]: embeddings (+ a zero-initialised **casing** table that puts back the case an
+//!   uncased vocabulary loses) and transformer layers; `forward(.., train)` switches dropout.
+//! * Every op has a backward pass: LayerNorm, GELU and the masked softmax are fused CPU kernels
+//!   with hand-written backward kernels (candle's own fast LayerNorm and softmax have none).
+//! * [`Pretrained`] / [`ParamStore`]: load a Hugging Face directory (`config.json` +
+//!   `model.safetensors` or `pytorch_model.bin`, with or without the `bert.` prefix) into a
+//!   [`candle_nn::VarMap`] of trainable variables, optionally keeping the word embeddings frozen;
+//!   save back with Hugging Face names.
+//! * [`Tokenizer`] / [`Batch`]: tokenise words of a document (byte spans), compute casing classes
+//!   from offsets into the original text, and pad batches.
+//!
+//! ```no_run
+//! use byline_model::{Batch, LoadOptions, Pretrained, Tokenizer};
+//! # fn main() -> byline_model::Result<()> {
+//! let dir = std::path::Path::new("shared/models/all-minilm-l6-v2");
+//! let model = Pretrained::load(dir, &LoadOptions::default())?;
+//! let tok = Tokenizer::from_file(dir.join("tokenizer.json"))?;
+//! let enc = tok.encode_text("Angela Merkel visited Paris.")?;
+//! let batch = Batch::new(&[&enc], tok.pad_id(), 512, &candle_core::Device::Cpu)?;
+//! let hidden = model.encoder.forward(&batch.input_ids, &batch.casing_ids, &batch.attention_mask, false)?;
+//! assert_eq!(hidden.dims3()?.2, 384); // (batch, seq, hidden)
+//! # Ok(()) }
+//! ```
+
+pub mod activation;
+pub mod attention;
+pub mod batch;
+pub mod casing;
+pub mod config;
+mod cpu;
+pub mod dropout;
+pub mod embeddings;
+pub mod encoder;
+pub mod error;
+pub mod layer_norm;
+pub mod linear;
+pub mod softmax;
+#[cfg(test)]
+mod testing;
+pub mod tokenize;
+pub mod weights;
+
+pub use batch::Batch;
+pub use casing::{Casing, Shape};
+pub use config::{Config, HiddenAct};
+pub use encoder::Encoder;
+pub use error::{Error, Result};
+pub use layer_norm::LayerNorm;
+pub use tokenize::{Encoding, Tokenizer};
+pub use weights::{LoadOptions, ParamStore, Pretrained};

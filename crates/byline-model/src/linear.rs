@@ -1,0 +1,51 @@
+//! A dense layer that flattens leading dimensions into one matrix multiply.
+//!
+//! `candle_nn::Linear` multiplies a (batch, seq, in) input by a weight broadcast over the batch,
+//! i.e. `batch` small GEMMs; one (batch * seq, in) x (in, out) GEMM is faster on the CPU.
+
+use candle_core::{Result, Tensor, D};
+use candle_nn::VarBuilder;
+
+#[derive(Debug, Clone)]
+pub struct Linear {
+    /// (out, in), as in PyTorch.
+    weight: Tensor,
+    /// (out,)
+    bias: Tensor,
+}
+
+impl Linear {
+    pub fn new(weight: Tensor, bias: Tensor) -> Self {
+        Self { weight, bias }
+    }
+
+    /// Loads `weight` (out, in) and `bias` (out,), initialised like `torch.nn.Linear` when
+    /// created from scratch.
+    pub fn load(vb: VarBuilder, in_dim: usize, out_dim: usize) -> Result<Self> {
+        let bound = 1.0 / (in_dim as f64).sqrt();
+        let init = candle_nn::Init::Uniform {
+            lo: -bound,
+            up: bound,
+        };
+        let weight = vb.get_with_hints((out_dim, in_dim), "weight", init)?;
+        let bias = vb.get_with_hints(out_dim, "bias", init)?;
+        Ok(Self::new(weight, bias))
+    }
+
+    pub fn weight(&self) -> &Tensor {
+        &self.weight
+    }
+
+    /// `xs`: (..., in) -> (..., out).
+    pub fn forward(&self, xs: &Tensor) -> Result<Tensor> {
+        let in_dim = xs.dim(D::Minus1)?;
+        let rows = xs.elem_count() / in_dim.max(1);
+        let mut out_dims = xs.dims().to_vec();
+        out_dims.pop();
+        out_dims.push(self.weight.dim(0)?);
+        xs.reshape((rows, in_dim))? // (rows, in)
+            .matmul(&self.weight.t()?)? // (rows, out)
+            .broadcast_add(&self.bias)?
+            .reshape(out_dims)
+    }
+}

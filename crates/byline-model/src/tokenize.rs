@@ -1,0 +1,175 @@
+//! Model-side tokenisation: `tokenizer.json` in, subword ids, byte offsets into the original
+//! text, word indices and casing classes out.
+//!
+//! Hugging Face tokenizer files often carry padding and truncation settings (MiniLM's pads and
+//! truncates to 128); they are removed on load. Batches are padded by [`crate::Batch`], and a text
+//! longer than the model's window is the caller's to split, never silently cut.
+
+use std::path::Path;
+
+use byline_core::Span;
+
+use crate::casing::casing_ids;
+use crate::error::{Error, Result};
+
+/// A WordPiece (or other) tokenizer with byline's settings.
+#[derive(Debug, Clone)]
+pub struct Tokenizer {
+    inner: tokenizers::Tokenizer,
+    pad_id: u32,
+}
+
+/// One tokenised sequence, special tokens included.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Encoding {
+    /// Subword ids: (seq,).
+    pub ids: Vec<u32>,
+    /// Byte span of each subword in the original text (empty `0..0` for special tokens).
+    pub offsets: Vec<Span>,
+    /// Index of each subword's word (`None` for special tokens).
+    pub words: Vec<Option<usize>>,
+    /// Casing class of each subword (see [`crate::casing`]).
+    pub casing: Vec<u32>,
+}
+
+impl Encoding {
+    pub fn len(&self) -> usize {
+        self.ids.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.ids.is_empty()
+    }
+
+    /// For each of `n_words` words, the position of its first subword (the one that carries the
+    /// word's label), or `None` when the tokenizer produced nothing for it (e.g. a control
+    /// character).
+    pub fn first_subwords(&self, n_words: usize) -> Vec<Option<usize>> {
+        let mut first = vec![None; n_words];
+        for (pos, word) in self.words.iter().enumerate() {
+            if let Some(slot) = word.and_then(|w| first.get_mut(w)) {
+                slot.get_or_insert(pos);
+            }
+        }
+        first
+    }
+}
+
+impl Tokenizer {
+    /// Reads `tokenizer.json`, dropping its padding and truncation.
+    pub fn from_file(path: impl AsRef<Path>) -> Result<Self> {
+        let path = path.as_ref();
+        let inner = tokenizers::Tokenizer::from_file(path).map_err(|source| Error::Tokenizer {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        Self::new(inner).map_err(|e| match e {
+            Error::Encode { source } => Error::Tokenizer {
+                path: path.to_path_buf(),
+                source,
+            },
+            e => e,
+        })
+    }
+
+    /// Wraps a tokenizer, dropping its padding and truncation.
+    pub fn new(mut inner: tokenizers::Tokenizer) -> Result<Self> {
+        let pad_id = inner
+            .get_padding()
+            .map(|p| p.pad_id)
+            .or_else(|| inner.token_to_id("[PAD]"))
+            .unwrap_or(0);
+        inner.with_padding(None);
+        inner
+            .with_truncation(None)
+            .map_err(|source| Error::Encode { source })?;
+        Ok(Self { inner, pad_id })
+    }
+
+    pub fn inner(&self) -> &tokenizers::Tokenizer {
+        &self.inner
+    }
+
+    /// Id used for padding positions.
+    pub fn pad_id(&self) -> u32 {
+        self.pad_id
+    }
+
+    /// Tokenises `text` whose words are given as byte spans (e.g. a [`byline_core::Document`]'s
+    /// tokens, or one sentence of them). Each word is tokenised on its own, so no subword ever
+    /// straddles two words; `words` in the result index into `words` here.
+    pub fn encode_words(&self, text: &str, words: &[Span]) -> Result<Encoding> {
+        let pieces = words
+            .iter()
+            .enumerate()
+            .map(|(index, w)| {
+                text.get(w.start..w.end).ok_or(Error::BadWord {
+                    index,
+                    start: w.start,
+                    end: w.end,
+                    len: text.len(),
+                })
+            })
+            .collect::<Result<Vec<&str>>>()?;
+        let enc = self
+            .inner
+            .encode(&pieces[..], true)
+            .map_err(|source| Error::Encode { source })?;
+        // Offsets of pre-tokenised input are relative to each word.
+        let word_ids: Vec<Option<usize>> = enc
+            .get_word_ids()
+            .iter()
+            .map(|w| w.map(|w| w as usize))
+            .collect();
+        let offsets: Vec<Span> = enc
+            .get_offsets()
+            .iter()
+            .zip(&word_ids)
+            .map(|(&(s, e), w)| match w.and_then(|w| words.get(w)) {
+                Some(word) => Span::new(word.start + s, word.start + e.max(s)),
+                None => Span::new(0, 0),
+            })
+            .collect();
+        Ok(self.finish(text, enc.get_ids(), offsets, word_ids))
+    }
+
+    /// Tokenises raw `text`; words are the tokenizer's own pre-tokens (whitespace and
+    /// punctuation splits).
+    pub fn encode_text(&self, text: &str) -> Result<Encoding> {
+        let enc = self
+            .inner
+            .encode(text, true)
+            .map_err(|source| Error::Encode { source })?;
+        let word_ids: Vec<Option<usize>> = enc
+            .get_word_ids()
+            .iter()
+            .map(|w| w.map(|w| w as usize))
+            .collect();
+        let offsets = enc
+            .get_offsets()
+            .iter()
+            .zip(&word_ids)
+            .map(|(&(s, e), w)| match w {
+                Some(_) => Span::new(s, e.max(s)),
+                None => Span::new(0, 0),
+            })
+            .collect();
+        Ok(self.finish(text, enc.get_ids(), offsets, word_ids))
+    }
+
+    fn finish(
+        &self,
+        text: &str,
+        ids: &[u32],
+        offsets: Vec<Span>,
+        words: Vec<Option<usize>>,
+    ) -> Encoding {
+        let casing = casing_ids(text, &offsets, &words);
+        Encoding {
+            ids: ids.to_vec(),
+            offsets,
+            words,
+            casing,
+        }
+    }
+}

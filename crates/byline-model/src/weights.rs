@@ -1,0 +1,371 @@
+//! Encoder parameters: loading Hugging Face checkpoints, keeping trainable tensors in a
+//! [`VarMap`], and saving back with Hugging Face names.
+//!
+//! A checkpoint may name its tensors with or without the `bert.` prefix (a `BertModel` versus a
+//! `BertFor...` state dict) and may use the old `gamma`/`beta` LayerNorm names; the pooler,
+//! `embeddings.position_ids` and task heads are ignored. A checkpoint without byline's casing
+//! table gets a zero one, so the encoder starts out exactly as pretrained.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, PoisonError};
+
+use candle_core::{bail, DType, Device, Shape, Tensor, Var};
+use candle_nn::var_builder::SimpleBackend;
+use candle_nn::{Init, VarBuilder, VarMap};
+
+use crate::casing::Casing;
+use crate::config::Config;
+use crate::embeddings::{CASING_EMBEDDINGS, WORD_EMBEDDINGS};
+use crate::encoder::Encoder;
+use crate::error::{Error, Result};
+
+/// File names inside a model directory.
+pub const CONFIG_FILE: &str = "config.json";
+pub const SAFETENSORS_FILE: &str = "model.safetensors";
+pub const PYTORCH_FILE: &str = "pytorch_model.bin";
+
+/// How to load (or create) encoder parameters.
+#[derive(Debug, Clone)]
+pub struct LoadOptions {
+    /// Keep the word-embedding table out of the [`VarMap`]: no gradient, no optimiser state.
+    pub freeze_word_embeddings: bool,
+    pub dtype: DType,
+    pub device: Device,
+}
+
+impl Default for LoadOptions {
+    fn default() -> Self {
+        Self {
+            freeze_word_embeddings: false,
+            dtype: DType::F32,
+            device: Device::Cpu,
+        }
+    }
+}
+
+/// What went wrong while the encoder asked the store for a tensor.
+#[derive(Debug, Clone)]
+enum Problem {
+    Missing(String),
+    Shape {
+        name: String,
+        found: Vec<usize>,
+        expected: Vec<usize>,
+    },
+}
+
+/// Encoder parameters: trainable ones in a [`VarMap`], frozen ones apart. It is the
+/// [`VarBuilder`] backend the encoder is built from, so the encoder's tensors *are* these
+/// variables and an optimiser over [`ParamStore::varmap`] trains it.
+#[derive(Clone)]
+pub struct ParamStore {
+    varmap: VarMap,
+    frozen: Arc<Mutex<HashMap<String, Tensor>>>,
+    /// Names kept out of the varmap.
+    freeze: Vec<String>,
+    /// Create missing tensors from their init hints (random models) instead of failing.
+    create_missing: bool,
+    problem: Arc<Mutex<Option<Problem>>>,
+}
+
+impl std::fmt::Debug for ParamStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ParamStore")
+            .field("trainable", &self.varmap.all_vars().len())
+            .field("frozen", &self.freeze)
+            .finish()
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+impl ParamStore {
+    fn empty(opts: &LoadOptions, create_missing: bool) -> Self {
+        let freeze = if opts.freeze_word_embeddings {
+            vec![WORD_EMBEDDINGS.to_string()]
+        } else {
+            Vec::new()
+        };
+        Self {
+            varmap: VarMap::new(),
+            frozen: Arc::new(Mutex::new(HashMap::new())),
+            freeze,
+            create_missing,
+            problem: Arc::new(Mutex::new(None)),
+        }
+    }
+
+    /// The trainable variables (hand these to the optimiser).
+    pub fn varmap(&self) -> &VarMap {
+        &self.varmap
+    }
+
+    /// Number of trainable and frozen scalars.
+    pub fn counts(&self) -> (usize, usize) {
+        let trainable = self.varmap.all_vars().iter().map(|v| v.elem_count()).sum();
+        let frozen = lock(&self.frozen).values().map(|t| t.elem_count()).sum();
+        (trainable, frozen)
+    }
+
+    /// Every parameter under its Hugging Face name.
+    pub fn tensors(&self) -> HashMap<String, Tensor> {
+        let mut all: HashMap<String, Tensor> = lock(self.varmap.data())
+            .iter()
+            .map(|(k, v)| (k.clone(), v.as_tensor().clone()))
+            .collect();
+        all.extend(
+            lock(&self.frozen)
+                .iter()
+                .map(|(k, t)| (k.clone(), t.clone())),
+        );
+        all
+    }
+
+    /// A builder over this store, for [`Encoder::load`].
+    pub fn var_builder(&self, dtype: DType, device: &Device) -> VarBuilder<'static> {
+        VarBuilder::from_backend(Box::new(self.clone()), dtype, device.clone())
+    }
+
+    /// Writes every parameter (Hugging Face names, plus the casing table) to a safetensors file.
+    pub fn save(&self, path: impl AsRef<Path>) -> Result<()> {
+        let path = path.as_ref();
+        candle_core::safetensors::save(&self.tensors(), path).map_err(|e| match e {
+            candle_core::Error::Io(source) => Error::io(path, source),
+            e => Error::Candle(e),
+        })
+    }
+
+    fn insert(&self, name: String, tensor: Tensor) -> candle_core::Result<()> {
+        if self.freeze.contains(&name) {
+            lock(&self.frozen).insert(name, tensor.detach());
+        } else {
+            lock(self.varmap.data()).insert(name, Var::from_tensor(&tensor)?);
+        }
+        Ok(())
+    }
+
+    fn fail(&self, problem: Problem) -> candle_core::Error {
+        let message = match &problem {
+            Problem::Missing(name) => format!("weight `{name}` is missing"),
+            Problem::Shape {
+                name,
+                found,
+                expected,
+            } => format!("weight `{name}` has shape {found:?}, expected {expected:?}"),
+        };
+        *lock(&self.problem) = Some(problem);
+        candle_core::Error::Msg(message)
+    }
+
+    fn lookup(&self, name: &str) -> Option<Tensor> {
+        if let Some(t) = lock(&self.frozen).get(name) {
+            return Some(t.clone());
+        }
+        lock(self.varmap.data())
+            .get(name)
+            .map(|v| v.as_tensor().clone())
+    }
+}
+
+impl SimpleBackend for ParamStore {
+    fn get(
+        &self,
+        s: Shape,
+        name: &str,
+        h: Init,
+        dtype: DType,
+        dev: &Device,
+    ) -> candle_core::Result<Tensor> {
+        if let Some(t) = self.lookup(name) {
+            if t.shape() != &s {
+                return Err(self.fail(Problem::Shape {
+                    name: name.to_string(),
+                    found: t.dims().to_vec(),
+                    expected: s.dims().to_vec(),
+                }));
+            }
+            return Ok(t);
+        }
+        if !self.create_missing {
+            return Err(self.fail(Problem::Missing(name.to_string())));
+        }
+        let created = h.var(s, dtype, dev)?.as_tensor().clone();
+        self.insert(name.to_string(), created)?;
+        self.lookup(name)
+            .ok_or_else(|| candle_core::Error::Msg(format!("weight `{name}` vanished")))
+    }
+
+    fn get_unchecked(
+        &self,
+        name: &str,
+        _dtype: DType,
+        _dev: &Device,
+    ) -> candle_core::Result<Tensor> {
+        match self.lookup(name) {
+            Some(t) => Ok(t),
+            None => bail!("weight `{name}` is missing"),
+        }
+    }
+
+    fn contains_tensor(&self, name: &str) -> bool {
+        self.lookup(name).is_some()
+    }
+}
+
+/// An encoder together with its config and parameters.
+#[derive(Debug, Clone)]
+pub struct Pretrained {
+    pub encoder: Encoder,
+    pub config: Config,
+    pub params: ParamStore,
+}
+
+impl Pretrained {
+    /// A randomly initialised encoder (tests, experiments). The casing table starts at zero.
+    pub fn random(config: &Config, opts: &LoadOptions) -> Result<Self> {
+        let params = ParamStore::empty(opts, true);
+        let encoder = Encoder::load(params.var_builder(opts.dtype, &opts.device), config)?;
+        Ok(Self {
+            encoder,
+            config: config.clone(),
+            params,
+        })
+    }
+
+    /// Loads `dir/config.json` and `dir/model.safetensors` (or `dir/pytorch_model.bin`).
+    pub fn load(dir: impl AsRef<Path>, opts: &LoadOptions) -> Result<Self> {
+        let dir = dir.as_ref();
+        let config = Config::from_file(dir.join(CONFIG_FILE))?;
+        let (path, raw) = read_checkpoint(dir)?;
+        let params = ParamStore::empty(opts, false);
+        for (name, tensor) in raw {
+            let Some(name) = hf_name(&name) else {
+                tracing::debug!(name, "ignoring checkpoint tensor");
+                continue;
+            };
+            let tensor = tensor.to_dtype(opts.dtype)?.to_device(&opts.device)?;
+            params.insert(name, tensor)?;
+        }
+        if params.lookup(CASING_EMBEDDINGS).is_none() {
+            let zeros = Tensor::zeros(
+                (Casing::COUNT, config.hidden_size),
+                opts.dtype,
+                &opts.device,
+            )?;
+            params.insert(CASING_EMBEDDINGS.to_string(), zeros)?;
+        }
+        let encoder = Encoder::load(params.var_builder(opts.dtype, &opts.device), &config)
+            .map_err(|e| match lock(&params.problem).take() {
+                Some(Problem::Missing(name)) => Error::MissingWeight {
+                    path: path.clone(),
+                    name,
+                },
+                Some(Problem::Shape {
+                    name,
+                    found,
+                    expected,
+                }) => Error::WeightShape {
+                    path: path.clone(),
+                    name,
+                    found,
+                    expected,
+                },
+                None => Error::Candle(e),
+            })?;
+        let (trainable, frozen) = params.counts();
+        tracing::info!(path = %path.display(), trainable, frozen, "loaded encoder");
+        Ok(Self {
+            encoder,
+            config,
+            params,
+        })
+    }
+
+    /// Writes `dir/config.json` and `dir/model.safetensors` (creating `dir`), readable by
+    /// [`Pretrained::load`] and by Hugging Face tooling (which ignores the casing table).
+    pub fn save(&self, dir: impl AsRef<Path>) -> Result<()> {
+        let dir = dir.as_ref();
+        std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
+        self.config.save(dir.join(CONFIG_FILE))?;
+        self.params.save(dir.join(SAFETENSORS_FILE))
+    }
+}
+
+/// Reads every tensor of the directory's checkpoint (on the CPU).
+fn read_checkpoint(dir: &Path) -> Result<(PathBuf, Vec<(String, Tensor)>)> {
+    let map_io = |path: &Path| {
+        let path = path.to_path_buf();
+        move |e| match e {
+            candle_core::Error::Io(source) => Error::io(&path, source),
+            e => Error::Candle(e),
+        }
+    };
+    let st = dir.join(SAFETENSORS_FILE);
+    if st.is_file() {
+        let tensors = candle_core::safetensors::load(&st, &Device::Cpu).map_err(map_io(&st))?;
+        return Ok((st, tensors.into_iter().collect()));
+    }
+    let pt = dir.join(PYTORCH_FILE);
+    if pt.is_file() {
+        let tensors = candle_core::pickle::read_all(&pt).map_err(map_io(&pt))?;
+        return Ok((pt, tensors));
+    }
+    Err(Error::NoCheckpoint {
+        path: dir.to_path_buf(),
+    })
+}
+
+/// The name byline uses for a checkpoint tensor, or `None` for tensors the encoder does not use.
+fn hf_name(name: &str) -> Option<String> {
+    let name = name.strip_prefix("bert.").unwrap_or(name);
+    if !(name.starts_with("embeddings.") || name.starts_with("encoder.")) {
+        return None; // pooler, task heads (`cls.`, `classifier.`), ...
+    }
+    if name == "embeddings.position_ids" {
+        return None;
+    }
+    let name = match name.rsplit_once('.') {
+        Some((stem, "gamma")) if stem.ends_with("LayerNorm") => format!("{stem}.weight"),
+        Some((stem, "beta")) if stem.ends_with("LayerNorm") => format!("{stem}.bias"),
+        _ => name.to_string(),
+    };
+    Some(name)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn checkpoint_names() {
+        for (raw, expect) in [
+            (
+                "bert.embeddings.word_embeddings.weight",
+                Some(WORD_EMBEDDINGS),
+            ),
+            ("embeddings.word_embeddings.weight", Some(WORD_EMBEDDINGS)),
+            ("embeddings.position_ids", None),
+            ("bert.pooler.dense.weight", None),
+            ("pooler.dense.bias", None),
+            ("cls.predictions.bias", None),
+            ("classifier.weight", None),
+            (
+                "bert.encoder.layer.3.output.LayerNorm.gamma",
+                Some("encoder.layer.3.output.LayerNorm.weight"),
+            ),
+            (
+                "embeddings.LayerNorm.beta",
+                Some("embeddings.LayerNorm.bias"),
+            ),
+            (
+                "encoder.layer.0.attention.self.query.weight",
+                Some("encoder.layer.0.attention.self.query.weight"),
+            ),
+        ] {
+            assert_eq!(hf_name(raw).as_deref(), expect, "{raw}");
+        }
+    }
+}
