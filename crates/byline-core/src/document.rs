@@ -49,7 +49,10 @@ impl Mention {
 
     /// From the first piece's start to the last piece's end.
     pub fn extent(&self) -> Option<Span> {
-        Some(Span::new(self.pieces.first()?.start, self.pieces.last()?.end))
+        Some(Span::new(
+            self.pieces.first()?.start,
+            self.pieces.last()?.end,
+        ))
     }
 
     /// The covered text, pieces joined by a single space (brat's convention).

@@ -3,6 +3,9 @@
 
 use std::path::PathBuf;
 
+use crate::label::LabelError;
+use crate::scheme::{Scheme, TagError};
+
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 #[derive(Debug, thiserror::Error)]
@@ -26,6 +29,38 @@ pub enum Error {
 
     #[error("{path}: file is empty", path = .path.display())]
     Empty { path: PathBuf },
+
+    /// A bad line in a CoNLL column file (`line` is 1-based).
+    #[error("{path}:{line}: {kind}", path = .path.display())]
+    Conll {
+        path: PathBuf,
+        line: usize,
+        kind: ConllErrorKind,
+    },
+
+    /// A document that cannot be written as asked (for example CoNLL without tokens).
+    #[error("document `{document}`: {reason}")]
+    InvalidDocument { document: String, reason: String },
+}
+
+/// What is wrong with a line of a CoNLL file.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ConllErrorKind {
+    #[error("expected {expected} columns, found {found}")]
+    Columns { expected: usize, found: usize },
+    #[error("expected at least 2 columns (token and tag), found {found}")]
+    TooFewColumns { found: usize },
+    #[error("empty token")]
+    EmptyToken,
+    #[error("{0}")]
+    Tag(TagError),
+    #[error("entity type `{label}` of tag `{tag}` is not in the label set")]
+    LabelNotInSet { tag: String, label: String },
+    #[error("tag `{tag}` is not part of the {scheme} scheme")]
+    NotInScheme { tag: String, scheme: Scheme },
+    #[error("{0}")]
+    Label(LabelError),
 }
 
 impl Error {

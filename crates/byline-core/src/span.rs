@@ -108,7 +108,10 @@ impl OffsetMap {
         if start > end {
             return None;
         }
-        Some(Span::new(self.char_to_byte(start)?, self.char_to_byte(end)?))
+        Some(Span::new(
+            self.char_to_byte(start)?,
+            self.char_to_byte(end)?,
+        ))
     }
 
     /// Converts a byte span to code-point offsets `(start, end)`.
