@@ -30,24 +30,37 @@ pub mod activation;
 pub mod attention;
 pub mod batch;
 pub mod casing;
+pub mod chain;
 pub mod config;
 mod cpu;
+pub mod crf;
 pub mod embeddings;
 pub mod encoder;
 pub mod error;
+pub mod gather;
+pub mod head;
 pub mod layer_norm;
 pub mod linear;
+pub mod loss;
 pub mod softmax;
+pub mod tag_batch;
 #[cfg(test)]
 mod testing;
+#[cfg(test)]
+mod tagging_tests;
 pub mod tokenize;
 pub mod weights;
 
 pub use batch::Batch;
 pub use casing::{Casing, Shape};
+pub use chain::{Chain, Decoded};
 pub use config::{Config, HiddenAct};
+pub use crf::Crf;
 pub use encoder::Encoder;
 pub use error::{Error, Result};
+pub use gather::WordPositions;
+pub use head::{Decoder, DecoderKind, HeadConfig, TaggerHead};
 pub use layer_norm::LayerNorm;
+pub use tag_batch::TagBatch;
 pub use tokenize::{Encoding, Tokenizer};
 pub use weights::{LoadOptions, ParamStore, Pretrained};
