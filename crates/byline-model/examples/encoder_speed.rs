@@ -6,6 +6,13 @@
 //!     [MODEL_DIR] [BATCH] [SEQ] [ROUNDS]
 //! ```
 //! MODEL_DIR defaults to `$BYLINE_SHARED/models/all-minilm-l6-v2` or `../shared/...`.
+//!
+//! Environment that matters on a small, shared CPU box:
+//! * `CANDLE_BARRIER_POOL_SPIN_LIMIT=64` (or `CANDLE_NUM_THREADS=1`): candle 0.11's elementwise
+//!   thread pool spins 25,000 times before parking; on a busy 2-core host that spinning took
+//!   37 % of all samples and made the backward pass 2.5x slower.
+//! * `MALLOC_MMAP_THRESHOLD_=4294967296 MALLOC_TRIM_THRESHOLD_=4294967296
+//!   MALLOC_TOP_PAD_=268435456`: glibc keeps freed buffers instead of returning and re-faulting them.
 
 use std::path::PathBuf;
 use std::time::Instant;
@@ -15,7 +22,10 @@ use candle_core::{DType, Device, Tensor};
 use candle_nn::{AdamW, Optimizer, ParamsAdamW};
 
 fn arg<T: std::str::FromStr>(n: usize, default: T) -> T {
-    std::env::args().nth(n).and_then(|a| a.parse().ok()).unwrap_or(default)
+    std::env::args()
+        .nth(n)
+        .and_then(|a| a.parse().ok())
+        .unwrap_or(default)
 }
 
 fn median(mut xs: Vec<f64>) -> f64 {
@@ -28,7 +38,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .map(PathBuf::from)
         .unwrap_or_else(|| PathBuf::from("../shared"))
         .join("models/all-minilm-l6-v2");
-    let dir = std::env::args().nth(1).map(PathBuf::from).unwrap_or(default_dir);
+    let dir = std::env::args()
+        .nth(1)
+        .map(PathBuf::from)
+        .unwrap_or(default_dir);
     let (batch, seq, rounds) = (arg(2, 16usize), arg(3, 40usize), arg(4, 5usize));
     let tokens = (batch * seq) as f64;
     let dev = Device::Cpu;
@@ -38,7 +51,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         rayon::current_num_threads()
     );
     let ids = Tensor::rand(1000f32, 29000.0, (batch, seq), &dev)?.to_dtype(DType::U32)?;
-    let casing = Tensor::rand(0f32, (Casing::COUNT - 1) as f32, (batch, seq), &dev)?.to_dtype(DType::U32)?;
+    let casing =
+        Tensor::rand(0f32, (Casing::COUNT - 1) as f32, (batch, seq), &dev)?.to_dtype(DType::U32)?;
     let mask = ids.ones_like()?;
 
     println!("{:<34} {:>9} {:>11}", "variant", "median s", "tokens/s");
@@ -50,7 +64,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         let model = Pretrained::load(&dir, &opts)?;
         let enc = &model.encoder;
         let probe = Tensor::randn(0f32, 1.0, (batch, seq, model.config.hidden_size), &dev)?;
-        let tag = if freeze { "frozen word emb" } else { "all trainable" };
+        let tag = if freeze {
+            "frozen word emb"
+        } else {
+            "all trainable"
+        };
         let mut opt = AdamW::new(model.params.varmap().all_vars(), ParamsAdamW::default())?;
         let (mut fwd, mut train_fwd, mut bwd, mut step) = (vec![], vec![], vec![], vec![]);
         for round in 0..=rounds {
@@ -59,7 +77,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             drop(h);
             let t_fwd = t.elapsed().as_secs_f64();
             let t = Instant::now();
-            let loss = enc.forward(&ids, &casing, &mask, true)?.mul(&probe)?.mean_all()?;
+            let loss = enc
+                .forward(&ids, &casing, &mask, true)?
+                .mul(&probe)?
+                .mean_all()?;
             let t_train_fwd = t.elapsed().as_secs_f64();
             let t = Instant::now();
             let grads = loss.backward()?;
@@ -84,7 +105,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             ("train fwd + bwd", tf + b),
             ("train step (fwd + bwd + AdamW)", tf + b + s),
         ] {
-            println!("{:<34} {secs:>9.3} {:>11.0}", format!("{name} [{tag}]"), tokens / secs);
+            println!(
+                "{:<34} {secs:>9.3} {:>11.0}",
+                format!("{name} [{tag}]"),
+                tokens / secs
+            );
         }
     }
     Ok(())

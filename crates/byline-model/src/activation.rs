@@ -51,7 +51,9 @@ impl CustomOp1 for GeluErf {
     }
 
     fn bwd(&self, arg: &Tensor, _res: &Tensor, grad: &Tensor) -> Result<Option<Tensor>> {
-        Ok(Some(arg.apply_op2_no_bwd(&grad.contiguous()?, &GeluErfGrad)?))
+        Ok(Some(
+            arg.apply_op2_no_bwd(&grad.contiguous()?, &GeluErfGrad)?,
+        ))
     }
 }
 
@@ -74,7 +76,10 @@ impl CustomOp2 for GeluErfGrad {
         let g = f32_slice(s2, l2, self.name())?;
         let mut out = vec![0f32; x.len()];
         out.par_chunks_mut(MIN_ELEMS_PER_TASK)
-            .zip(x.par_chunks(MIN_ELEMS_PER_TASK).zip(g.par_chunks(MIN_ELEMS_PER_TASK)))
+            .zip(
+                x.par_chunks(MIN_ELEMS_PER_TASK)
+                    .zip(g.par_chunks(MIN_ELEMS_PER_TASK)),
+            )
             .for_each(|(o, (x, g))| {
                 for ((o, &x), &g) in o.iter_mut().zip(x).zip(g) {
                     let cdf = 0.5 * (1.0 + candle_core::cpu::erf::erf_f32(x * FRAC_1_SQRT_2));

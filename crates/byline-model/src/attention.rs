@@ -8,7 +8,7 @@ use candle_core::{Result, Tensor};
 use candle_nn::VarBuilder;
 
 use crate::config::Config;
-use crate::embeddings::dropout;
+use crate::dropout::dropout;
 use crate::layer_norm::LayerNorm;
 use crate::linear::Linear;
 use crate::softmax::masked_softmax;

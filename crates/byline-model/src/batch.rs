@@ -22,11 +22,19 @@ pub struct Batch {
 impl Batch {
     /// Pads `encodings` with `pad_id`. Fails on an empty list or a sequence longer than
     /// `max_len` (the model's `max_position_embeddings`).
-    pub fn new(encodings: &[&Encoding], pad_id: u32, max_len: usize, device: &Device) -> Result<Self> {
+    pub fn new(
+        encodings: &[&Encoding],
+        pad_id: u32,
+        max_len: usize,
+        device: &Device,
+    ) -> Result<Self> {
         let lengths: Vec<usize> = encodings.iter().map(|e| e.len()).collect();
         let seq = lengths.iter().copied().max().ok_or(Error::EmptyBatch)?;
         if seq > max_len {
-            return Err(Error::TooLong { len: seq, max: max_len });
+            return Err(Error::TooLong {
+                len: seq,
+                max: max_len,
+            });
         }
         let n = encodings.len();
         let mut ids = vec![pad_id; n * seq];

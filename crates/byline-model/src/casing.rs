@@ -87,7 +87,10 @@ impl Casing {
         match self {
             Casing::Special => 0,
             Casing::Subword { shape, first: true } => 1 + shape.index(),
-            Casing::Subword { shape, first: false } => 1 + Shape::ALL.len() as u32 + shape.index(),
+            Casing::Subword {
+                shape,
+                first: false,
+            } => 1 + Shape::ALL.len() as u32 + shape.index(),
         }
     }
 }
@@ -175,9 +178,18 @@ mod tests {
         let ids = casing_ids(text, &offsets, &words);
         let expect = [
             Casing::Special,
-            Casing::Subword { shape: Shape::Initial, first: true },
-            Casing::Subword { shape: Shape::Lower, first: false },
-            Casing::Subword { shape: Shape::Lower, first: true },
+            Casing::Subword {
+                shape: Shape::Initial,
+                first: true,
+            },
+            Casing::Subword {
+                shape: Shape::Lower,
+                first: false,
+            },
+            Casing::Subword {
+                shape: Shape::Lower,
+                first: true,
+            },
             Casing::Special,
         ];
         assert_eq!(ids, expect.map(Casing::id));
@@ -185,7 +197,11 @@ mod tests {
 
     #[test]
     fn bad_offsets_do_not_panic() {
-        let ids = casing_ids("Zürich", &[Span::new(1, 2), Span::new(4, 99)], &[Some(0), Some(0)]);
+        let ids = casing_ids(
+            "Zürich",
+            &[Span::new(1, 2), Span::new(4, 99)],
+            &[Some(0), Some(0)],
+        );
         assert_eq!(ids, vec![Casing::Special.id(); 2]);
     }
 }

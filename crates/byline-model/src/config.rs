@@ -134,14 +134,19 @@ impl Config {
         }
         for (name, p) in [
             ("hidden_dropout_prob", self.hidden_dropout_prob),
-            ("attention_probs_dropout_prob", self.attention_probs_dropout_prob),
+            (
+                "attention_probs_dropout_prob",
+                self.attention_probs_dropout_prob,
+            ),
         ] {
             if !(0.0..1.0).contains(&p) {
                 return Err(format!("{name} = {p} is not in [0, 1)"));
             }
         }
         if self.vocab_size == 0 || self.max_position_embeddings == 0 || self.type_vocab_size == 0 {
-            return Err("vocab_size, max_position_embeddings and type_vocab_size must be > 0".into());
+            return Err(
+                "vocab_size, max_position_embeddings and type_vocab_size must be > 0".into(),
+            );
         }
         Ok(())
     }

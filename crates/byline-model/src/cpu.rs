@@ -1,5 +1,6 @@
 //! Small helpers shared by the fused CPU kernels (LayerNorm, GELU, softmax).
 
+use candle_core::backend::BackendStorage;
 use candle_core::{bail, CpuStorage, Layout, Result};
 
 /// Rows handed to one rayon task: large enough that scheduling costs nothing next to the work.
@@ -8,7 +9,10 @@ pub(crate) const MIN_ELEMS_PER_TASK: usize = 8 * 1024;
 /// The contiguous `f32` slice a storage + layout pair describes.
 pub(crate) fn f32_slice<'a>(s: &'a CpuStorage, l: &Layout, op: &str) -> Result<&'a [f32]> {
     let CpuStorage::F32(v) = s else {
-        bail!("{op}: only f32 is supported on the CPU, got {:?}", s.dtype())
+        bail!(
+            "{op}: only f32 is supported on the CPU, got {:?}",
+            s.dtype()
+        )
     };
     match l.contiguous_offsets() {
         Some((start, end)) => Ok(&v[start..end]),

@@ -9,6 +9,7 @@ use candle_nn::{Init, VarBuilder};
 
 use crate::casing::Casing;
 use crate::config::Config;
+use crate::dropout::dropout;
 use crate::layer_norm::LayerNorm;
 
 /// Name of the word-embedding table in the Hugging Face state dict.
@@ -37,16 +38,17 @@ impl Embeddings {
             mean: 0.0,
             stdev: 0.02,
         };
-        let table = |name: &str, rows: usize| {
-            vb.pp(name).get_with_hints((rows, h), "weight", normal)
-        };
+        let table =
+            |name: &str, rows: usize| vb.pp(name).get_with_hints((rows, h), "weight", normal);
         Ok(Self {
             word: table("word_embeddings", cfg.vocab_size)?,
             position: table("position_embeddings", cfg.max_position_embeddings)?,
             token_type: table("token_type_embeddings", cfg.type_vocab_size)?,
-            casing: vb
-                .pp("casing_embeddings")
-                .get_with_hints((Casing::COUNT, h), "weight", Init::Const(0.0))?,
+            casing: vb.pp("casing_embeddings").get_with_hints(
+                (Casing::COUNT, h),
+                "weight",
+                Init::Const(0.0),
+            )?,
             layer_norm: LayerNorm::load(vb.pp("LayerNorm"), h, cfg.layer_norm_eps)?,
             dropout: cfg.hidden_dropout_prob,
         })
@@ -73,7 +75,7 @@ impl Embeddings {
         let hidden = self.word.dim(D::Minus1)?;
         let words = self.word.embedding(&input_ids.flatten_all()?)?; // (batch * seq, hidden)
         let casing = self.casing.embedding(&casing_ids.flatten_all()?)?; // (batch * seq, hidden)
-        // Position and token-type rows are the same for every sequence: add them once, (seq, hidden).
+                                                                         // Position and token-type rows are the same for every sequence: add them once, (seq, hidden).
         let fixed = self
             .position
             .narrow(0, 0, seq)?
@@ -83,14 +85,5 @@ impl Embeddings {
             .broadcast_add(&fixed)?; // (batch, seq, hidden)
         let xs = self.layer_norm.forward(&xs)?;
         dropout(&xs, self.dropout, train)
-    }
-}
-
-/// `candle_nn::ops::dropout` in training mode with p > 0; the identity otherwise.
-pub(crate) fn dropout(xs: &Tensor, p: f32, train: bool) -> Result<Tensor> {
-    if train && p > 0.0 {
-        candle_nn::ops::dropout(xs, p)
-    } else {
-        Ok(xs.clone())
     }
 }

@@ -9,7 +9,8 @@ use candle_nn::VarBuilder;
 use crate::activation::activation;
 use crate::attention::Attention;
 use crate::config::{Config, HiddenAct};
-use crate::embeddings::{dropout, Embeddings};
+use crate::dropout::dropout;
+use crate::embeddings::Embeddings;
 use crate::layer_norm::LayerNorm;
 use crate::linear::Linear;
 

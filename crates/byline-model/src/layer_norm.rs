@@ -69,7 +69,12 @@ pub fn layer_norm(xs: &Tensor, weight: &Tensor, bias: &Tensor, eps: f64) -> Resu
 }
 
 /// LayerNorm from plain differentiable tensor ops (reference and non-CPU path).
-pub fn layer_norm_composed(xs: &Tensor, weight: &Tensor, bias: &Tensor, eps: f64) -> Result<Tensor> {
+pub fn layer_norm_composed(
+    xs: &Tensor,
+    weight: &Tensor,
+    bias: &Tensor,
+    eps: f64,
+) -> Result<Tensor> {
     let mean = xs.mean_keepdim(D::Minus1)?;
     let centred = xs.broadcast_sub(&mean)?;
     let var = centred.sqr()?.mean_keepdim(D::Minus1)?;
@@ -134,7 +139,8 @@ impl CustomOp3 for LayerNormOp {
         let h = w.dim(0)?;
         let rows = x.elem_count() / h;
         // (rows + 2, hidden): dx rows, then dw, then db.
-        let packed = x.apply_op3_no_bwd(w, &grad.contiguous()?, &LayerNormGradOp { eps: self.eps })?;
+        let packed =
+            x.apply_op3_no_bwd(w, &grad.contiguous()?, &LayerNormGradOp { eps: self.eps })?;
         let dx = packed.narrow(0, 0, rows)?.reshape(x.shape())?;
         let dw = packed.get(rows)?;
         let db = packed.get(rows + 1)?;

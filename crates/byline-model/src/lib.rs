@@ -34,6 +34,7 @@ pub mod chain;
 pub mod config;
 mod cpu;
 pub mod crf;
+pub mod dropout;
 pub mod embeddings;
 pub mod encoder;
 pub mod error;

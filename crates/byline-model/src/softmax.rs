@@ -24,15 +24,13 @@ pub fn masked_softmax(scores: &Tensor, mask: &Tensor, heads: usize, scale: f64) 
         )
     }
     if scores.device().is_cpu() && scores.dtype() == candle_core::DType::F32 {
-        scores
-            .contiguous()?
-            .apply_op2(
-                &mask.contiguous()?,
-                MaskedSoftmax {
-                    heads,
-                    scale: scale as f32,
-                },
-            )
+        scores.contiguous()?.apply_op2(
+            &mask.contiguous()?,
+            MaskedSoftmax {
+                heads,
+                scale: scale as f32,
+            },
+        )
     } else {
         let mask = mask.reshape((b, 1, 1, k))?;
         let scores = (scores.reshape((b, heads, q, k))? * scale)?.broadcast_add(&mask)?;
@@ -125,7 +123,11 @@ impl CustomOp2 for SoftmaxGrad {
         out.par_chunks_mut(chunk)
             .zip(y.par_chunks(chunk).zip(g.par_chunks(chunk)))
             .for_each(|(o, (y, g))| {
-                for ((o, y), g) in o.chunks_exact_mut(k).zip(y.chunks_exact(k)).zip(g.chunks_exact(k)) {
+                for ((o, y), g) in o
+                    .chunks_exact_mut(k)
+                    .zip(y.chunks_exact(k))
+                    .zip(g.chunks_exact(k))
+                {
                     let dot: f32 = y.iter().zip(g).map(|(y, g)| y * g).sum();
                     for i in 0..k {
                         o[i] = self.scale * y[i] * (g[i] - dot);

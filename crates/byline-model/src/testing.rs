@@ -26,7 +26,7 @@ pub(crate) fn finite_difference_check(
     let base = t.flatten_all()?.to_vec1::<f32>()?;
     let mut grad = Vec::with_capacity(base.len());
     for i in 0..base.len() {
-        let mut eval = |delta: f32| -> Result<f32> {
+        let eval = |delta: f32| -> Result<f32> {
             let mut v = base.clone();
             v[i] += delta;
             let shifted = Tensor::from_vec(v, t.shape(), t.device())?;

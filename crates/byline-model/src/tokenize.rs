@@ -116,7 +116,11 @@ impl Tokenizer {
             .encode(&pieces[..], true)
             .map_err(|source| Error::Encode { source })?;
         // Offsets of pre-tokenised input are relative to each word.
-        let word_ids: Vec<Option<usize>> = enc.get_word_ids().iter().map(|w| w.map(|w| w as usize)).collect();
+        let word_ids: Vec<Option<usize>> = enc
+            .get_word_ids()
+            .iter()
+            .map(|w| w.map(|w| w as usize))
+            .collect();
         let offsets: Vec<Span> = enc
             .get_offsets()
             .iter()
@@ -136,7 +140,11 @@ impl Tokenizer {
             .inner
             .encode(text, true)
             .map_err(|source| Error::Encode { source })?;
-        let word_ids: Vec<Option<usize>> = enc.get_word_ids().iter().map(|w| w.map(|w| w as usize)).collect();
+        let word_ids: Vec<Option<usize>> = enc
+            .get_word_ids()
+            .iter()
+            .map(|w| w.map(|w| w as usize))
+            .collect();
         let offsets = enc
             .get_offsets()
             .iter()
@@ -149,7 +157,13 @@ impl Tokenizer {
         Ok(self.finish(text, enc.get_ids(), offsets, word_ids))
     }
 
-    fn finish(&self, text: &str, ids: &[u32], offsets: Vec<Span>, words: Vec<Option<usize>>) -> Encoding {
+    fn finish(
+        &self,
+        text: &str,
+        ids: &[u32],
+        offsets: Vec<Span>,
+        words: Vec<Option<usize>>,
+    ) -> Encoding {
         let casing = casing_ids(text, &offsets, &words);
         Encoding {
             ids: ids.to_vec(),

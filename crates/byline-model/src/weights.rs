@@ -116,7 +116,11 @@ impl ParamStore {
             .iter()
             .map(|(k, v)| (k.clone(), v.as_tensor().clone()))
             .collect();
-        all.extend(lock(&self.frozen).iter().map(|(k, t)| (k.clone(), t.clone())));
+        all.extend(
+            lock(&self.frozen)
+                .iter()
+                .map(|(k, t)| (k.clone(), t.clone())),
+        );
         all
     }
 
@@ -194,7 +198,12 @@ impl SimpleBackend for ParamStore {
             .ok_or_else(|| candle_core::Error::Msg(format!("weight `{name}` vanished")))
     }
 
-    fn get_unchecked(&self, name: &str, _dtype: DType, _dev: &Device) -> candle_core::Result<Tensor> {
+    fn get_unchecked(
+        &self,
+        name: &str,
+        _dtype: DType,
+        _dev: &Device,
+    ) -> candle_core::Result<Tensor> {
         match self.lookup(name) {
             Some(t) => Ok(t),
             None => bail!("weight `{name}` is missing"),
@@ -241,7 +250,11 @@ impl Pretrained {
             params.insert(name, tensor)?;
         }
         if params.lookup(CASING_EMBEDDINGS).is_none() {
-            let zeros = Tensor::zeros((Casing::COUNT, config.hidden_size), opts.dtype, &opts.device)?;
+            let zeros = Tensor::zeros(
+                (Casing::COUNT, config.hidden_size),
+                opts.dtype,
+                &opts.device,
+            )?;
             params.insert(CASING_EMBEDDINGS.to_string(), zeros)?;
         }
         let encoder = Encoder::load(params.var_builder(opts.dtype, &opts.device), &config)
@@ -329,7 +342,10 @@ mod tests {
     #[test]
     fn checkpoint_names() {
         for (raw, expect) in [
-            ("bert.embeddings.word_embeddings.weight", Some(WORD_EMBEDDINGS)),
+            (
+                "bert.embeddings.word_embeddings.weight",
+                Some(WORD_EMBEDDINGS),
+            ),
             ("embeddings.word_embeddings.weight", Some(WORD_EMBEDDINGS)),
             ("embeddings.position_ids", None),
             ("bert.pooler.dense.weight", None),

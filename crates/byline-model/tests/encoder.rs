@@ -13,7 +13,8 @@ fn tiny(opts: &LoadOptions) -> Pretrained {
 /// Random (ids, casing) of `len` tokens for the tiny vocabulary.
 fn random_sequence(len: usize) -> Result<(Tensor, Tensor)> {
     let ids = Tensor::rand(1f32, 99.0, len, &Device::Cpu)?.to_dtype(DType::U32)?;
-    let casing = Tensor::rand(0f32, (Casing::COUNT - 1) as f32, len, &Device::Cpu)?.to_dtype(DType::U32)?;
+    let casing =
+        Tensor::rand(0f32, (Casing::COUNT - 1) as f32, len, &Device::Cpu)?.to_dtype(DType::U32)?;
     Ok((ids, casing))
 }
 
@@ -43,17 +44,32 @@ fn every_parameter_gets_a_gradient() -> Result<()> {
     let (ids, casing) = random_sequence(2 * 7)?;
     let ids = ids.reshape((2, 7))?;
     let casing = casing.reshape((2, 7))?;
-    let hidden = model.encoder.forward(&ids, &casing, &ids.ones_like()?, true)?; // (2, 7, 32)
+    let hidden = model
+        .encoder
+        .forward(&ids, &casing, &ids.ones_like()?, true)?; // (2, 7, 32)
     let probe = Tensor::randn(0f32, 1.0, hidden.shape(), &Device::Cpu)?;
     let grads = hidden.mul(&probe)?.sum_all()?.backward()?;
-    let data = model.params.varmap().data().lock().expect("varmap lock").clone();
-    assert_eq!(data.len(), 6 + 2 * 16, "4 tables + LayerNorm in the embeddings, 16 per layer");
+    let data = model
+        .params
+        .varmap()
+        .data()
+        .lock()
+        .expect("varmap lock")
+        .clone();
+    assert_eq!(
+        data.len(),
+        6 + 2 * 16,
+        "4 tables + LayerNorm in the embeddings, 16 per layer"
+    );
     for (name, var) in data {
         let g = grads
             .get(&var)
             .unwrap_or_else(|| panic!("no gradient reaches {name}"));
         let norm = g.abs()?.sum_all()?.to_scalar::<f32>()?;
-        assert!(norm > 0.0 && norm.is_finite(), "{name}: gradient norm {norm}");
+        assert!(
+            norm > 0.0 && norm.is_finite(),
+            "{name}: gradient norm {norm}"
+        );
     }
     Ok(())
 }
@@ -65,16 +81,30 @@ fn frozen_word_embeddings_get_no_variable() -> Result<()> {
         ..LoadOptions::default()
     };
     let model = tiny(&opts);
-    let names: Vec<String> = model.params.varmap().data().lock().expect("lock").keys().cloned().collect();
-    assert!(!names.iter().any(|n| n == byline_model::embeddings::WORD_EMBEDDINGS));
-    assert!(names.iter().any(|n| n == byline_model::embeddings::CASING_EMBEDDINGS));
+    let names: Vec<String> = model
+        .params
+        .varmap()
+        .data()
+        .lock()
+        .expect("lock")
+        .keys()
+        .cloned()
+        .collect();
+    assert!(!names
+        .iter()
+        .any(|n| n == byline_model::embeddings::WORD_EMBEDDINGS));
+    assert!(names
+        .iter()
+        .any(|n| n == byline_model::embeddings::CASING_EMBEDDINGS));
     let (trainable, frozen) = model.params.counts();
     assert_eq!(frozen, 100 * 32);
     assert!(trainable > 0);
     let (ids, casing) = random_sequence(6)?;
     let hidden = forward_one(&model.encoder, &ids, &casing, true)?;
     let grads = hidden.sum_all()?.backward()?;
-    let query = model.params.varmap().data().lock().expect("lock")["encoder.layer.0.attention.self.query.weight"].clone();
+    let query = model.params.varmap().data().lock().expect("lock")
+        ["encoder.layer.0.attention.self.query.weight"]
+        .clone();
     assert!(grads.get(&query).is_some());
     Ok(())
 }
@@ -101,9 +131,15 @@ fn padding_does_not_change_real_tokens() -> Result<()> {
 fn dropout_only_in_training() -> Result<()> {
     let model = tiny(&LoadOptions::default());
     let (ids, casing) = random_sequence(8)?;
-    let eval = [forward_one(&model.encoder, &ids, &casing, false)?, forward_one(&model.encoder, &ids, &casing, false)?];
+    let eval = [
+        forward_one(&model.encoder, &ids, &casing, false)?,
+        forward_one(&model.encoder, &ids, &casing, false)?,
+    ];
     assert_eq!(max_abs_diff(&eval[0], &eval[1])?, 0.0);
-    let train = [forward_one(&model.encoder, &ids, &casing, true)?, forward_one(&model.encoder, &ids, &casing, true)?];
+    let train = [
+        forward_one(&model.encoder, &ids, &casing, true)?,
+        forward_one(&model.encoder, &ids, &casing, true)?,
+    ];
     assert!(max_abs_diff(&train[0], &train[1])? > 1e-3);
     assert!(max_abs_diff(&train[0], &eval[0])? > 1e-3);
     Ok(())
@@ -155,11 +191,21 @@ fn loading_reports_missing_weights_with_path() {
     candle_core::safetensors::save(&tensors, &file).expect("rewrite");
     let err = Pretrained::load(dir.path(), &LoadOptions::default()).expect_err("must fail");
     let msg = err.to_string();
-    assert!(msg.contains("model.safetensors") && msg.contains("encoder.layer.1.output.dense.bias"), "{msg}");
+    assert!(
+        msg.contains("model.safetensors") && msg.contains("encoder.layer.1.output.dense.bias"),
+        "{msg}"
+    );
     let empty = tempfile::tempdir().expect("temp dir");
-    std::fs::copy(dir.path().join("config.json"), empty.path().join("config.json")).expect("copy");
+    std::fs::copy(
+        dir.path().join("config.json"),
+        empty.path().join("config.json"),
+    )
+    .expect("copy");
     let err = Pretrained::load(empty.path(), &LoadOptions::default()).expect_err("no checkpoint");
-    assert!(matches!(err, byline_model::Error::NoCheckpoint { .. }), "{err}");
+    assert!(
+        matches!(err, byline_model::Error::NoCheckpoint { .. }),
+        "{err}"
+    );
 }
 
 #[test]
@@ -201,11 +247,22 @@ fn golden_minilm_hidden_states() -> byline_model::Result<()> {
     }
     let model = Pretrained::load(&dir, &LoadOptions::default())?;
     let tok = Tokenizer::from_file(dir.join("tokenizer.json"))?;
-    let text = "Barack Obama met Angela Merkel in Berlin on Tuesday, a spokesman for the U.N. said.";
+    let text =
+        "Barack Obama met Angela Merkel in Berlin on Tuesday, a spokesman for the U.N. said.";
     let enc = tok.encode_text(text)?;
     assert_eq!(enc.len(), 23);
-    let batch = Batch::new(&[&enc], tok.pad_id(), model.config.max_position_embeddings, &Device::Cpu)?;
-    let hidden = model.encoder.forward(&batch.input_ids, &batch.casing_ids, &batch.attention_mask, false)?;
+    let batch = Batch::new(
+        &[&enc],
+        tok.pad_id(),
+        model.config.max_position_embeddings,
+        &Device::Cpu,
+    )?;
+    let hidden = model.encoder.forward(
+        &batch.input_ids,
+        &batch.casing_ids,
+        &batch.attention_mask,
+        false,
+    )?;
     assert_eq!(hidden.dims3()?, (1, 23, 384));
     let golden: [[f32; 5]; 3] = [
         [0.484675, 0.499397, 0.298228, 0.360246, -0.167376],
@@ -213,9 +270,16 @@ fn golden_minilm_hidden_states() -> byline_model::Result<()> {
         [0.455790, 1.079801, 0.411080, 0.820044, -1.098269],
     ];
     for (pos, expect) in golden.iter().enumerate() {
-        let got = hidden.get(0)?.get(pos)?.narrow(D::Minus1, 0, 5)?.to_vec1::<f32>()?;
+        let got = hidden
+            .get(0)?
+            .get(pos)?
+            .narrow(D::Minus1, 0, 5)?
+            .to_vec1::<f32>()?;
         for (g, e) in got.iter().zip(expect) {
-            assert!((g - e).abs() < 1e-4, "hidden[0, {pos}] = {got:?}, expected {expect:?}");
+            assert!(
+                (g - e).abs() < 1e-4,
+                "hidden[0, {pos}] = {got:?}, expected {expect:?}"
+            );
         }
     }
     Ok(())

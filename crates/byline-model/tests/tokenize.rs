@@ -59,7 +59,9 @@ fn words(text: &str) -> Vec<Span> {
 #[test]
 fn baked_in_padding_and_truncation_are_removed() {
     let tok = tokenizer();
-    let enc = tok.encode_text("Merkel met the U.N. in Berlin, 1996").expect("encodes");
+    let enc = tok
+        .encode_text("Merkel met the U.N. in Berlin, 1996")
+        .expect("encodes");
     // [CLS] mer ##kel met the u . n . in berlin , 1996 [SEP]
     assert_eq!(enc.len(), 14);
     assert_eq!(tok.pad_id(), 0);
@@ -72,10 +74,26 @@ fn words_offsets_and_casing() {
     let spans = words(text);
     let enc = tok.encode_words(text, &spans).expect("encodes");
     let pieces: Vec<&str> = enc.offsets.iter().map(|s| &text[s.start..s.end]).collect();
-    assert_eq!(pieces, ["", "Mer", "kel", "met", "the", "U", ".", "N", ".", "in", "BERLIN", ""]);
+    assert_eq!(
+        pieces,
+        ["", "Mer", "kel", "met", "the", "U", ".", "N", ".", "in", "BERLIN", ""]
+    );
     assert_eq!(
         enc.words,
-        [None, Some(0), Some(0), Some(1), Some(2), Some(3), Some(3), Some(3), Some(3), Some(4), Some(5), None]
+        [
+            None,
+            Some(0),
+            Some(0),
+            Some(1),
+            Some(2),
+            Some(3),
+            Some(3),
+            Some(3),
+            Some(3),
+            Some(4),
+            Some(5),
+            None
+        ]
     );
     let c = |shape, first| Casing::Subword { shape, first }.id();
     assert_eq!(
@@ -95,7 +113,10 @@ fn words_offsets_and_casing() {
             Casing::Special.id(),
         ]
     );
-    assert_eq!(enc.first_subwords(6), [Some(1), Some(3), Some(4), Some(5), Some(9), Some(10)]);
+    assert_eq!(
+        enc.first_subwords(6),
+        [Some(1), Some(3), Some(4), Some(5), Some(9), Some(10)]
+    );
 }
 
 #[test]
@@ -103,7 +124,9 @@ fn a_word_boundary_inside_a_tokenizer_word_is_respected() {
     // CoNLL splits "don't" into "do" + "n't"; the tokenizer alone would give "don" ' "t".
     let tok = tokenizer();
     let text = "don't";
-    let enc = tok.encode_words(text, &[Span::new(0, 2), Span::new(2, 5)]).expect("encodes");
+    let enc = tok
+        .encode_words(text, &[Span::new(0, 2), Span::new(2, 5)])
+        .expect("encodes");
     let pieces: Vec<&str> = enc.offsets.iter().map(|s| &text[s.start..s.end]).collect();
     assert_eq!(pieces, ["", "do", "n", "'", "t", ""]);
     assert_eq!(enc.words, [None, Some(0), Some(1), Some(1), Some(1), None]);
@@ -113,8 +136,13 @@ fn a_word_boundary_inside_a_tokenizer_word_is_respected() {
 fn bad_word_spans_are_errors() {
     let tok = tokenizer();
     for bad in [Span::new(0, 99), Span::new(1, 2)] {
-        let err = tok.encode_words("Zürich", &[bad]).expect_err("not a span of the text");
-        assert!(matches!(err, byline_model::Error::BadWord { index: 0, .. }), "{err}");
+        let err = tok
+            .encode_words("Zürich", &[bad])
+            .expect_err("not a span of the text");
+        assert!(
+            matches!(err, byline_model::Error::BadWord { index: 0, .. }),
+            "{err}"
+        );
     }
 }
 
@@ -134,5 +162,8 @@ fn batches_pad_right_and_check_length() {
         Batch::new(&[&a, &b], 0, 8, &Device::Cpu),
         Err(byline_model::Error::TooLong { len: 9, max: 8 })
     ));
-    assert!(matches!(Batch::new(&[], 0, 8, &Device::Cpu), Err(byline_model::Error::EmptyBatch)));
+    assert!(matches!(
+        Batch::new(&[], 0, 8, &Device::Cpu),
+        Err(byline_model::Error::EmptyBatch)
+    ));
 }
