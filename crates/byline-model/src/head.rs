@@ -127,11 +127,7 @@ impl TaggerHead {
     /// Tag scores of each word: `words` (batch, words, hidden) -> (batch, words, tags).
     /// Dropout applies only when `train`.
     pub fn forward(&self, words: &Tensor, train: bool) -> Result<Tensor> {
-        let words = if train && self.config.dropout > 0.0 {
-            candle_nn::ops::dropout(words, self.config.dropout)?
-        } else {
-            words.clone()
-        };
+        let words = crate::dropout::dropout(words, self.config.dropout, train)?;
         self.classifier.forward(&words).map_err(Error::from) // (batch, words, tags)
     }
 
