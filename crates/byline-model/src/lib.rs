@@ -46,9 +46,9 @@ pub mod loss;
 pub mod softmax;
 pub mod tag_batch;
 #[cfg(test)]
-mod testing;
-#[cfg(test)]
 mod tagging_tests;
+#[cfg(test)]
+mod testing;
 pub mod tokenize;
 pub mod weights;
 
