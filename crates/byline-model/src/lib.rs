@@ -12,6 +12,11 @@
 //!   save back with Hugging Face names.
 //! * [`Tokenizer`] / [`Batch`]: tokenise words of a document (byte spans), compute casing classes
 //!   from offsets into the original text, and pad batches.
+//! * [`TaggerHead`]: word-level tagging on the encoder output. [`WordPositions`] gathers each
+//!   word's first subword, a linear layer scores the tags of a [`byline_core::TagSet`], and a
+//!   linear-chain [`Crf`] (or a per-word softmax, [`DecoderKind`]) gives the loss over a
+//!   [`TagBatch`]; decoding is Viterbi over a [`Chain`] that never emits a tag sequence the
+//!   scheme forbids, with per-word marginal probabilities as confidences.
 //!
 //! ```no_run
 //! use byline_model::{Batch, LoadOptions, Pretrained, Tokenizer};
