@@ -70,6 +70,37 @@ pub enum Error {
 
     #[error("empty batch")]
     EmptyBatch,
+
+    /// A tensor or list whose shape does not fit the others (emissions vs. gold tags, ...).
+    #[error("{what}: shape {found:?}, expected {expected:?}")]
+    Shape {
+        what: String,
+        found: Vec<usize>,
+        expected: Vec<usize>,
+    },
+
+    /// A gold tag index outside the tag set.
+    #[error(
+        "sequence {sequence}, word {word}: tag index {tag} is out of range for {num_tags} tags"
+    )]
+    BadTag {
+        sequence: usize,
+        word: usize,
+        tag: usize,
+        num_tags: usize,
+    },
+
+    /// A word's first-subword position outside its padded sequence.
+    #[error("sequence {sequence}, word {word}: subword position {position} is outside a sequence of {seq_len}")]
+    BadSubword {
+        sequence: usize,
+        word: usize,
+        position: usize,
+        seq_len: usize,
+    },
+
+    #[error("head `{name}`: {message}")]
+    InvalidHead { name: String, message: String },
 }
 
 impl Error {

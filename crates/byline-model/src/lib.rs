@@ -12,6 +12,11 @@
 //!   save back with Hugging Face names.
 //! * [`Tokenizer`] / [`Batch`]: tokenise words of a document (byte spans), compute casing classes
 //!   from offsets into the original text, and pad batches.
+//! * [`TaggerHead`]: word-level tagging on the encoder output. [`WordPositions`] gathers each
+//!   word's first subword, a linear layer scores the tags of a [`byline_core::TagSet`], and a
+//!   linear-chain [`Crf`] (or a per-word softmax, [`DecoderKind`]) gives the loss over a
+//!   [`TagBatch`]; decoding is Viterbi over a [`Chain`] that never emits a tag sequence the
+//!   scheme forbids, with per-word marginal probabilities as confidences.
 //!
 //! ```no_run
 //! use byline_model::{Batch, LoadOptions, Pretrained, Tokenizer};
@@ -30,15 +35,23 @@ pub mod activation;
 pub mod attention;
 pub mod batch;
 pub mod casing;
+pub mod chain;
 pub mod config;
 mod cpu;
+pub mod crf;
 pub mod dropout;
 pub mod embeddings;
 pub mod encoder;
 pub mod error;
+pub mod gather;
+pub mod head;
 pub mod layer_norm;
 pub mod linear;
+pub mod loss;
 pub mod softmax;
+pub mod tag_batch;
+#[cfg(test)]
+mod tagging_tests;
 #[cfg(test)]
 mod testing;
 pub mod tokenize;
@@ -46,9 +59,14 @@ pub mod weights;
 
 pub use batch::Batch;
 pub use casing::{Casing, Shape};
+pub use chain::{Chain, Decoded};
 pub use config::{Config, HiddenAct};
+pub use crf::Crf;
 pub use encoder::Encoder;
 pub use error::{Error, Result};
+pub use gather::WordPositions;
+pub use head::{Decoder, DecoderKind, HeadConfig, TaggerHead};
 pub use layer_norm::LayerNorm;
+pub use tag_batch::TagBatch;
 pub use tokenize::{Encoding, Tokenizer};
 pub use weights::{LoadOptions, ParamStore, Pretrained};
