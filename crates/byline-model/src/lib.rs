@@ -32,6 +32,7 @@ pub mod batch;
 pub mod casing;
 pub mod config;
 mod cpu;
+mod fast_math;
 pub mod dropout;
 pub mod embeddings;
 pub mod encoder;
