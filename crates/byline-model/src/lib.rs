@@ -28,15 +28,16 @@
 
 pub mod activation;
 pub mod attention;
+pub mod attention_core;
 pub mod batch;
 pub mod casing;
 pub mod config;
 mod cpu;
-mod fast_math;
 pub mod dropout;
 pub mod embeddings;
 pub mod encoder;
 pub mod error;
+mod fast_math;
 pub mod layer_norm;
 pub mod linear;
 pub mod softmax;
