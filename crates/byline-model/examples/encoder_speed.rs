@@ -13,6 +13,12 @@
 //!   37 % of all samples and made the backward pass 2.5x slower.
 //! * `MALLOC_MMAP_THRESHOLD_=4294967296 MALLOC_TRIM_THRESHOLD_=4294967296
 //!   MALLOC_TOP_PAD_=268435456`: glibc keeps freed buffers instead of returning and re-faulting them.
+//!
+//! Prints one table per variant: seconds (median over rounds), tokens/s, achieved GFLOP/s and
+//! its share of the machine's peak (`BYLINE_PEAK_GFLOPS`, default 230: 2 AVX-512 cores). FLOPs
+//! per token are counted from the config: 2 per weight of every dense layer plus the two
+//! attention products (about 21.7 M for MiniLM-L6 at 40 tokens); backward is twice the
+//! forward, so a training step is three forwards (about 65 M).
 
 use std::path::PathBuf;
 use std::time::Instant;
@@ -31,6 +37,53 @@ fn arg<T: std::str::FromStr>(n: usize, default: T) -> T {
 fn median(mut xs: Vec<f64>) -> f64 {
     xs.sort_by(f64::total_cmp);
     xs[xs.len() / 2]
+}
+
+/// Wall-clock and CPU time (all threads of the process) between laps. On a shared host the CPU
+/// time moves less than the wall clock when other processes take turns on the cores.
+struct Lap {
+    wall: Instant,
+    cpu: f64,
+}
+
+impl Lap {
+    fn start() -> Self {
+        Self {
+            wall: Instant::now(),
+            cpu: process_cpu_seconds(),
+        }
+    }
+
+    /// (wall, CPU) seconds since the previous lap.
+    fn next(&mut self) -> (f64, f64) {
+        let (wall, cpu) = (Instant::now(), process_cpu_seconds());
+        let lap = ((wall - self.wall).as_secs_f64(), cpu - self.cpu);
+        (self.wall, self.cpu) = (wall, cpu);
+        lap
+    }
+}
+
+/// Sum of the run time of every thread (`/proc/self/task/*/schedstat`, nanoseconds); 0 where
+/// that is unavailable.
+fn process_cpu_seconds() -> f64 {
+    let Ok(tasks) = std::fs::read_dir("/proc/self/task") else {
+        return 0.0;
+    };
+    tasks
+        .flatten()
+        .filter_map(|t| std::fs::read_to_string(t.path().join("schedstat")).ok())
+        .filter_map(|s| s.split_whitespace().next()?.parse::<f64>().ok())
+        .sum::<f64>()
+        / 1e9
+}
+
+/// Forward FLOPs per token: 2 per weight of each dense layer, plus `Q K^T` and `P V`
+/// (2 * 2 * seq * hidden per layer).
+fn forward_flops_per_token(cfg: &byline_model::Config, seq: usize) -> f64 {
+    let (h, i) = (cfg.hidden_size as f64, cfg.intermediate_size as f64);
+    let dense = 4.0 * h * h + 2.0 * h * i;
+    let attention = 2.0 * seq as f64 * h;
+    cfg.num_hidden_layers as f64 * 2.0 * (dense + attention)
 }
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -55,7 +108,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         Tensor::rand(0f32, (Casing::COUNT - 1) as f32, (batch, seq), &dev)?.to_dtype(DType::U32)?;
     let mask = ids.ones_like()?;
 
-    println!("{:<34} {:>9} {:>11}", "variant", "median s", "tokens/s");
+    let peak_gflops: f64 = std::env::var("BYLINE_PEAK_GFLOPS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(230.0);
     for freeze in [false, true] {
         let opts = LoadOptions {
             freeze_word_embeddings: freeze,
@@ -70,45 +126,57 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             "all trainable"
         };
         let mut opt = AdamW::new(model.params.varmap().all_vars(), ParamsAdamW::default())?;
-        let (mut fwd, mut train_fwd, mut bwd, mut step) = (vec![], vec![], vec![], vec![]);
+        // Per phase: (wall, CPU) seconds of each timed round.
+        let mut times: [Vec<(f64, f64)>; 4] = Default::default();
         for round in 0..=rounds {
-            let t = Instant::now();
+            let mut lap = Lap::start();
             let h = enc.forward(&ids, &casing, &mask, false)?;
             drop(h);
-            let t_fwd = t.elapsed().as_secs_f64();
-            let t = Instant::now();
+            let t_fwd = lap.next();
             let loss = enc
                 .forward(&ids, &casing, &mask, true)?
                 .mul(&probe)?
                 .mean_all()?;
-            let t_train_fwd = t.elapsed().as_secs_f64();
-            let t = Instant::now();
+            let t_train_fwd = lap.next();
             let grads = loss.backward()?;
-            let t_bwd = t.elapsed().as_secs_f64();
-            let t = Instant::now();
+            let t_bwd = lap.next();
             opt.step(&grads)?;
-            let t_step = t.elapsed().as_secs_f64();
+            let t_step = lap.next();
             if round > 0 {
                 // Round 0 warms caches and the allocator.
-                fwd.push(t_fwd);
-                train_fwd.push(t_train_fwd);
-                bwd.push(t_bwd);
-                step.push(t_step);
+                for (phase, t) in times.iter_mut().zip([t_fwd, t_train_fwd, t_bwd, t_step]) {
+                    phase.push(t);
+                }
             }
         }
-        let (f, tf, b, s) = (median(fwd), median(train_fwd), median(bwd), median(step));
-        for (name, secs) in [
-            ("eval forward", f),
-            ("train forward", tf),
-            ("backward", b),
-            ("AdamW", s),
-            ("train fwd + bwd", tf + b),
-            ("train step (fwd + bwd + AdamW)", tf + b + s),
+        let [f, tf, b, s] = times.map(|t| {
+            let (wall, cpu): (Vec<f64>, Vec<f64>) = t.into_iter().unzip();
+            (median(wall), median(cpu))
+        });
+        let fwd_flops = forward_flops_per_token(&model.config, seq);
+        println!("\n{tag}, batch {batch} x {seq}, medians of {rounds} rounds");
+        println!(
+            "{:<28} {:>8} {:>10} {:>8} {:>7} {:>7} {:>8}",
+            "phase", "s", "tokens/s", "GFLOP/s", "% peak", "% step", "CPU s"
+        );
+        let total = (tf.0 + b.0 + s.0, tf.1 + b.1 + s.1);
+        for (name, (secs, cpu), flops) in [
+            ("eval forward", f, fwd_flops),
+            ("train forward", tf, fwd_flops),
+            ("backward", b, 2.0 * fwd_flops),
+            ("optimiser (candle AdamW)", s, 0.0),
+            ("train step (fwd+bwd+AdamW)", total, 3.0 * fwd_flops),
         ] {
+            let gflops = flops * tokens / secs / 1e9;
+            let share = if name == "eval forward" {
+                "".to_string()
+            } else {
+                format!("{:.0}", 100.0 * secs / total.0)
+            };
             println!(
-                "{:<34} {secs:>9.3} {:>11.0}",
-                format!("{name} [{tag}]"),
-                tokens / secs
+                "{name:<28} {secs:>8.3} {:>10.0} {gflops:>8.1} {:>7.1} {share:>7} {cpu:>8.3}",
+                tokens / secs,
+                100.0 * gflops / peak_gflops,
             );
         }
     }

@@ -2,11 +2,14 @@
 //! backward is one pass as well; candle's own `gelu_erf` (differentiable, but its backward builds
 //! eight temporaries) serves other devices and dtypes.
 
-use candle_core::{CpuStorage, CustomOp1, CustomOp2, Layout, Result, Shape, Tensor};
+use candle_core::{
+    bail, CpuStorage, CustomOp1, CustomOp2, CustomOp3, Layout, Result, Shape, Tensor, D,
+};
 use rayon::prelude::*;
 
 use crate::config::HiddenAct;
-use crate::cpu::{f32_slice, MIN_ELEMS_PER_TASK};
+use crate::cpu::{f32_slice, rows_per_task, MIN_ELEMS_PER_TASK};
+use crate::fast_math::{self, simd};
 
 /// Applies `act` to `xs`, elementwise.
 pub fn activation(xs: &Tensor, act: HiddenAct) -> Result<Tensor> {
@@ -26,9 +29,46 @@ pub fn gelu_erf(xs: &Tensor) -> Result<Tensor> {
     }
 }
 
+/// `gelu_erf(xs + bias)` with `bias` (n,) broadcast over the rows of `xs` (..., n): the bias add
+/// of a dense layer fused into its activation (one pass forward, one pass backward that also
+/// sums the bias gradient).
+pub fn bias_gelu_erf(xs: &Tensor, bias: &Tensor) -> Result<Tensor> {
+    let n = xs.dim(D::Minus1)?;
+    if bias.dims1()? != n {
+        bail!(
+            "bias {:?} does not match the last dimension of {:?}",
+            bias.shape(),
+            xs.shape()
+        )
+    }
+    if xs.device().is_cpu() && xs.dtype() == candle_core::DType::F32 {
+        xs.contiguous()?.apply_op2(&bias.contiguous()?, BiasGeluErf)
+    } else {
+        xs.broadcast_add(bias)?.gelu_erf()
+    }
+}
+
 const FRAC_1_SQRT_2: f32 = std::f32::consts::FRAC_1_SQRT_2;
 /// 1 / sqrt(2 pi), the standard normal density at 0.
 const FRAC_1_SQRT_2PI: f32 = 0.398_942_3;
+
+#[inline(always)]
+fn gelu(x: f32) -> f32 {
+    0.5 * x * (1.0 + fast_math::erf(x * FRAC_1_SQRT_2))
+}
+
+/// d/dx gelu(x) = Φ(x) + x φ(x).
+#[inline(always)]
+fn gelu_grad(x: f32) -> f32 {
+    let cdf = 0.5 * (1.0 + fast_math::erf(x * FRAC_1_SQRT_2));
+    let pdf = FRAC_1_SQRT_2PI * fast_math::exp(-0.5 * x * x);
+    cdf + x * pdf
+}
+
+/// Rows of `n` per rayon task.
+fn chunk_len(n: usize) -> usize {
+    rows_per_task(n) * n
+}
 
 struct GeluErf;
 
@@ -43,9 +83,11 @@ impl CustomOp1 for GeluErf {
         out.par_chunks_mut(MIN_ELEMS_PER_TASK)
             .zip(x.par_chunks(MIN_ELEMS_PER_TASK))
             .for_each(|(o, x)| {
-                for (o, &x) in o.iter_mut().zip(x) {
-                    *o = 0.5 * x * (1.0 + candle_core::cpu::erf::erf_f32(x * FRAC_1_SQRT_2));
-                }
+                simd!({
+                    for (o, &x) in o.iter_mut().zip(x) {
+                        *o = gelu(x);
+                    }
+                })
             });
         Ok((CpuStorage::F32(out), l.shape().clone()))
     }
@@ -57,7 +99,7 @@ impl CustomOp1 for GeluErf {
     }
 }
 
-/// `grad * d/dx gelu(x)` = `grad * (Φ(x) + x φ(x))`; inputs (x, grad).
+/// `grad * d/dx gelu(x)`; inputs (x, grad).
 struct GeluErfGrad;
 
 impl CustomOp2 for GeluErfGrad {
@@ -81,13 +123,121 @@ impl CustomOp2 for GeluErfGrad {
                     .zip(g.par_chunks(MIN_ELEMS_PER_TASK)),
             )
             .for_each(|(o, (x, g))| {
-                for ((o, &x), &g) in o.iter_mut().zip(x).zip(g) {
-                    let cdf = 0.5 * (1.0 + candle_core::cpu::erf::erf_f32(x * FRAC_1_SQRT_2));
-                    let pdf = FRAC_1_SQRT_2PI * (-0.5 * x * x).exp();
-                    *o = g * (cdf + x * pdf);
-                }
+                simd!({
+                    for ((o, &x), &g) in o.iter_mut().zip(x).zip(g) {
+                        *o = g * gelu_grad(x);
+                    }
+                })
             });
         Ok((CpuStorage::F32(out), l1.shape().clone()))
+    }
+}
+
+/// Inputs (x (..., n), bias (n,)); output `gelu(x + bias)`.
+struct BiasGeluErf;
+
+impl CustomOp2 for BiasGeluErf {
+    fn name(&self) -> &'static str {
+        "byline-bias-gelu-erf"
+    }
+
+    fn cpu_fwd(
+        &self,
+        s1: &CpuStorage,
+        l1: &Layout,
+        s2: &CpuStorage,
+        l2: &Layout,
+    ) -> Result<(CpuStorage, Shape)> {
+        let x = f32_slice(s1, l1, self.name())?;
+        let b = f32_slice(s2, l2, self.name())?;
+        let n = b.len();
+        let mut out = vec![0f32; x.len()];
+        out.par_chunks_mut(chunk_len(n))
+            .zip(x.par_chunks(chunk_len(n)))
+            .for_each(|(o, x)| {
+                simd!({
+                    for (o, x) in o.chunks_exact_mut(n).zip(x.chunks_exact(n)) {
+                        for ((o, &x), &b) in o.iter_mut().zip(x).zip(b) {
+                            *o = gelu(x + b);
+                        }
+                    }
+                })
+            });
+        Ok((CpuStorage::F32(out), l1.shape().clone()))
+    }
+
+    fn bwd(
+        &self,
+        x: &Tensor,
+        bias: &Tensor,
+        _res: &Tensor,
+        grad: &Tensor,
+    ) -> Result<(Option<Tensor>, Option<Tensor>)> {
+        let n = bias.dim(0)?;
+        let rows = x.elem_count() / n;
+        // (rows + 1, n): dx rows, then d bias.
+        let packed = x.apply_op3_no_bwd(bias, &grad.contiguous()?, &BiasGeluErfGrad)?;
+        let dx = packed.narrow(0, 0, rows)?.reshape(x.shape())?;
+        let db = packed.get(rows)?;
+        Ok((Some(dx), Some(db)))
+    }
+}
+
+/// Inputs (x, bias, grad); output (rows + 1, n): `grad * gelu'(x + bias)`, then its column sums
+/// (the bias gradient) as the last row.
+struct BiasGeluErfGrad;
+
+impl CustomOp3 for BiasGeluErfGrad {
+    fn name(&self) -> &'static str {
+        "byline-bias-gelu-erf-grad"
+    }
+
+    fn cpu_fwd(
+        &self,
+        s1: &CpuStorage,
+        l1: &Layout,
+        s2: &CpuStorage,
+        l2: &Layout,
+        s3: &CpuStorage,
+        l3: &Layout,
+    ) -> Result<(CpuStorage, Shape)> {
+        let x = f32_slice(s1, l1, self.name())?;
+        let b = f32_slice(s2, l2, self.name())?;
+        let g = f32_slice(s3, l3, self.name())?;
+        let n = b.len();
+        let rows = x.len() / n;
+        let mut out = vec![0f32; (rows + 1) * n];
+        let (dx, db) = out.split_at_mut(rows * n);
+        let sums = dx
+            .par_chunks_mut(chunk_len(n))
+            .zip(x.par_chunks(chunk_len(n)).zip(g.par_chunks(chunk_len(n))))
+            .map(|(dx, (x, g))| {
+                let mut acc = vec![0f32; n];
+                simd!({
+                    for ((dx, x), g) in dx
+                        .chunks_exact_mut(n)
+                        .zip(x.chunks_exact(n))
+                        .zip(g.chunks_exact(n))
+                    {
+                        // Iterators, not indices: bounds checks would keep this scalar.
+                        let (acc, args) = (acc.iter_mut().zip(b), x.iter().zip(g));
+                        for ((dx, (&x, &g)), (acc, &b)) in dx.iter_mut().zip(args).zip(acc) {
+                            *dx = g * gelu_grad(x + b);
+                            *acc += *dx;
+                        }
+                    }
+                });
+                acc
+            })
+            .reduce(
+                || vec![0f32; n],
+                |mut a, b| {
+                    a.iter_mut().zip(&b).for_each(|(a, b)| *a += b);
+                    a
+                },
+            );
+        db.copy_from_slice(&sums);
+        Ok((CpuStorage::F32(out), Shape::from((rows + 1, n))))
     }
 }
 
@@ -101,6 +251,41 @@ mod tests {
     fn fused_matches_candle() -> Result<()> {
         let x = (Tensor::randn(0f32, 3.0, (7, 300), &Device::Cpu)? - 0.5)?;
         assert_close(&gelu_erf(&x)?, &x.gelu_erf()?, 1e-6)
+    }
+
+    #[test]
+    fn fused_bias_matches_composed() -> Result<()> {
+        let dev = Device::Cpu;
+        // Wide enough to reach the tails, where gelu(x) is 0 (x << 0) or x (x >> 0).
+        let x = Tensor::randn(0f32, 4.0, (2, 5, 300), &dev)?;
+        let b = Tensor::randn(0f32, 1.0, 300, &dev)?;
+        assert_close(
+            &bias_gelu_erf(&x, &b)?,
+            &x.broadcast_add(&b)?.gelu_erf()?,
+            1e-6,
+        )
+    }
+
+    #[test]
+    fn fused_bias_gradients_match_composed_and_finite_differences() -> Result<()> {
+        let dev = Device::Cpu;
+        let x = Var::from_tensor(&Tensor::randn(0f32, 2.0, (2, 3, 7), &dev)?)?;
+        let b = Var::from_tensor(&Tensor::randn(0f32, 1.0, 7, &dev)?)?;
+        let probe = Tensor::randn(0f32, 1.0, (2, 3, 7), &dev)?;
+        let fused = |x: &Tensor, b: &Tensor| bias_gelu_erf(x, b)?.mul(&probe)?.sum_all();
+        let composed =
+            |x: &Tensor, b: &Tensor| x.broadcast_add(b)?.gelu_erf()?.mul(&probe)?.sum_all();
+        let g_fused = fused(&x, &b)?.backward()?;
+        let g_composed = composed(&x, &b)?.backward()?;
+        for var in [&x, &b] {
+            let (a, c) = (
+                g_fused.get(var).expect("grad"),
+                g_composed.get(var).expect("grad"),
+            );
+            assert_close(a, c, 1e-5)?;
+        }
+        let numeric = finite_difference_check(b.as_tensor(), |b| fused(&x, b))?;
+        assert_close(g_fused.get(&b).expect("grad"), &numeric, 1e-2)
     }
 
     #[test]

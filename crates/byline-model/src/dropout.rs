@@ -24,18 +24,14 @@ pub fn dropout(xs: &Tensor, p: f32, train: bool) -> Result<Tensor> {
         bail!("dropout probability has to be in [0, 1), got {p}")
     }
     if xs.device().is_cpu() && xs.dtype() == candle_core::DType::F32 {
-        xs.contiguous()?.apply_op1(Dropout {
-            threshold: (p as f64 * (1u64 << 32) as f64) as u64,
-            scale: 1.0 / (1.0 - p),
-            seed: next_seed(),
-        })
+        xs.contiguous()?.apply_op1(Dropout::new(p, next_seed()))
     } else {
         candle_nn::ops::dropout(xs, p)
     }
 }
 
 /// A fresh seed per call: a per-process random base plus a counter.
-fn next_seed() -> u64 {
+pub(crate) fn next_seed() -> u64 {
     static BASE: OnceLock<u64> = OnceLock::new();
     static COUNTER: AtomicU64 = AtomicU64::new(0);
     let base = *BASE.get_or_init(|| {
@@ -58,8 +54,10 @@ fn splitmix64(mut z: u64) -> u64 {
     z ^ (z >> 31)
 }
 
-#[derive(Clone, Copy)]
-struct Dropout {
+/// A dropout mask that is never stored: element `i` is kept (and scaled) or dropped depending on
+/// a hash of (seed, i), so the backward pass recomputes the forward's mask.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) struct Dropout {
     /// Elements whose 32-bit hash is below this are dropped.
     threshold: u64,
     scale: f32,
@@ -67,6 +65,25 @@ struct Dropout {
 }
 
 impl Dropout {
+    /// A mask dropping with probability `p` in `(0, 1)` under `seed`.
+    pub(crate) fn new(p: f32, seed: u64) -> Self {
+        Self {
+            threshold: (p as f64 * (1u64 << 32) as f64) as u64,
+            scale: 1.0 / (1.0 - p),
+            seed,
+        }
+    }
+
+    /// The factor element `i` is multiplied by: 0 or `1 / (1 - p)`.
+    #[inline(always)]
+    pub(crate) fn factor(&self, i: u64) -> f32 {
+        if splitmix64(self.seed ^ i) >> 32 >= self.threshold {
+            self.scale
+        } else {
+            0.0
+        }
+    }
+
     /// `out[i] = x[i] * mask(i)` over one contiguous buffer.
     fn apply(&self, x: &[f32]) -> Vec<f32> {
         let mut out = vec![0f32; x.len()];
@@ -76,8 +93,7 @@ impl Dropout {
             .for_each(|(task, (o, x))| {
                 let first = (task * MIN_ELEMS_PER_TASK) as u64;
                 for (i, (o, &x)) in o.iter_mut().zip(x).enumerate() {
-                    let keep = splitmix64(self.seed ^ (first + i as u64)) >> 32 >= self.threshold;
-                    *o = if keep { x * self.scale } else { 0.0 };
+                    *o = x * self.factor(first + i as u64);
                 }
             });
         out

@@ -6,7 +6,7 @@
 use candle_core::{bail, DType, Result, Tensor};
 use candle_nn::VarBuilder;
 
-use crate::activation::activation;
+use crate::activation::{activation, bias_gelu_erf};
 use crate::attention::Attention;
 use crate::config::{Config, HiddenAct};
 use crate::dropout::dropout;
@@ -45,7 +45,13 @@ impl Layer {
     /// (batch, seq, hidden) -> (batch, seq, hidden).
     pub fn forward(&self, xs: &Tensor, mask: &Tensor, train: bool) -> Result<Tensor> {
         let xs = self.attention.forward(xs, mask, train)?;
-        let inner = activation(&self.intermediate.forward(&xs)?, self.act)?; // (batch, seq, inter)
+        let inner = match self.act {
+            HiddenAct::Gelu => bias_gelu_erf(
+                &self.intermediate.forward_no_bias(&xs)?,
+                self.intermediate.bias(),
+            )?,
+            act => activation(&self.intermediate.forward(&xs)?, act)?,
+        }; // (batch, seq, inter)
         let out = dropout(&self.output.forward(&inner)?, self.dropout, train)?;
         self.layer_norm.forward(&(out + xs)?)
     }

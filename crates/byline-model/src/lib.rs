@@ -33,6 +33,7 @@
 
 pub mod activation;
 pub mod attention;
+pub mod attention_core;
 pub mod batch;
 pub mod casing;
 pub mod chain;
@@ -43,6 +44,7 @@ pub mod dropout;
 pub mod embeddings;
 pub mod encoder;
 pub mod error;
+mod fast_math;
 pub mod gather;
 pub mod head;
 pub mod layer_norm;

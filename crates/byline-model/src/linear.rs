@@ -36,8 +36,18 @@ impl Linear {
         &self.weight
     }
 
+    pub fn bias(&self) -> &Tensor {
+        &self.bias
+    }
+
     /// `xs`: (..., in) -> (..., out).
     pub fn forward(&self, xs: &Tensor) -> Result<Tensor> {
+        self.forward_no_bias(xs)?.broadcast_add(&self.bias)
+    }
+
+    /// `xs` times the weight without the bias, for callers that fuse the bias add into the next
+    /// op: (..., in) -> (..., out).
+    pub fn forward_no_bias(&self, xs: &Tensor) -> Result<Tensor> {
         let in_dim = xs.dim(D::Minus1)?;
         let rows = xs.elem_count() / in_dim.max(1);
         let mut out_dims = xs.dims().to_vec();
@@ -45,7 +55,6 @@ impl Linear {
         out_dims.push(self.weight.dim(0)?);
         xs.reshape((rows, in_dim))? // (rows, in)
             .matmul(&self.weight.t()?)? // (rows, out)
-            .broadcast_add(&self.bias)?
             .reshape(out_dims)
     }
 }

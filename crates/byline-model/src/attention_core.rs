@@ -1,0 +1,368 @@
+//! Scaled dot-product attention over a packed QKV projection, differentiable.
+//!
+//! `softmax(Q K^T / sqrt(d) + mask) V` for every (sequence, head), with dropout on the
+//! probabilities. Composed from candle ops this is three head-splitting copies, two batched
+//! matrix products of (batch * heads) tiny matrices, the softmax, the dropout and a head-merging
+//! copy, and about twice as many ops backward. On CPU/f32 it is one fused kernel that reads the
+//! heads straight out of the (batch, seq, 3 * hidden) projection and writes the context in
+//! (batch, seq, hidden) order; the backward kernel recomputes the probabilities (cheap next to
+//! storing them) and the dropout mask (a hash of the element index) and writes the gradient of
+//! the packed projection. Other devices and dtypes use the composed ops.
+
+use candle_core::{bail, CpuStorage, CustomOp2, CustomOp3, Layout, Result, Shape, Tensor};
+use rayon::prelude::*;
+
+use crate::cpu::f32_slice;
+use crate::dropout::{dropout, next_seed, Dropout};
+use crate::fast_math::{self, simd};
+use crate::softmax::masked_softmax;
+
+/// Attention over `qkv` (batch, seq, 3 * hidden), laid out as `[Q | K | V]` along the last
+/// dimension with heads consecutive inside each, as a concatenated Q/K/V projection produces.
+/// `mask`: (batch, seq) additive (0 real, large negative for padding). Dropout with
+/// probability `dropout_p` on the attention probabilities when `train`.
+///
+/// Returns the context, (batch, seq, hidden), heads merged.
+pub fn attention(
+    qkv: &Tensor,
+    mask: &Tensor,
+    heads: usize,
+    dropout_p: f32,
+    train: bool,
+) -> Result<Tensor> {
+    let (batch, seq, width) = qkv.dims3()?;
+    if heads == 0 || width % (3 * heads) != 0 || mask.dims2()? != (batch, seq) {
+        bail!(
+            "attention: qkv {:?} with {heads} heads does not fit mask {:?}",
+            qkv.shape(),
+            mask.shape()
+        )
+    }
+    if !(0.0..1.0).contains(&dropout_p) {
+        bail!("dropout probability has to be in [0, 1), got {dropout_p}")
+    }
+    if qkv.device().is_cpu() && qkv.dtype() == candle_core::DType::F32 {
+        let head_dim = width / 3 / heads;
+        let op = AttentionOp {
+            heads,
+            head_dim,
+            scale: 1.0 / (head_dim as f32).sqrt(),
+            dropout: (train && dropout_p > 0.0).then(|| Dropout::new(dropout_p, next_seed())),
+        };
+        qkv.contiguous()?.apply_op2(&mask.contiguous()?, op)
+    } else {
+        attention_composed(qkv, mask, heads, dropout_p, train)
+    }
+}
+
+/// The same computation from ordinary candle ops (reference, and the path off the CPU).
+pub fn attention_composed(
+    qkv: &Tensor,
+    mask: &Tensor,
+    heads: usize,
+    dropout_p: f32,
+    train: bool,
+) -> Result<Tensor> {
+    let (batch, seq, width) = qkv.dims3()?;
+    let hidden = width / 3;
+    let head_dim = hidden / heads;
+    // (batch, seq, hidden) -> (batch * heads, seq, head_dim), contiguous.
+    let split = |i: usize| -> Result<Tensor> {
+        qkv.narrow(2, i * hidden, hidden)?
+            .reshape((batch, seq, heads, head_dim))?
+            .transpose(1, 2)?
+            .contiguous()?
+            .reshape((batch * heads, seq, head_dim))
+    };
+    let (q, k, v) = (split(0)?, split(1)?, split(2)?);
+    let scores = q.matmul(&k.t()?)?; // (b*h, seq, seq)
+    let probs = masked_softmax(&scores, mask, heads, 1.0 / (head_dim as f64).sqrt())?;
+    let probs = dropout(&probs, dropout_p, train)?;
+    probs
+        .matmul(&v)? // (b*h, seq, d)
+        .reshape((batch, heads, seq, head_dim))?
+        .transpose(1, 2)? // (batch, seq, heads, d)
+        .contiguous()?
+        .reshape((batch, seq, hidden))
+}
+
+#[derive(Debug, Clone, Copy)]
+struct AttentionOp {
+    heads: usize,
+    head_dim: usize,
+    scale: f32,
+    dropout: Option<Dropout>,
+}
+
+#[inline(always)]
+fn dot(a: &[f32], b: &[f32]) -> f32 {
+    let mut acc = [0f32; 8];
+    let (ca, cb) = (a.chunks_exact(8), b.chunks_exact(8));
+    let tail: f32 = ca
+        .remainder()
+        .iter()
+        .zip(cb.remainder())
+        .map(|(x, y)| x * y)
+        .sum();
+    for (x, y) in ca.zip(cb) {
+        for l in 0..8 {
+            acc[l] += x[l] * y[l];
+        }
+    }
+    acc.iter().sum::<f32>() + tail
+}
+
+/// `y += a * x`.
+#[inline(always)]
+fn axpy(y: &mut [f32], a: f32, x: &[f32]) {
+    for (y, x) in y.iter_mut().zip(x) {
+        *y += a * x;
+    }
+}
+
+impl AttentionOp {
+    /// Softmax probabilities (before dropout) of head `h` of one sequence into `p` (seq x seq).
+    /// `qkv`: that sequence's (seq, 3 * hidden) rows; `mask`: its (seq,) mask.
+    #[inline(always)]
+    fn probs(&self, qkv: &[f32], mask: &[f32], h: usize, p: &mut [f32]) {
+        let width = 3 * self.heads * self.head_dim;
+        let (d, hidden) = (self.head_dim, self.heads * self.head_dim);
+        let seq = mask.len();
+        for (i, row) in p.chunks_exact_mut(seq).enumerate() {
+            let q = &qkv[i * width + h * d..][..d];
+            let mut max = f32::NEG_INFINITY;
+            for (j, s) in row.iter_mut().enumerate() {
+                let k = &qkv[j * width + hidden + h * d..][..d];
+                *s = dot(q, k) * self.scale + mask[j];
+                max = max.max(*s);
+            }
+            let mut sum = 0f32;
+            for s in row.iter_mut() {
+                *s = fast_math::exp(*s - max);
+                sum += *s;
+            }
+            let inv = 1.0 / sum;
+            row.iter_mut().for_each(|s| *s *= inv);
+        }
+    }
+
+    /// Index of probability (i, j) of head `h` of sequence `b`, for the dropout hash.
+    #[inline(always)]
+    fn index(&self, b: usize, h: usize, seq: usize, i: usize) -> u64 {
+        (((b * self.heads + h) * seq + i) * seq) as u64
+    }
+
+    /// Forward for sequence `b`: `out` is its (seq, hidden) context.
+    #[inline(always)]
+    fn forward_seq(&self, b: usize, qkv: &[f32], mask: &[f32], out: &mut [f32]) {
+        let (d, hidden) = (self.head_dim, self.heads * self.head_dim);
+        let seq = mask.len();
+        let width = 3 * hidden;
+        let mut p = vec![0f32; seq * seq];
+        for h in 0..self.heads {
+            self.probs(qkv, mask, h, &mut p);
+            for (i, row) in p.chunks_exact(seq).enumerate() {
+                let o = &mut out[i * hidden + h * d..][..d];
+                let first = self.index(b, h, seq, i);
+                for (j, &pij) in row.iter().enumerate() {
+                    let pij = match self.dropout {
+                        Some(m) => pij * m.factor(first + j as u64),
+                        None => pij,
+                    };
+                    axpy(o, pij, &qkv[j * width + 2 * hidden + h * d..][..d]);
+                }
+            }
+        }
+    }
+
+    /// Backward for sequence `b`: `dqkv` is its (seq, 3 * hidden) gradient, `g` the incoming
+    /// (seq, hidden) gradient of the context.
+    #[inline(always)]
+    fn backward_seq(&self, b: usize, qkv: &[f32], mask: &[f32], g: &[f32], dqkv: &mut [f32]) {
+        let (d, hidden) = (self.head_dim, self.heads * self.head_dim);
+        let seq = mask.len();
+        let width = 3 * hidden;
+        let (mut p, mut dp) = (vec![0f32; seq * seq], vec![0f32; seq * seq]);
+        for h in 0..self.heads {
+            let (q_at, k_at, v_at) = (h * d, hidden + h * d, 2 * hidden + h * d);
+            self.probs(qkv, mask, h, &mut p);
+            for i in 0..seq {
+                let gi = &g[i * hidden + h * d..][..d];
+                let first = self.index(b, h, seq, i);
+                let mut row_dot = 0f32;
+                for j in 0..seq {
+                    let factor = self.dropout.map_or(1.0, |m| m.factor(first + j as u64));
+                    let pij = p[i * seq + j];
+                    // dV_j += dropped(p_ij) g_i
+                    axpy(&mut dqkv[j * width + v_at..][..d], pij * factor, gi);
+                    // d p_ij = (g_i . v_j) * factor
+                    let dpij = dot(gi, &qkv[j * width + v_at..][..d]) * factor;
+                    dp[i * seq + j] = dpij;
+                    row_dot += pij * dpij;
+                }
+                // d score_ij = p_ij (dp_ij - sum_j p_ij dp_ij), times the scale for Q and K.
+                for j in 0..seq {
+                    let ds = p[i * seq + j] * (dp[i * seq + j] - row_dot) * self.scale;
+                    let k_j = &qkv[j * width + k_at..][..d];
+                    axpy(&mut dqkv[i * width + q_at..][..d], ds, k_j);
+                    let q_i = &qkv[i * width + q_at..][..d];
+                    axpy(&mut dqkv[j * width + k_at..][..d], ds, q_i);
+                }
+            }
+        }
+    }
+}
+
+impl CustomOp2 for AttentionOp {
+    fn name(&self) -> &'static str {
+        "byline-attention"
+    }
+
+    fn cpu_fwd(
+        &self,
+        s1: &CpuStorage,
+        l1: &Layout,
+        s2: &CpuStorage,
+        l2: &Layout,
+    ) -> Result<(CpuStorage, Shape)> {
+        let qkv = f32_slice(s1, l1, self.name())?;
+        let mask = f32_slice(s2, l2, self.name())?;
+        let (batch, seq, width) = l1.shape().dims3()?;
+        let hidden = width / 3;
+        let mut out = vec![0f32; batch * seq * hidden];
+        out.par_chunks_mut(seq * hidden)
+            .zip(qkv.par_chunks(seq * width))
+            .zip(mask.par_chunks(seq))
+            .enumerate()
+            .for_each(|(b, ((out, qkv), mask))| simd!(self.forward_seq(b, qkv, mask, out)));
+        Ok((CpuStorage::F32(out), Shape::from((batch, seq, hidden))))
+    }
+
+    fn bwd(
+        &self,
+        qkv: &Tensor,
+        mask: &Tensor,
+        _res: &Tensor,
+        grad: &Tensor,
+    ) -> Result<(Option<Tensor>, Option<Tensor>)> {
+        let dqkv = qkv.apply_op3_no_bwd(mask, &grad.contiguous()?, &AttentionGrad(*self))?;
+        Ok((Some(dqkv), None))
+    }
+}
+
+/// Inputs (qkv, mask, grad of the context); output the gradient of `qkv`.
+struct AttentionGrad(AttentionOp);
+
+impl CustomOp3 for AttentionGrad {
+    fn name(&self) -> &'static str {
+        "byline-attention-grad"
+    }
+
+    fn cpu_fwd(
+        &self,
+        s1: &CpuStorage,
+        l1: &Layout,
+        s2: &CpuStorage,
+        l2: &Layout,
+        s3: &CpuStorage,
+        l3: &Layout,
+    ) -> Result<(CpuStorage, Shape)> {
+        let qkv = f32_slice(s1, l1, self.name())?;
+        let mask = f32_slice(s2, l2, self.name())?;
+        let g = f32_slice(s3, l3, self.name())?;
+        let (_, seq, width) = l1.shape().dims3()?;
+        let hidden = width / 3;
+        let mut dqkv = vec![0f32; qkv.len()];
+        dqkv.par_chunks_mut(seq * width)
+            .zip(qkv.par_chunks(seq * width))
+            .zip(mask.par_chunks(seq).zip(g.par_chunks(seq * hidden)))
+            .enumerate()
+            .for_each(|(b, ((dqkv, qkv), (mask, g)))| {
+                simd!(self.0.backward_seq(b, qkv, mask, g, dqkv))
+            });
+        Ok((CpuStorage::F32(dqkv), l1.shape().clone()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testing::{assert_close, finite_difference_check};
+    use candle_core::{Device, Var};
+
+    /// Batch 2, seq 5, 3 heads of 4: the second sequence has two padding positions.
+    fn inputs(dev: &Device) -> Result<(Tensor, Tensor)> {
+        let qkv = Tensor::randn(0f32, 1.0, (2, 5, 3 * 12), dev)?;
+        let mask = Tensor::new(&[[0f32, 0., 0., 0., 0.], [0., 0., 0., -1e9, -1e9]], dev)?;
+        Ok((qkv, mask))
+    }
+
+    #[test]
+    fn fused_matches_composed() -> Result<()> {
+        let (qkv, mask) = inputs(&Device::Cpu)?;
+        let fused = attention(&qkv, &mask, 3, 0.1, false)?;
+        let composed = attention_composed(&qkv, &mask, 3, 0.1, false)?;
+        assert_close(&fused, &composed, 1e-5)
+    }
+
+    #[test]
+    fn gradient_matches_composed_and_finite_differences() -> Result<()> {
+        let (qkv, mask) = inputs(&Device::Cpu)?;
+        let qkv = Var::from_tensor(&qkv)?;
+        let probe = Tensor::randn(0f32, 1.0, (2, 5, 12), &Device::Cpu)?;
+        let fused = |x: &Tensor| attention(x, &mask, 3, 0.0, true)?.mul(&probe)?.sum_all();
+        let composed = |x: &Tensor| {
+            attention_composed(x, &mask, 3, 0.0, true)?
+                .mul(&probe)?
+                .sum_all()
+        };
+        let g_fused = fused(qkv.as_tensor())?.backward()?;
+        let g_fused = g_fused.get(&qkv).expect("attention passes the gradient on");
+        let g_composed = composed(qkv.as_tensor())?.backward()?;
+        assert_close(g_fused, g_composed.get(&qkv).expect("grad"), 1e-5)?;
+        let numeric = finite_difference_check(qkv.as_tensor(), fused)?;
+        assert_close(g_fused, &numeric, 1e-2)
+    }
+
+    /// With dropout the gradient must use the forward's mask: check it against finite
+    /// differences of the very same op (same seed).
+    #[test]
+    fn dropout_gradient_uses_the_forward_mask() -> Result<()> {
+        let dev = Device::Cpu;
+        let (qkv, mask) = inputs(&dev)?;
+        let qkv = Var::from_tensor(&qkv)?;
+        let probe = Tensor::randn(0f32, 1.0, (2, 5, 12), &dev)?;
+        let op = AttentionOp {
+            heads: 3,
+            head_dim: 4,
+            scale: 0.5,
+            dropout: Some(Dropout::new(0.3, 7)),
+        };
+        let loss = |x: &Tensor| x.apply_op2(&mask, op)?.mul(&probe)?.sum_all();
+        let analytic = loss(qkv.as_tensor())?.backward()?;
+        let analytic = analytic.get(&qkv).expect("grad");
+        let numeric = finite_difference_check(qkv.as_tensor(), loss)?;
+        assert_close(analytic, &numeric, 1e-2)?;
+        // Some probabilities were really dropped: the output differs from the no-dropout one.
+        let plain = qkv.apply_op2(
+            &mask,
+            AttentionOp {
+                dropout: None,
+                ..op
+            },
+        )?;
+        let dropped = qkv.apply_op2(&mask, op)?;
+        let diff = (plain - dropped)?.abs()?.sum_all()?.to_scalar::<f32>()?;
+        assert!(diff > 1e-3, "dropout changed nothing ({diff})");
+        Ok(())
+    }
+
+    #[test]
+    fn rejects_mismatched_shapes() -> Result<()> {
+        let (qkv, mask) = inputs(&Device::Cpu)?;
+        assert!(attention(&qkv, &mask, 5, 0.0, false).is_err());
+        assert!(attention(&qkv, &mask.narrow(1, 0, 4)?, 3, 0.0, false).is_err());
+        assert!(attention(&qkv, &mask, 3, 1.0, true).is_err());
+        Ok(())
+    }
+}
