@@ -1,0 +1,79 @@
+#!/usr/bin/env bash
+# Creates scripts/bench/.venv with the pinned packages of requirements.txt.
+# Idempotent: a venv whose installed versions already match the pins is left alone.
+#
+# Environment:
+#   PYTHON           interpreter used to create the venv (default: python3)
+#   TORCH_CPU_INDEX  optional extra index URL that serves "+cpu" torch wheels; when unset the
+#                    "+cpu" build is tried on the configured index only (PyPI has none, so the
+#                    plain wheel with its CUDA dependencies is installed instead)
+set -euo pipefail
+
+here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+venv="$here/.venv"
+req="$here/requirements.txt"
+python="${PYTHON:-python3}"
+
+say() { printf 'setup.sh: %s\n' "$*"; }
+
+if [[ -x "$venv/bin/python" ]]; then
+    say "venv exists: $venv"
+else
+    say "creating venv $venv with $("$python" --version 2>&1)"
+    "$python" -m venv "$venv"
+fi
+vpy="$venv/bin/python"
+
+# Prints the pins (name==version) that are not installed at exactly that version.
+missing_pins() {
+    "$vpy" - "$req" <<'PY'
+import sys
+from importlib import metadata
+
+for line in open(sys.argv[1], encoding="utf-8"):
+    line = line.split("#", 1)[0].strip()
+    if not line:
+        continue
+    name, want = line.split("==")
+    try:
+        have = metadata.version(name)
+    except metadata.PackageNotFoundError:
+        have = None
+    # A "+cpu" local build satisfies the pin of its public version.
+    if have is None or have.split("+", 1)[0] != want:
+        print(f"{name}=={want}")
+PY
+}
+
+todo="$(missing_pins)"
+if [[ -z "$todo" ]]; then
+    say "all pins already installed; nothing to do"
+else
+    say "to install: $(echo "$todo" | tr '\n' ' ')"
+    torch_pin="$(grep -E '^torch==' <<<"$todo" || true)"
+    if [[ -n "$torch_pin" ]]; then
+        cpu_args=(--no-deps)
+        [[ -n "${TORCH_CPU_INDEX:-}" ]] && cpu_args+=(--extra-index-url "$TORCH_CPU_INDEX")
+        if "$vpy" -m pip install --quiet "${cpu_args[@]}" "${torch_pin}+cpu" 2>/dev/null; then
+            say "installed ${torch_pin}+cpu (no CUDA libraries)"
+            # Its ordinary dependencies still come from the index below via requirements.txt;
+            # the +cpu build satisfies the torch pin, so no CUDA wheels are pulled.
+        else
+            say "no ${torch_pin}+cpu wheel reachable; installing ${torch_pin} from the index (pulls ~2.9 GB of CUDA libraries)"
+        fi
+    fi
+    "$vpy" -m pip install --quiet -r "$req"
+    left="$(missing_pins)"
+    if [[ -n "$left" ]]; then
+        say "error: still not installed at the pinned version: $left" >&2
+        exit 1
+    fi
+fi
+
+"$vpy" - <<'PY'
+import torch, transformers, safetensors, tokenizers, numpy
+print(f"setup.sh: torch {torch.__version__} (CUDA build: {torch.version.cuda}), "
+      f"transformers {transformers.__version__}, safetensors {safetensors.__version__}, "
+      f"tokenizers {tokenizers.__version__}, numpy {numpy.__version__}")
+PY
+say "done; run: $venv/bin/python $here/torch_train_step.py --help"
