@@ -238,8 +238,10 @@ fn a_long_document_is_predicted_word_by_word_as_a_whole_one() {
     let b = &whole.predict(std::slice::from_ref(&doc), "entities").unwrap()[0];
     assert_eq!(a.tags.len(), words);
     assert_eq!(a.tags, b.tags);
+    // Marginals come from forward-backward sums in f32 whose log-partition grows with the
+    // sequence (here ≈ 10^2-10^3), so equal emissions give marginals equal to ~1e-4 only.
     for (x, y) in a.scores.iter().zip(&b.scores) {
-        assert!((x - y).abs() < 1e-5, "{x} vs {y}");
+        assert!((x - y).abs() < 1e-3, "{x} vs {y}");
     }
     // Not all one tag: the comparison says something.
     assert!(a.tags.iter().any(|&t| t != a.tags[0]), "{:?}", a.tags);

@@ -80,8 +80,8 @@ fn the_tagger_learns_eight_sentences_by_heart() {
     let spec = TaggerConfig {
         heads: vec![head],
         window: WindowConfig {
-            max_subwords: 24,
-            overlap: 8,
+            max_subwords: 16,
+            overlap: 6,
         },
         casing: true,
     };
