@@ -7,9 +7,34 @@ use assert_cmd::Command;
 use byline_model::{Config, LoadOptions, Pretrained, Tokenizer};
 
 const VOCAB: &[&str] = &[
-    "[PAD]", "[UNK]", "[CLS]", "[SEP]", "elena", "kowalski", "visited", "portsmouth", ".",
-    "northgate", "engineering", "blamed", "dutch", "steel", "haruto", "sato", "met", "officials",
-    "in", "geneva", "and", "ottawa", "the", "said", "\"", ",", "a", "bridge",
+    "[PAD]",
+    "[UNK]",
+    "[CLS]",
+    "[SEP]",
+    "elena",
+    "kowalski",
+    "visited",
+    "portsmouth",
+    ".",
+    "northgate",
+    "engineering",
+    "blamed",
+    "dutch",
+    "steel",
+    "haruto",
+    "sato",
+    "met",
+    "officials",
+    "in",
+    "geneva",
+    "and",
+    "ottawa",
+    "the",
+    "said",
+    "\"",
+    ",",
+    "a",
+    "bridge",
 ];
 
 fn fixtures() -> PathBuf {
@@ -89,14 +114,23 @@ fn train_runs_then_resume_continues() {
     ] {
         assert!(best[figure].is_number(), "{figure}: {summary}");
     }
-    for file in ["config.json", "tokenizer.json", "model.safetensors", "byline.json"] {
+    for file in [
+        "config.json",
+        "tokenizer.json",
+        "model.safetensors",
+        "byline.json",
+    ] {
         assert!(run.join("best").join(file).is_file(), "best/{file}");
     }
     assert!(run.join("config.toml").is_file());
 
     // Continue the same run to 8 steps from its step-5 checkpoint.
     let out = train(&["--resume", "--set", "max_steps=8"]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let summary: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(summary["step"], 8);
     let log = events(&run.join("metrics.jsonl"));
@@ -136,13 +170,26 @@ fn bench_train_prints_a_table() {
     let tmp = tempfile::tempdir().unwrap();
     let model = tiny_model(tmp.path());
     let out = byline()
-        .args(["bench", "train", "--threads", "1", "--steps", "2", "--batch", "2"])
+        .args([
+            "bench",
+            "train",
+            "--threads",
+            "1",
+            "--steps",
+            "2",
+            "--batch",
+            "2",
+        ])
         .args(["--seq", "16", "--model"])
         .arg(&model)
         .output()
         .unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     for row in [
         "tokens/s",
         "forward s",

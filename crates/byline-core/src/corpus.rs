@@ -140,7 +140,10 @@ mod tests {
         let dir = std::env::temp_dir();
         let missing = dir.join("byline-no-such-corpus.txt");
         let err = load(&missing, None).unwrap_err();
-        assert!(err.to_string().contains("byline-no-such-corpus.txt"), "{err}");
+        assert!(
+            err.to_string().contains("byline-no-such-corpus.txt"),
+            "{err}"
+        );
         let err = load(&dir, Some(Format::Polnear)).unwrap_err();
         assert!(matches!(err, Error::NotPolnearSplit { .. }), "{err}");
     }

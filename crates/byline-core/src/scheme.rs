@@ -45,7 +45,9 @@ use std::str::FromStr;
 use crate::label::{LabelId, LabelSet};
 
 /// A tagging scheme. Serialised as its name (`"iob2"`); read case-insensitively, `bio` = IOB2.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, serde::Serialize, serde::Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, Default, serde::Serialize, serde::Deserialize,
+)]
 #[serde(try_from = "String", into = "String")]
 pub enum Scheme {
     /// `I-` and `O` only.

@@ -13,7 +13,9 @@
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::Path;
 
-use byline_core::align::{entities_from_tags, entity_tags, role_labels, role_tags, roles_from_tags};
+use byline_core::align::{
+    entities_from_tags, entity_tags, role_labels, role_tags, roles_from_tags,
+};
 use byline_core::assemble::assemble;
 use byline_core::tokenize::tokenize_document;
 use byline_core::{Attribution, Document, Entity, LabelSet, Scheme, Tag, TagSet};
@@ -194,7 +196,13 @@ impl Tagger {
                 stored.insert(name);
             }
         }
-        Self::assemble(pretrained, tokenizer, spec, head_vars, Some((&weights, stored)))
+        Self::assemble(
+            pretrained,
+            tokenizer,
+            spec,
+            head_vars,
+            Some((&weights, stored)),
+        )
     }
 
     fn assemble(
@@ -209,7 +217,9 @@ impl Tagger {
             return Err(invalid("no heads".into()));
         }
         if !spec.casing {
-            return Err(invalid("taggers without the casing embedding are not supported".into()));
+            return Err(invalid(
+                "taggers without the casing embedding are not supported".into(),
+            ));
         }
         for (i, h) in spec.heads.iter().enumerate() {
             if spec.heads[..i].iter().any(|o| o.name == h.name) {
@@ -326,7 +336,9 @@ impl Tagger {
         let mut config = self.config.clone();
         config.hidden_dropout_prob = p;
         config.attention_probs_dropout_prob = p;
-        config.validate().map_err(|message| Error::InvalidTagger { message })?;
+        config
+            .validate()
+            .map_err(|message| Error::InvalidTagger { message })?;
         self.encoder = Encoder::load(self.params.var_builder(self.dtype, &self.device), &config)?;
         self.config = config;
         Ok(())
@@ -533,7 +545,9 @@ impl Tagger {
                 out.attributions.clear();
                 match kind {
                     HeadKind::Entities => out.entities = self.entities(&out, pred, h)?,
-                    HeadKind::Attributions => out.attributions = self.attributions(&out, pred, h)?,
+                    HeadKind::Attributions => {
+                        out.attributions = self.attributions(&out, pred, h)?
+                    }
                 }
                 Ok(out)
             })
@@ -615,7 +629,13 @@ impl Tagger {
                 .map(|(i, n)| (i.to_string(), n.clone()))
                 .collect::<BTreeMap<_, _>>(),
         );
-        config.label2id = Some(names.iter().enumerate().map(|(i, n)| (n.clone(), i)).collect());
+        config.label2id = Some(
+            names
+                .iter()
+                .enumerate()
+                .map(|(i, n)| (n.clone(), i))
+                .collect(),
+        );
         config.extra.insert(
             "architectures".into(),
             serde_json::json!(["BertForTokenClassification"]),

@@ -90,9 +90,12 @@ impl Tokenizer {
     /// with `##`), for tiny test models. `vocab` must hold `[PAD]`, `[UNK]`, `[CLS]` and `[SEP]`.
     pub fn from_vocab(vocab: &[&str]) -> Result<Self> {
         let id = |t: &str| {
-            vocab.iter().position(|v| *v == t).ok_or_else(|| Error::Encode {
-                source: format!("the vocabulary has no {t}").into(),
-            })
+            vocab
+                .iter()
+                .position(|v| *v == t)
+                .ok_or_else(|| Error::Encode {
+                    source: format!("the vocabulary has no {t}").into(),
+                })
         };
         let (pad, unk, cls, sep) = (id("[PAD]")?, id("[UNK]")?, id("[CLS]")?, id("[SEP]")?);
         let map: serde_json::Map<String, serde_json::Value> = vocab

@@ -10,9 +10,37 @@ use byline_model::{
 use candle_core::{DType, Device, Tensor};
 
 const VOCAB: &[&str] = &[
-    "[PAD]", "[UNK]", "[CLS]", "[SEP]", "mer", "##kel", "met", "the", "in", "berlin", ".", ",",
-    "said", "elena", "kowalski", "visited", "portsmouth", "northgate", "engineering", "blamed",
-    "dutch", "steel", "geneva", "and", "ottawa", "officials", "\"", "we", "will", "win", "she",
+    "[PAD]",
+    "[UNK]",
+    "[CLS]",
+    "[SEP]",
+    "mer",
+    "##kel",
+    "met",
+    "the",
+    "in",
+    "berlin",
+    ".",
+    ",",
+    "said",
+    "elena",
+    "kowalski",
+    "visited",
+    "portsmouth",
+    "northgate",
+    "engineering",
+    "blamed",
+    "dutch",
+    "steel",
+    "geneva",
+    "and",
+    "ottawa",
+    "officials",
+    "\"",
+    "we",
+    "will",
+    "win",
+    "she",
 ];
 
 fn tokenizer() -> Tokenizer {
@@ -132,7 +160,10 @@ fn save_then_load_gives_identical_logits_and_predictions() {
 
     let doc = sentences();
     for head in 0..2 {
-        assert_eq!(emissions(&loaded, &doc, head), emissions(&tagger, &doc, head));
+        assert_eq!(
+            emissions(&loaded, &doc, head),
+            emissions(&tagger, &doc, head)
+        );
     }
     for head in ["entities", "attributions"] {
         let a = tagger.predict(std::slice::from_ref(&doc), head).unwrap();
@@ -148,8 +179,7 @@ fn save_then_load_gives_identical_logits_and_predictions() {
     assert_eq!(config["id2label"]["1"], "B-LOC");
     assert_eq!(config["label2id"]["I-PER"], 8);
     let weights =
-        candle_core::safetensors::load(dir.path().join("model.safetensors"), &Device::Cpu)
-            .unwrap();
+        candle_core::safetensors::load(dir.path().join("model.safetensors"), &Device::Cpu).unwrap();
     for name in [
         "classifier.weight",
         "heads.entities.classifier.weight",
@@ -180,7 +210,8 @@ fn a_saved_model_missing_a_head_weight_is_an_error_naming_it() {
     candle_core::safetensors::save(&weights, &path).unwrap();
     let err = Tagger::load(dir.path(), &LoadOptions::default()).unwrap_err();
     assert!(
-        err.to_string().contains("heads.entities.crf.end_transitions"),
+        err.to_string()
+            .contains("heads.entities.crf.end_transitions"),
         "{err}"
     );
 }
@@ -234,8 +265,12 @@ fn a_long_document_is_predicted_word_by_word_as_a_whole_one() {
     let words = doc.tokens.len();
     assert!(windowed.windows(&doc).unwrap().windows.len() >= 4);
     assert_eq!(whole.windows(&doc).unwrap().windows.len(), 1);
-    let a = &windowed.predict(std::slice::from_ref(&doc), "entities").unwrap()[0];
-    let b = &whole.predict(std::slice::from_ref(&doc), "entities").unwrap()[0];
+    let a = &windowed
+        .predict(std::slice::from_ref(&doc), "entities")
+        .unwrap()[0];
+    let b = &whole
+        .predict(std::slice::from_ref(&doc), "entities")
+        .unwrap()[0];
     assert_eq!(a.tags.len(), words);
     assert_eq!(a.tags, b.tags);
     // Marginals come from forward-backward sums in f32 whose log-partition grows with the
@@ -268,7 +303,9 @@ fn every_word_is_owned_by_exactly_one_window() {
         assert_eq!(*window.ids.last().unwrap(), 3); // [SEP]
         assert_eq!(window.first.len(), window.words.len());
     }
-    let pred = tagger.predict(&[doc.clone(), doc.clone()], "entities").unwrap();
+    let pred = tagger
+        .predict(&[doc.clone(), doc.clone()], "entities")
+        .unwrap();
     assert_eq!(pred[0], pred[1]);
     assert_eq!(pred[0].tags.len(), doc.tokens.len());
 }
@@ -283,7 +320,11 @@ fn padding_and_non_first_subwords_do_not_change_the_loss() {
         vec![entity_head(Scheme::Iob2, DecoderKind::Crf)],
     );
     randomise(&tagger, "crf.transitions", 1.0);
-    let short = document("a", "Merkel met Elena Kowalski.", &[("Merkel", "PER"), ("Elena Kowalski", "PER")]);
+    let short = document(
+        "a",
+        "Merkel met Elena Kowalski.",
+        &[("Merkel", "PER"), ("Elena Kowalski", "PER")],
+    );
     let long = sentences();
     let (a, _) = tagger.examples(0, &[short]).unwrap();
     let (b, _) = tagger.examples(0, &[long]).unwrap();
@@ -302,7 +343,10 @@ fn padding_and_non_first_subwords_do_not_change_the_loss() {
     let (la, lb, lab) = (loss(&[a]), loss(&[b]), loss(&[a, b]));
     let (na, nb) = (a.gold.len() as f64, b.gold.len() as f64);
     let expected = (la * na + lb * nb) / (na + nb);
-    assert!((lab - expected).abs() < 1e-4 * expected.abs().max(1.0), "{lab} vs {expected}");
+    assert!(
+        (lab - expected).abs() < 1e-4 * expected.abs().max(1.0),
+        "{lab} vs {expected}"
+    );
 
     // Changing the encoder output anywhere but at first subwords leaves the loss alone.
     let batch = tagger.collate(0, &[a, b]).unwrap();

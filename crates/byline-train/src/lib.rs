@@ -36,7 +36,7 @@ pub use error::{Error, Result};
 pub use optim::{AdamW, AdamWConfig, LinearSchedule};
 pub use progress::{Event, JsonLines, Progress, Silent, StepEvent, Summary};
 pub use state::{Best, Metrics, TrainState};
+pub use tagging::{evaluate, prepare, Prepared, TaskData};
 pub use timing::Timings;
 pub use trainable::{load_params, save_params, Param, ParamGroup, Trainable};
-pub use tagging::{evaluate, prepare, Prepared, TaskData};
 pub use trainer::Trainer;

@@ -16,8 +16,7 @@ use byline_core::metrics::entity::evaluate_entities;
 use byline_core::tokenize::tokenize_document;
 use byline_core::{corpus, Document};
 use byline_model::{
-    HeadKind, HeadSpec, LoadOptions, TagExample, TagTrainBatch, Tagger, TaggerConfig,
-    WindowConfig,
+    HeadKind, HeadSpec, LoadOptions, TagExample, TagTrainBatch, Tagger, TaggerConfig, WindowConfig,
 };
 use candle_core::Tensor;
 use rand::RngCore;
@@ -86,7 +85,12 @@ pub fn load_tasks(cfg: &TrainConfig) -> Result<Vec<TaskData>> {
                 Ok(docs)
             };
             let train = read(&task.train)?;
-            let dev = task.dev.as_deref().map(read).transpose()?.unwrap_or_default();
+            let dev = task
+                .dev
+                .as_deref()
+                .map(read)
+                .transpose()?
+                .unwrap_or_default();
             let kind = task.kind.unwrap_or_else(|| {
                 if train.iter().any(|d| !d.attributions.is_empty()) {
                     HeadKind::Attributions
@@ -241,10 +245,7 @@ pub fn evaluate(tagger: &Tagger, tasks: &[TaskData]) -> Result<Metrics> {
         mains.push(main);
     }
     if !mains.is_empty() {
-        metrics.insert(
-            "f1".into(),
-            mains.iter().sum::<f64>() / mains.len() as f64,
-        );
+        metrics.insert("f1".into(), mains.iter().sum::<f64>() / mains.len() as f64);
     }
     Ok(metrics)
 }

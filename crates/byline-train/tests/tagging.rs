@@ -10,22 +10,74 @@ use byline_model::{
 use byline_train::{tagging, Silent, TaskConfig, TaskData, TrainConfig, Trainer};
 
 const VOCAB: &[&str] = &[
-    "[PAD]", "[UNK]", "[CLS]", "[SEP]", "mer", "##kel", "met", "the", "in", "berlin", ".",
-    "said", "elena", "kowalski", "visited", "portsmouth", "northgate", "engineering", "blamed",
-    "dutch", "steel", "geneva", "and", "ottawa", "officials", "haruto", "sato", "reuters",
-    "reported", "from", "paris", "french", "wine", "sold", "well",
+    "[PAD]",
+    "[UNK]",
+    "[CLS]",
+    "[SEP]",
+    "mer",
+    "##kel",
+    "met",
+    "the",
+    "in",
+    "berlin",
+    ".",
+    "said",
+    "elena",
+    "kowalski",
+    "visited",
+    "portsmouth",
+    "northgate",
+    "engineering",
+    "blamed",
+    "dutch",
+    "steel",
+    "geneva",
+    "and",
+    "ottawa",
+    "officials",
+    "haruto",
+    "sato",
+    "reuters",
+    "reported",
+    "from",
+    "paris",
+    "french",
+    "wine",
+    "sold",
+    "well",
 ];
 
 /// Eight sentences with their entities, (text, [(entity, label)]).
 const SENTENCES: &[(&str, &[(&str, &str)])] = &[
-    ("Merkel met the officials in Berlin.", &[("Merkel", "PER"), ("Berlin", "LOC")]),
-    ("Elena Kowalski visited Portsmouth.", &[("Elena Kowalski", "PER"), ("Portsmouth", "LOC")]),
-    ("Northgate Engineering blamed Dutch steel.", &[("Northgate Engineering", "ORG"), ("Dutch", "MISC")]),
-    ("Haruto Sato met officials in Geneva and Ottawa.", &[("Haruto Sato", "PER"), ("Geneva", "LOC"), ("Ottawa", "LOC")]),
-    ("Reuters reported from Paris.", &[("Reuters", "ORG"), ("Paris", "LOC")]),
+    (
+        "Merkel met the officials in Berlin.",
+        &[("Merkel", "PER"), ("Berlin", "LOC")],
+    ),
+    (
+        "Elena Kowalski visited Portsmouth.",
+        &[("Elena Kowalski", "PER"), ("Portsmouth", "LOC")],
+    ),
+    (
+        "Northgate Engineering blamed Dutch steel.",
+        &[("Northgate Engineering", "ORG"), ("Dutch", "MISC")],
+    ),
+    (
+        "Haruto Sato met officials in Geneva and Ottawa.",
+        &[("Haruto Sato", "PER"), ("Geneva", "LOC"), ("Ottawa", "LOC")],
+    ),
+    (
+        "Reuters reported from Paris.",
+        &[("Reuters", "ORG"), ("Paris", "LOC")],
+    ),
     ("French wine sold well.", &[("French", "MISC")]),
-    ("Sato said Northgate sold steel.", &[("Sato", "PER"), ("Northgate", "ORG")]),
-    ("Kowalski met Merkel in Paris.", &[("Kowalski", "PER"), ("Merkel", "PER"), ("Paris", "LOC")]),
+    (
+        "Sato said Northgate sold steel.",
+        &[("Sato", "PER"), ("Northgate", "ORG")],
+    ),
+    (
+        "Kowalski met Merkel in Paris.",
+        &[("Kowalski", "PER"), ("Merkel", "PER"), ("Paris", "LOC")],
+    ),
 ];
 
 fn documents() -> Vec<Document> {
@@ -118,10 +170,16 @@ fn the_tagger_learns_eight_sentences_by_heart() {
         .run(|m| tagging::evaluate(m, &tasks), &mut Silent)
         .unwrap();
     let best = summary.best.expect("evaluated at the end");
-    assert_eq!(best.metrics["entities.f1"], 1.0, "{best:?} (before: {before:?})");
+    assert_eq!(
+        best.metrics["entities.f1"], 1.0,
+        "{best:?} (before: {before:?})"
+    );
     assert_eq!(best.metrics["f1"], 1.0);
     assert!(before["entities.f1"] < 0.5, "{before:?}");
     // The best model is a loadable tagger directory that predicts the same.
     let saved = Tagger::load(&dir.path().join("best"), &LoadOptions::default()).unwrap();
-    assert_eq!(tagging::evaluate(&saved, &tasks).unwrap()["entities.f1"], 1.0);
+    assert_eq!(
+        tagging::evaluate(&saved, &tasks).unwrap()["entities.f1"],
+        1.0
+    );
 }

@@ -172,7 +172,10 @@ fn train(args: TrainArgs) -> Result<ExitCode> {
     row("model", args.model.display().to_string());
     row("threads", args.threads.to_string());
     row("batch x seq", format!("{} x {}", args.batch, args.seq));
-    row("parameters trainable / frozen", format!("{trainable} / {frozen}"));
+    row(
+        "parameters trainable / frozen",
+        format!("{trainable} / {frozen}"),
+    );
     row("timed steps", args.steps.to_string());
     row("tokens/s", format!("{tokens_per_s:.0}"));
     row("step s", format!("{:.3}", step_s / steps));
@@ -182,7 +185,10 @@ fn train(args: TrainArgs) -> Result<ExitCode> {
     row("  optimiser s", format!("{:.3}", t.optimizer_s / steps));
     row(
         "MFLOP/token",
-        format!("{:.1}", train_flop_per_token(tagger.config(), args.seq) / 1e6),
+        format!(
+            "{:.1}",
+            train_flop_per_token(tagger.config(), args.seq) / 1e6
+        ),
     );
     row("GFLOP/s", format!("{gflops:.1}"));
     row(
@@ -212,7 +218,11 @@ fn tagger_counts(tagger: &Tagger) -> (usize, usize) {
         .iter()
         .map(|(_, v, _)| v.elem_count())
         .sum();
-    let all: usize = tagger.encoder_tensors().values().map(|t| t.elem_count()).sum::<usize>()
+    let all: usize = tagger
+        .encoder_tensors()
+        .values()
+        .map(|t| t.elem_count())
+        .sum::<usize>()
         + tagger
             .trainable()
             .iter()

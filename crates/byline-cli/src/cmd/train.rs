@@ -64,10 +64,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
         Trainer::new(cfg, &tagger, examples)?
     };
     let mut reporter = progress::reporter();
-    let summary = trainer.run(
-        |model| tagging::evaluate(model, &tasks),
-        reporter.as_mut(),
-    )?;
+    let summary = trainer.run(|model| tagging::evaluate(model, &tasks), reporter.as_mut())?;
     drop(reporter);
     let text = serde_json::to_string(&summary)? + "\n";
     crate::write_stdout(&text)?;
