@@ -1,59 +1,10 @@
 //! Finding and reading corpora: CoNLL column files, PolNeAR split directories and byline JSONL.
 
-use std::fmt;
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
-use byline_core::conll::ConllReader;
-use byline_core::polnear::{self, PolnearStats};
-use byline_core::{jsonl, Document};
-
-/// A corpus format byline reads.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum Format {
-    /// CoNLL column files (CoNLL-2003 4 columns or 2-column variants; IOB1, IOB2 or BIOES).
-    Conll,
-    /// A PolNeAR split directory (`text/*.txt` + `attributions/*.ann`, brat standoff).
-    Polnear,
-    /// byline JSONL, one document per line.
-    Jsonl,
-}
-
-impl fmt::Display for Format {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            Format::Conll => "conll",
-            Format::Polnear => "polnear",
-            Format::Jsonl => "jsonl",
-        })
-    }
-}
-
-/// A corpus read from one file or split directory.
-#[derive(Debug)]
-pub struct Corpus {
-    pub path: PathBuf,
-    pub format: Format,
-    pub documents: Vec<Document>,
-    /// The counts of PolNeAR's own table (annotation files, events without content), for splits.
-    pub polnear: Option<PolnearStats>,
-}
-
-/// Whether `dir` is a PolNeAR split: it has `text/` and `attributions/` folders.
-fn is_polnear_split(dir: &Path) -> bool {
-    dir.join("text").is_dir() && dir.join("attributions").is_dir()
-}
-
-/// The format of a path: a PolNeAR split directory, a `.jsonl` file, or else a CoNLL file.
-pub fn detect(path: &Path) -> Format {
-    if path.is_dir() {
-        Format::Polnear
-    } else if path.extension().is_some_and(|e| e == "jsonl") {
-        Format::Jsonl
-    } else {
-        Format::Conll
-    }
-}
+use byline_core::corpus::is_polnear_split;
+pub use byline_core::corpus::{Corpus, Format};
 
 /// Corpus files and split directories under `path`, in name order. A file or split directory is
 /// itself; a directory is searched (not following into PolNeAR splits) for `.txt`, `.conll`,
@@ -92,29 +43,7 @@ pub fn discover(path: &Path) -> Result<Vec<PathBuf>> {
 
 /// Reads one corpus file or split directory, in `format` or the detected one.
 pub fn load(path: &Path, format: Option<Format>) -> Result<Corpus> {
-    let format = format.unwrap_or_else(|| detect(path));
-    let mut polnear_stats = None;
-    let documents = match format {
-        Format::Conll => ConllReader::new().read_path(path)?.documents,
-        Format::Jsonl => jsonl::read_all(path)?,
-        Format::Polnear => {
-            if !is_polnear_split(path) {
-                bail!(
-                    "{}: not a PolNeAR split directory (expected text/ and attributions/ inside)",
-                    path.display()
-                );
-            }
-            let split = polnear::read_split(path)?;
-            polnear_stats = Some(PolnearStats::of_split(&split));
-            split.articles.into_iter().map(|a| a.document).collect()
-        }
-    };
-    Ok(Corpus {
-        path: path.to_owned(),
-        format,
-        documents,
-        polnear: polnear_stats,
-    })
+    Ok(byline_core::corpus::load(path, format)?)
 }
 
 /// Reads every corpus under `path` (see [`discover`]).

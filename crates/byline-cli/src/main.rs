@@ -9,6 +9,11 @@ use clap::{Parser, Subcommand};
 
 mod cmd;
 mod input;
+mod progress;
+
+/// mimalloc, told never to return freed memory to the OS (see [`configure_allocator`]).
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -35,15 +40,38 @@ enum Command {
     Convert(cmd::convert::Args),
     /// Score predictions against gold annotations (entities, and attributions when present).
     Eval(cmd::eval::Args),
+    /// Fine-tune a tagger (encoder + one head per task) from a TOML config.
+    Train(cmd::train::Args),
+    /// Benchmarks.
+    #[command(subcommand)]
+    Bench(cmd::bench::Command),
+}
+
+impl Command {
+    /// Threads asked for on the command line.
+    fn threads(&self) -> Option<usize> {
+        match self {
+            Command::Train(args) => args.threads,
+            Command::Bench(cmd::bench::Command::Train(args)) => Some(args.threads),
+            _ => None,
+        }
+    }
 }
 
 fn main() -> ExitCode {
+    configure_allocator();
     let cli = Cli::parse();
+    // Before any candle or rayon work: the pool is sized once, from the environment.
+    if let Some(threads) = cli.command.threads() {
+        set_threads(threads);
+    }
     init_tracing(cli.verbose, cli.quiet);
     let result = match cli.command {
         Command::Stats(args) => cmd::stats::run(args),
         Command::Convert(args) => cmd::convert::run(args),
         Command::Eval(args) => cmd::eval::run(args),
+        Command::Train(args) => cmd::train::run(args),
+        Command::Bench(command) => cmd::bench::run(command),
     };
     match result {
         Ok(code) => code,
@@ -55,6 +83,38 @@ fn main() -> ExitCode {
             }
             ExitCode::from(2)
         }
+    }
+}
+
+/// mimalloc's `purge_delay` option (`mi_option_purge_delay` in mimalloc.h; the Rust bindings
+/// have no constant for it).
+const MI_OPTION_PURGE_DELAY: libmimalloc_sys::mi_option_t = 15;
+
+/// Keeps freed memory in the process: the same as `MIMALLOC_PURGE_DELAY=-1` in the
+/// environment, which still wins when set. Training frees and re-allocates the same large
+/// buffers every step; returning them to the OS and faulting them in again costs ≈ 22 % of a
+/// step (PERF-NOTES.md).
+fn configure_allocator() {
+    if std::env::var_os("MIMALLOC_PURGE_DELAY").is_none() {
+        // SAFETY: sets a plain integer option of the allocator; no pointers involved.
+        unsafe { libmimalloc_sys::mi_option_set(MI_OPTION_PURGE_DELAY, -1) };
+    }
+}
+
+/// Sizes the tensor thread pool (rayon reads `RAYON_NUM_THREADS` when it starts): `threads`, or
+/// every core when 0 and `RAYON_NUM_THREADS` is not set. Also bounds how long candle's
+/// element-wise pool spins waiting for work (`CANDLE_BARRIER_POOL_SPIN_LIMIT=64` unless set):
+/// unbounded spinning competes with the busy threads and triples backward time under load.
+/// Must run before any candle or rayon work; later calls have no effect on a started pool.
+pub(crate) fn set_threads(threads: usize) {
+    if threads > 0 {
+        std::env::set_var("RAYON_NUM_THREADS", threads.to_string());
+    } else if std::env::var_os("RAYON_NUM_THREADS").is_none() {
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        std::env::set_var("RAYON_NUM_THREADS", cores.to_string());
+    }
+    if std::env::var_os("CANDLE_BARRIER_POOL_SPIN_LIMIT").is_none() {
+        std::env::set_var("CANDLE_BARRIER_POOL_SPIN_LIMIT", "64");
     }
 }
 

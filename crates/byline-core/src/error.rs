@@ -120,6 +120,10 @@ pub enum Error {
 
     #[error(transparent)]
     Label(#[from] crate::label::LabelError),
+
+    /// A directory read as a PolNeAR split that lacks `text/` or `attributions/`.
+    #[error("{path}: not a PolNeAR split directory (expected text/ and attributions/ inside)", path = .path.display())]
+    NotPolnearSplit { path: PathBuf },
 }
 
 /// What is wrong with a line of a brat standoff file. Offsets are code points, as in the file.

@@ -10,6 +10,7 @@
 pub mod align;
 pub mod assemble;
 pub mod conll;
+pub mod corpus;
 pub mod document;
 pub mod error;
 pub mod jsonl;

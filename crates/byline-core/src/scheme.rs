@@ -44,8 +44,11 @@ use std::str::FromStr;
 
 use crate::label::{LabelId, LabelSet};
 
-/// A tagging scheme.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+/// A tagging scheme. Serialised as its name (`"iob2"`); read case-insensitively, `bio` = IOB2.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, Default, serde::Serialize, serde::Deserialize,
+)]
+#[serde(try_from = "String", into = "String")]
 pub enum Scheme {
     /// `I-` and `O` only.
     Io,
@@ -109,6 +112,20 @@ impl FromStr for Scheme {
             "bioes" => Ok(Scheme::Bioes),
             _ => Err(UnknownScheme(s.to_owned())),
         }
+    }
+}
+
+impl TryFrom<String> for Scheme {
+    type Error = UnknownScheme;
+
+    fn try_from(s: String) -> Result<Self, UnknownScheme> {
+        s.parse()
+    }
+}
+
+impl From<Scheme> for String {
+    fn from(s: Scheme) -> String {
+        s.as_str().to_owned()
     }
 }
 

@@ -28,7 +28,21 @@ impl Batch {
         max_len: usize,
         device: &Device,
     ) -> Result<Self> {
-        let lengths: Vec<usize> = encodings.iter().map(|e| e.len()).collect();
+        let seqs: Vec<(&[u32], &[u32])> = encodings
+            .iter()
+            .map(|e| (&e.ids[..], &e.casing[..]))
+            .collect();
+        Self::from_parts(&seqs, pad_id, max_len, device)
+    }
+
+    /// Like [`Batch::new`] from `(subword ids, casing ids)` pairs of equal length.
+    pub fn from_parts(
+        seqs: &[(&[u32], &[u32])],
+        pad_id: u32,
+        max_len: usize,
+        device: &Device,
+    ) -> Result<Self> {
+        let lengths: Vec<usize> = seqs.iter().map(|(ids, _)| ids.len()).collect();
         let seq = lengths.iter().copied().max().ok_or(Error::EmptyBatch)?;
         if seq > max_len {
             return Err(Error::TooLong {
@@ -36,15 +50,22 @@ impl Batch {
                 max: max_len,
             });
         }
-        let n = encodings.len();
+        let n = seqs.len();
         let mut ids = vec![pad_id; n * seq];
         let mut casing = vec![Casing::Special.id(); n * seq];
         let mut mask = vec![0u32; n * seq];
-        for (row, enc) in encodings.iter().enumerate() {
+        for (row, (seq_ids, seq_casing)) in seqs.iter().enumerate() {
+            if seq_casing.len() != seq_ids.len() {
+                return Err(Error::Shape {
+                    what: format!("casing ids of sequence {row}"),
+                    found: vec![seq_casing.len()],
+                    expected: vec![seq_ids.len()],
+                });
+            }
             let at = row * seq;
-            ids[at..at + enc.len()].copy_from_slice(&enc.ids);
-            casing[at..at + enc.len()].copy_from_slice(&enc.casing);
-            mask[at..at + enc.len()].fill(1);
+            ids[at..at + seq_ids.len()].copy_from_slice(seq_ids);
+            casing[at..at + seq_ids.len()].copy_from_slice(seq_casing);
+            mask[at..at + seq_ids.len()].fill(1);
         }
         Ok(Self {
             input_ids: Tensor::from_vec(ids, (n, seq), device)?,

@@ -6,8 +6,7 @@
 //! is one pass and the backward recomputes the same mask in one pass.
 
 use std::hash::{BuildHasher, Hasher};
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::OnceLock;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use candle_core::{bail, CpuStorage, CustomOp1, CustomOp2, Layout, Result, Shape, Tensor};
 use rayon::prelude::*;
@@ -30,19 +29,39 @@ pub fn dropout(xs: &Tensor, p: f32, train: bool) -> Result<Tensor> {
     }
 }
 
-/// A fresh seed per call: a per-process random base plus a counter.
+static BASE: AtomicU64 = AtomicU64::new(0);
+static SEEDED: AtomicBool = AtomicBool::new(false);
+static COUNTER: AtomicU64 = AtomicU64::new(0);
+
+/// Restarts the masks from `seed`: the dropout calls after this draw the same masks whenever the
+/// same calls follow the same seed. A trainer calls it before each step's forward pass with a
+/// number from its own seeded (and checkpointed) generator, so a resumed run draws the masks an
+/// uninterrupted one would. Without it the masks start from a per-process random seed. The
+/// state is process-wide: concurrent training loops in one process share it.
+pub fn reseed(seed: u64) {
+    BASE.store(seed, Ordering::Relaxed);
+    COUNTER.store(0, Ordering::Relaxed);
+    SEEDED.store(true, Ordering::Release);
+}
+
+/// A fresh seed per call: a base (random per process, or set by [`reseed`]) plus a counter.
 pub(crate) fn next_seed() -> u64 {
-    static BASE: OnceLock<u64> = OnceLock::new();
-    static COUNTER: AtomicU64 = AtomicU64::new(0);
-    let base = *BASE.get_or_init(|| {
-        std::collections::hash_map::RandomState::new()
+    if !SEEDED.load(Ordering::Acquire) {
+        let random = std::collections::hash_map::RandomState::new()
             .build_hasher()
-            .finish()
-    });
+            .finish();
+        if SEEDED
+            .compare_exchange(false, true, Ordering::AcqRel, Ordering::Acquire)
+            .is_ok()
+        {
+            BASE.store(random, Ordering::Relaxed);
+        }
+    }
     splitmix64(
-        base ^ COUNTER
-            .fetch_add(1, Ordering::Relaxed)
-            .wrapping_mul(0x9E37_79B9_7F4A_7C15),
+        BASE.load(Ordering::Relaxed)
+            ^ COUNTER
+                .fetch_add(1, Ordering::Relaxed)
+                .wrapping_mul(0x9E37_79B9_7F4A_7C15),
     )
 }
 

@@ -101,6 +101,19 @@ pub enum Error {
 
     #[error("head `{name}`: {message}")]
     InvalidHead { name: String, message: String },
+
+    /// A tagger whose parts do not fit together (windows longer than the model's positions,
+    /// no heads, an unknown head name, ...).
+    #[error("tagger: {message}")]
+    InvalidTagger { message: String },
+
+    /// A saved tagger directory that is missing a piece or has one that does not fit.
+    #[error("{path}: {message}", path = .path.display())]
+    BadModelDir { path: PathBuf, message: String },
+
+    /// An error of byline-core (alignment, windows), kept as the source.
+    #[error(transparent)]
+    Core(#[from] byline_core::Error),
 }
 
 impl Error {

@@ -17,6 +17,10 @@
 //!   linear-chain [`Crf`] (or a per-word softmax, [`DecoderKind`]) gives the loss over a
 //!   [`TagBatch`]; decoding is Viterbi over a [`Chain`] that never emits a tag sequence the
 //!   scheme forbids, with per-word marginal probabilities as confidences.
+//! * [`Tagger`]: the encoder with named heads (entities, attribution roles). Documents are cut
+//!   into overlapping windows of packed sentences ([`features`]); training examples are windows
+//!   with gold tags; prediction takes each word from the window where it sits most centrally.
+//!   Saved as a Hugging Face-readable directory plus `byline.json`.
 //!
 //! ```no_run
 //! use byline_model::{Batch, LoadOptions, Pretrained, Tokenizer};
@@ -45,6 +49,7 @@ pub mod embeddings;
 pub mod encoder;
 pub mod error;
 mod fast_math;
+pub mod features;
 pub mod gather;
 pub mod head;
 pub mod layer_norm;
@@ -52,6 +57,7 @@ pub mod linear;
 pub mod loss;
 pub mod softmax;
 pub mod tag_batch;
+pub mod tagger;
 #[cfg(test)]
 mod tagging_tests;
 #[cfg(test)]
@@ -66,9 +72,11 @@ pub use config::{Config, HiddenAct};
 pub use crf::Crf;
 pub use encoder::Encoder;
 pub use error::{Error, Result};
+pub use features::{TagExample, WindowConfig};
 pub use gather::WordPositions;
 pub use head::{Decoder, DecoderKind, HeadConfig, TaggerHead};
 pub use layer_norm::LayerNorm;
 pub use tag_batch::TagBatch;
+pub use tagger::{HeadKind, HeadSpec, TagTrainBatch, Tagger, TaggerConfig, WordPredictions};
 pub use tokenize::{Encoding, Tokenizer};
 pub use weights::{LoadOptions, ParamStore, Pretrained};

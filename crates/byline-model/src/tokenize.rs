@@ -86,6 +86,49 @@ impl Tokenizer {
         Ok(Self { inner, pad_id })
     }
 
+    /// An uncased BERT WordPiece tokenizer over `vocab` (ids in order; continuation pieces start
+    /// with `##`), for tiny test models. `vocab` must hold `[PAD]`, `[UNK]`, `[CLS]` and `[SEP]`.
+    pub fn from_vocab(vocab: &[&str]) -> Result<Self> {
+        let id = |t: &str| {
+            vocab
+                .iter()
+                .position(|v| *v == t)
+                .ok_or_else(|| Error::Encode {
+                    source: format!("the vocabulary has no {t}").into(),
+                })
+        };
+        let (pad, unk, cls, sep) = (id("[PAD]")?, id("[UNK]")?, id("[CLS]")?, id("[SEP]")?);
+        let map: serde_json::Map<String, serde_json::Value> = vocab
+            .iter()
+            .enumerate()
+            .map(|(i, t)| (t.to_string(), i.into()))
+            .collect();
+        let special = |id: usize| {
+            serde_json::json!({"id": id, "special": true, "content": vocab[id],
+                "single_word": false, "lstrip": false, "rstrip": false, "normalized": false})
+        };
+        let json = serde_json::json!({
+            "version": "1.0",
+            "truncation": null,
+            "padding": null,
+            "added_tokens": [special(pad), special(unk), special(cls), special(sep)],
+            "normalizer": {"type": "BertNormalizer", "clean_text": true,
+                "handle_chinese_chars": true, "strip_accents": null, "lowercase": true},
+            "pre_tokenizer": {"type": "BertPreTokenizer"},
+            "post_processor": {"type": "BertProcessing", "sep": ["[SEP]", sep],
+                "cls": ["[CLS]", cls]},
+            "decoder": null,
+            "model": {"type": "WordPiece", "unk_token": "[UNK]",
+                "continuing_subword_prefix": "##", "max_input_chars_per_word": 100,
+                "vocab": map}
+        });
+        let inner: tokenizers::Tokenizer = json
+            .to_string()
+            .parse()
+            .map_err(|source| Error::Encode { source })?;
+        Self::new(inner)
+    }
+
     pub fn inner(&self) -> &tokenizers::Tokenizer {
         &self.inner
     }

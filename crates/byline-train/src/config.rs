@@ -16,6 +16,8 @@
 
 use std::path::{Path, PathBuf};
 
+use byline_core::Scheme;
+use byline_model::{DecoderKind, HeadKind};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
@@ -79,6 +81,13 @@ pub struct TrainConfig {
     pub freeze_word_embeddings: bool,
     /// How each step picks the task whose batch it trains on.
     pub task_sampling: TaskSampling,
+    /// Subwords per model window, not counting `[CLS]`/`[SEP]`. A document's sentences are
+    /// packed into windows of this size.
+    pub window_subwords: usize,
+    /// Subwords shared by consecutive windows of a document.
+    pub window_overlap: usize,
+    /// Dropout on the word vectors before each head's linear layer.
+    pub head_dropout: f64,
     pub tasks: Vec<TaskConfig>,
 }
 
@@ -96,6 +105,35 @@ pub struct TaskConfig {
     /// Relative share of steps under `task_sampling = "proportional"`; ignored by round-robin.
     #[serde(default = "one")]
     pub weight: f64,
+    /// What the task tags: `"entities"` or `"attributions"`. When absent: attributions if the
+    /// training documents have any, else entities.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kind: Option<HeadKind>,
+    /// Tagging scheme of the task's head: `"iob2"` (default) or `"bioes"` (also `io`, `iob1`).
+    #[serde(default)]
+    pub scheme: Scheme,
+    /// `"crf"` (default) or `"softmax"`.
+    #[serde(default)]
+    pub decoder: DecoderKind,
+    /// Entity types of an entity task; when absent, those of the training data (sorted).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub labels: Option<Vec<String>>,
+}
+
+impl TaskConfig {
+    /// A task with default weight, scheme and decoder, and no dev set.
+    pub fn new(name: impl Into<String>, train: impl Into<PathBuf>) -> Self {
+        TaskConfig {
+            name: name.into(),
+            train: train.into(),
+            dev: None,
+            weight: 1.0,
+            kind: None,
+            scheme: Scheme::default(),
+            decoder: DecoderKind::default(),
+            labels: None,
+        }
+    }
 }
 
 fn one() -> f64 {
@@ -161,6 +199,9 @@ impl Default for TrainConfig {
             threads: 0,
             freeze_word_embeddings: true,
             task_sampling: TaskSampling::Proportional,
+            window_subwords: 254,
+            window_overlap: 64,
+            head_dropout: 0.1,
             tasks: Vec::new(),
         }
     }
@@ -291,8 +332,14 @@ impl TrainConfig {
                 "adam_epsilon must be positive; weight_decay and max_grad_norm non-negative",
             );
         }
-        if !(0.0..=1.0).contains(&self.warmup_ratio) || !(0.0..1.0).contains(&self.dropout) {
-            return bad("warmup_ratio must lie in [0, 1] and dropout in [0, 1)");
+        if !(0.0..=1.0).contains(&self.warmup_ratio)
+            || !(0.0..1.0).contains(&self.dropout)
+            || !(0.0..1.0).contains(&self.head_dropout)
+        {
+            return bad("warmup_ratio must lie in [0, 1], dropout and head_dropout in [0, 1)");
+        }
+        if self.window_subwords == 0 {
+            return bad("window_subwords must be at least 1");
         }
         if self.tasks.is_empty() {
             return bad("no tasks: add at least one [[tasks]] table");

@@ -203,10 +203,8 @@ fn corpus(task: usize, n: usize, seed: u64) -> Vec<Example> {
 
 fn config(dir: &Path, steps: usize) -> TrainConfig {
     let task = |name: &str, weight| TaskConfig {
-        name: name.into(),
-        train: format!("{name}.txt").into(),
-        dev: None,
         weight,
+        ..TaskConfig::new(name, format!("{name}.txt"))
     };
     TrainConfig {
         output_dir: dir.to_path_buf(),

@@ -31,7 +31,7 @@ pub enum Layer {
 pub struct Args {
     /// Input file or PolNeAR split directory.
     input: PathBuf,
-    /// Input format (detected from the path when not given).
+    /// Input format: conll, polnear or jsonl (detected from the path when not given).
     #[arg(long)]
     from: Option<Format>,
     /// Output format.

@@ -17,10 +17,10 @@ pub struct Args {
     /// Predictions, in any format byline reads.
     #[arg(long)]
     pred: PathBuf,
-    /// Format of the gold file (detected when not given).
+    /// Format of the gold file: conll, polnear or jsonl (detected when not given).
     #[arg(long)]
     gold_format: Option<Format>,
-    /// Format of the predictions (detected when not given).
+    /// Format of the predictions: conll, polnear or jsonl (detected when not given).
     #[arg(long)]
     pred_format: Option<Format>,
     /// Print the report as JSON.

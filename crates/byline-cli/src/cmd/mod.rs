@@ -1,6 +1,8 @@
 //! One module per subcommand.
 
+pub mod bench;
 pub mod convert;
 pub mod eval;
 pub mod stats;
 mod table;
+pub mod train;

@@ -14,7 +14,7 @@ pub struct Args {
     /// Corpus files or directories (directories are searched for CoNLL, JSONL and PolNeAR splits).
     #[arg(required = true)]
     paths: Vec<PathBuf>,
-    /// Read every input in this format instead of detecting it.
+    /// Read every input in this format (conll, polnear or jsonl) instead of detecting it.
     #[arg(long)]
     format: Option<Format>,
     /// Print JSON instead of tables.

@@ -1,0 +1,696 @@
+//! The tagger: the encoder with named tagging heads (entities; attribution roles), what turns
+//! documents into windows and windows into per-word tags, and the model directory.
+//!
+//! ```text
+//! <dir>/config.json        BERT config, with `id2label`/`label2id` of the entity head
+//! <dir>/tokenizer.json     the tokenizer (without baked-in padding or truncation)
+//! <dir>/model.safetensors  encoder (Hugging Face names, plus the casing table),
+//!                          heads as `heads.<name>.*`, and the entity head's linear layer
+//!                          again as `classifier.*` (so `BertForTokenClassification` loads it)
+//! <dir>/byline.json        heads (name, kind, scheme, labels, decoder), windows, casing
+//! ```
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::path::Path;
+
+use byline_core::align::{
+    entities_from_tags, entity_tags, role_labels, role_tags, roles_from_tags,
+};
+use byline_core::assemble::assemble;
+use byline_core::tokenize::tokenize_document;
+use byline_core::{Attribution, Document, Entity, LabelSet, Scheme, Tag, TagSet};
+use candle_core::{DType, Device, Tensor, Var};
+use candle_nn::{VarBuilder, VarMap};
+use serde::{Deserialize, Serialize};
+
+use crate::batch::Batch;
+use crate::config::Config;
+use crate::encoder::Encoder;
+use crate::error::{Error, Result};
+use crate::features::{document_windows, DocumentInput, Specials, TagExample, WindowConfig};
+use crate::gather::WordPositions;
+use crate::head::{DecoderKind, HeadConfig, TaggerHead};
+use crate::tag_batch::TagBatch;
+use crate::tokenize::Tokenizer;
+use crate::weights::{LoadOptions, ParamStore, Pretrained, CONFIG_FILE, SAFETENSORS_FILE};
+
+pub const TOKENIZER_FILE: &str = "tokenizer.json";
+pub const BYLINE_FILE: &str = "byline.json";
+
+/// What a head tags.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum HeadKind {
+    /// Named entities (`Document::entities`).
+    Entities,
+    /// Attribution roles SOURCE / CUE / CONTENT, assembled into `Document::attributions`.
+    Attributions,
+}
+
+/// One head as saved in `byline.json`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HeadSpec {
+    pub name: String,
+    pub kind: HeadKind,
+    pub scheme: Scheme,
+    pub labels: Vec<String>,
+    #[serde(default)]
+    pub decoder: DecoderKind,
+    #[serde(default = "default_head_dropout")]
+    pub dropout: f32,
+}
+
+fn default_head_dropout() -> f32 {
+    0.1
+}
+
+impl HeadSpec {
+    /// An entity head over `labels`.
+    pub fn entities(name: &str, scheme: Scheme, labels: &[&str], decoder: DecoderKind) -> Self {
+        HeadSpec {
+            name: name.into(),
+            kind: HeadKind::Entities,
+            scheme,
+            labels: labels.iter().map(|l| l.to_string()).collect(),
+            decoder,
+            dropout: default_head_dropout(),
+        }
+    }
+
+    /// An attribution-role head over SOURCE, CUE, CONTENT.
+    pub fn attributions(name: &str, scheme: Scheme, decoder: DecoderKind) -> Self {
+        HeadSpec {
+            name: name.into(),
+            kind: HeadKind::Attributions,
+            scheme,
+            labels: role_labels().names().to_vec(),
+            decoder,
+            dropout: default_head_dropout(),
+        }
+    }
+
+    pub fn tag_set(&self) -> TagSet {
+        TagSet::new(self.scheme, &LabelSet::from_names(&self.labels))
+    }
+}
+
+/// Everything about a tagger beyond its weights: `byline.json`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TaggerConfig {
+    pub heads: Vec<HeadSpec>,
+    #[serde(default)]
+    pub window: WindowConfig,
+    /// The casing embedding is used (always, at present; recorded for readers of the file).
+    #[serde(default = "yes")]
+    pub casing: bool,
+}
+
+fn yes() -> bool {
+    true
+}
+
+/// Per-word predictions of one head for one document.
+#[derive(Debug, Clone, PartialEq)]
+pub struct WordPredictions {
+    /// Tag index (into the head's [`TagSet`]) of each word.
+    pub tags: Vec<usize>,
+    /// Marginal probability of each word's tag.
+    pub scores: Vec<f32>,
+}
+
+/// A padded training batch of one head.
+#[derive(Debug, Clone)]
+pub struct TagTrainBatch {
+    pub head: usize,
+    pub batch: Batch,
+    pub positions: WordPositions,
+    pub gold: TagBatch,
+}
+
+/// Default padded tokens per prediction batch.
+const PREDICT_BATCH_TOKENS: usize = 8192;
+
+/// The encoder with its heads and tokenizer.
+#[derive(Clone)]
+pub struct Tagger {
+    encoder: Encoder,
+    config: Config,
+    params: ParamStore,
+    head_vars: VarMap,
+    heads: Vec<TaggerHead>,
+    tokenizer: Tokenizer,
+    specials: Specials,
+    spec: TaggerConfig,
+    dtype: DType,
+    device: Device,
+    predict_batch_tokens: usize,
+}
+
+impl std::fmt::Debug for Tagger {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Tagger")
+            .field("config", &self.config)
+            .field("spec", &self.spec)
+            .field("params", &self.params)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Tagger {
+    /// A tagger with fresh (randomly initialised) heads on `pretrained`.
+    pub fn new(pretrained: Pretrained, tokenizer: Tokenizer, spec: TaggerConfig) -> Result<Self> {
+        Self::assemble(pretrained, tokenizer, spec, VarMap::new(), None)
+    }
+
+    /// Loads the encoder and `tokenizer.json` of a Hugging Face directory and adds fresh heads.
+    pub fn from_pretrained(dir: &Path, opts: &LoadOptions, spec: TaggerConfig) -> Result<Self> {
+        let pretrained = Pretrained::load(dir, opts)?;
+        let tokenizer = Tokenizer::from_file(dir.join(TOKENIZER_FILE))?;
+        Self::new(pretrained, tokenizer, spec)
+    }
+
+    /// Loads a directory written by [`Tagger::save`].
+    pub fn load(dir: &Path, opts: &LoadOptions) -> Result<Self> {
+        let path = dir.join(BYLINE_FILE);
+        let text = std::fs::read_to_string(&path).map_err(|e| Error::io(&path, e))?;
+        let spec: TaggerConfig = serde_json::from_str(&text).map_err(|source| Error::Json {
+            path: path.clone(),
+            line: source.line(),
+            source,
+        })?;
+        let pretrained = Pretrained::load(dir, opts)?;
+        let tokenizer = Tokenizer::from_file(dir.join(TOKENIZER_FILE))?;
+        let weights = dir.join(SAFETENSORS_FILE);
+        let tensors = candle_core::safetensors::load(&weights, &opts.device)?;
+        let head_vars = VarMap::new();
+        let mut stored = HashSet::new();
+        {
+            let mut data = head_vars
+                .data()
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            for (name, t) in tensors.into_iter().filter(|(n, _)| n.starts_with("heads.")) {
+                data.insert(name.clone(), Var::from_tensor(&t.to_dtype(opts.dtype)?)?);
+                stored.insert(name);
+            }
+        }
+        Self::assemble(
+            pretrained,
+            tokenizer,
+            spec,
+            head_vars,
+            Some((&weights, stored)),
+        )
+    }
+
+    fn assemble(
+        pretrained: Pretrained,
+        tokenizer: Tokenizer,
+        spec: TaggerConfig,
+        head_vars: VarMap,
+        stored: Option<(&Path, HashSet<String>)>,
+    ) -> Result<Self> {
+        let invalid = |message: String| Error::InvalidTagger { message };
+        if spec.heads.is_empty() {
+            return Err(invalid("no heads".into()));
+        }
+        if !spec.casing {
+            return Err(invalid(
+                "taggers without the casing embedding are not supported".into(),
+            ));
+        }
+        for (i, h) in spec.heads.iter().enumerate() {
+            if spec.heads[..i].iter().any(|o| o.name == h.name) {
+                return Err(invalid(format!("head `{}` is named twice", h.name)));
+            }
+            if h.kind == HeadKind::Attributions && h.labels != role_labels().names() {
+                return Err(invalid(format!(
+                    "attribution head `{}` must have the labels SOURCE, CUE, CONTENT",
+                    h.name
+                )));
+            }
+        }
+        let specials = Specials::of(&tokenizer)?;
+        let longest = spec.window.max_subwords + specials.count();
+        let positions = pretrained.config.max_position_embeddings;
+        if spec.window.max_subwords == 0 || longest > positions {
+            return Err(invalid(format!(
+                "windows of {} subwords plus {} special tokens do not fit the model's {positions} positions",
+                spec.window.max_subwords,
+                specials.count()
+            )));
+        }
+        let Pretrained {
+            encoder,
+            config,
+            params,
+        } = pretrained;
+        let dtype = encoder_dtype(&params);
+        let device = params
+            .tensors()
+            .values()
+            .next()
+            .map_or(Device::Cpu, |t| t.device().clone());
+        let vb = VarBuilder::from_varmap(&head_vars, dtype, &device);
+        let heads = spec
+            .heads
+            .iter()
+            .map(|h| {
+                let cfg = HeadConfig {
+                    name: h.name.clone(),
+                    dropout: h.dropout,
+                    decoder: h.decoder,
+                };
+                TaggerHead::load(vb.clone(), &cfg, config.hidden_size, &h.tag_set())
+            })
+            .collect::<Result<Vec<_>>>()?;
+        if let Some((path, stored)) = stored {
+            let vars = head_vars
+                .data()
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            if let Some(name) = vars.keys().filter(|n| !stored.contains(*n)).min() {
+                return Err(Error::MissingWeight {
+                    path: path.to_path_buf(),
+                    name: name.clone(),
+                });
+            }
+        }
+        Ok(Tagger {
+            encoder,
+            config,
+            params,
+            head_vars,
+            heads,
+            tokenizer,
+            specials,
+            spec,
+            dtype,
+            device,
+            predict_batch_tokens: PREDICT_BATCH_TOKENS,
+        })
+    }
+
+    pub fn spec(&self) -> &TaggerConfig {
+        &self.spec
+    }
+
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    pub fn tokenizer(&self) -> &Tokenizer {
+        &self.tokenizer
+    }
+
+    pub fn heads(&self) -> &[TaggerHead] {
+        &self.heads
+    }
+
+    pub fn device(&self) -> &Device {
+        &self.device
+    }
+
+    /// The index of the head named `name`.
+    pub fn head_index(&self, name: &str) -> Result<usize> {
+        self.heads
+            .iter()
+            .position(|h| h.name() == name)
+            .ok_or_else(|| Error::InvalidTagger {
+                message: format!(
+                    "no head `{name}` (heads: {:?})",
+                    self.heads.iter().map(|h| h.name()).collect::<Vec<_>>()
+                ),
+            })
+    }
+
+    /// Padded tokens per prediction batch (default 8192).
+    pub fn set_predict_batch_tokens(&mut self, tokens: usize) {
+        self.predict_batch_tokens = tokens.max(1);
+    }
+
+    /// Sets the encoder's dropout (hidden and attention) used in training.
+    pub fn set_dropout(&mut self, p: f32) -> Result<()> {
+        let mut config = self.config.clone();
+        config.hidden_dropout_prob = p;
+        config.attention_probs_dropout_prob = p;
+        config
+            .validate()
+            .map_err(|message| Error::InvalidTagger { message })?;
+        self.encoder = Encoder::load(self.params.var_builder(self.dtype, &self.device), &config)?;
+        self.config = config;
+        Ok(())
+    }
+
+    /// Trainable variables with their names: `(name, var, is_head)`. Frozen word embeddings are
+    /// not among them.
+    pub fn trainable(&self) -> Vec<(String, Var, bool)> {
+        let mut out: Vec<(String, Var, bool)> = Vec::new();
+        for (map, is_head) in [(self.params.varmap(), false), (&self.head_vars, true)] {
+            let data = map
+                .data()
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            let mut vars: Vec<(String, Var, bool)> = data
+                .iter()
+                .map(|(n, v)| (n.clone(), v.clone(), is_head))
+                .collect();
+            vars.sort_by(|a, b| a.0.cmp(&b.0));
+            out.extend(vars);
+        }
+        out
+    }
+
+    /// Every encoder tensor (trainable or frozen) under its Hugging Face name.
+    pub fn encoder_tensors(&self) -> HashMap<String, Tensor> {
+        self.params.tensors()
+    }
+
+    /// Cuts a tokenised document into windows (see [`crate::features`]).
+    pub fn windows(&self, doc: &Document) -> Result<DocumentInput> {
+        document_windows(&self.tokenizer, self.specials, &self.spec.window, doc)
+    }
+
+    /// Training examples of head `head` from documents with gold annotations (entities or
+    /// attributions, by the head's kind): one per window. Documents without tokens are tokenised
+    /// first. Also returns how many gold spans had to be approximated, clipped or dropped.
+    pub fn examples(
+        &self,
+        head: usize,
+        docs: &[Document],
+    ) -> Result<(Vec<TagExample>, byline_core::align::AlignStats)> {
+        let spec = self.head_spec(head)?;
+        let tag_set = self.heads[head].tag_set();
+        let mut stats = byline_core::align::AlignStats::default();
+        let mut examples = Vec::new();
+        for doc in docs {
+            let doc = tokenized(doc);
+            let word_tags = match spec.kind {
+                HeadKind::Entities => entity_tags(&doc, tag_set),
+                HeadKind::Attributions => role_tags(&doc, tag_set),
+            };
+            stats += word_tags.stats;
+            let gold = word_tags
+                .tags
+                .iter()
+                .map(|&t| {
+                    tag_set.index(t).ok_or_else(|| Error::InvalidTagger {
+                        message: format!("document `{}`: a gold tag is not in the tag set", doc.id),
+                    })
+                })
+                .collect::<Result<Vec<usize>>>()?;
+            for w in self.windows(&doc)?.windows {
+                examples.push(TagExample {
+                    head,
+                    gold: gold[w.words.clone()].to_vec(),
+                    ids: w.ids,
+                    casing: w.casing,
+                    first: w.first,
+                });
+            }
+        }
+        Ok((examples, stats))
+    }
+
+    /// Pads training examples of head `head` into a batch.
+    pub fn collate(&self, head: usize, examples: &[&TagExample]) -> Result<TagTrainBatch> {
+        let tags = self.head(head)?.tag_set().len();
+        let seqs: Vec<(&[u32], &[u32])> = examples
+            .iter()
+            .map(|e| (&e.ids[..], &e.casing[..]))
+            .collect();
+        let batch = Batch::from_parts(
+            &seqs,
+            self.tokenizer.pad_id(),
+            self.config.max_position_embeddings,
+            &self.device,
+        )?;
+        let seq_len = batch.input_ids.dims2()?.1;
+        let first: Vec<&[Option<usize>]> = examples.iter().map(|e| &e.first[..]).collect();
+        let positions = WordPositions::new(&first, seq_len, &self.device)?;
+        let gold: Vec<&[usize]> = examples.iter().map(|e| &e.gold[..]).collect();
+        let gold = TagBatch::new(&gold, tags, &self.device)?;
+        Ok(TagTrainBatch {
+            head,
+            batch,
+            positions,
+            gold,
+        })
+    }
+
+    /// Encoder output (batch, seq, hidden) of a batch.
+    pub fn encode(&self, batch: &Batch, train: bool) -> Result<Tensor> {
+        Ok(self.encoder.forward(
+            &batch.input_ids,
+            &batch.casing_ids,
+            &batch.attention_mask,
+            train,
+        )?)
+    }
+
+    /// The loss of a training batch (mean per word); dropout when `train`.
+    pub fn loss(&self, batch: &TagTrainBatch, train: bool) -> Result<Tensor> {
+        let hidden = self.encode(&batch.batch, train)?;
+        self.head_loss(batch.head, &hidden, &batch.positions, &batch.gold, train)
+    }
+
+    /// The loss of head `head` from encoder output `hidden` (batch, seq, hidden): only each
+    /// word's first subword is read.
+    pub fn head_loss(
+        &self,
+        head: usize,
+        hidden: &Tensor,
+        positions: &WordPositions,
+        gold: &TagBatch,
+        train: bool,
+    ) -> Result<Tensor> {
+        let head = self.head(head)?;
+        let words = positions.gather(hidden)?; // (batch, words, hidden)
+        let emissions = head.forward(&words, train)?; // (batch, words, tags)
+        head.loss(&emissions, gold)
+    }
+
+    /// Per-word predictions of head `head` for each document (documents without tokens are
+    /// tokenised with [`tokenize_document`] first). Windows of all documents are sorted by
+    /// length and batched by padded tokens; each word takes the tags of its owner window.
+    pub fn predict(&self, docs: &[Document], head: &str) -> Result<Vec<WordPredictions>> {
+        let h = self.head_index(head)?;
+        let inputs = docs
+            .iter()
+            .map(|d| self.windows(&tokenized(d)))
+            .collect::<Result<Vec<_>>>()?;
+        let mut out: Vec<WordPredictions> = inputs
+            .iter()
+            .map(|i| WordPredictions {
+                tags: vec![0; i.owner.len()],
+                scores: vec![0.0; i.owner.len()],
+            })
+            .collect();
+        let mut items: Vec<(usize, usize)> = inputs
+            .iter()
+            .enumerate()
+            .flat_map(|(d, i)| (0..i.windows.len()).map(move |w| (d, w)))
+            .collect();
+        let len = |&(d, w): &(usize, usize)| inputs[d].windows[w].ids.len();
+        items.sort_by_key(|item| std::cmp::Reverse(len(item)));
+        let mut start = 0;
+        while start < items.len() {
+            let longest = len(&items[start]);
+            let take = (self.predict_batch_tokens / longest.max(1)).max(1);
+            let chunk = &items[start..(start + take).min(items.len())];
+            start += chunk.len();
+            let windows: Vec<_> = chunk.iter().map(|&(d, w)| &inputs[d].windows[w]).collect();
+            let seqs: Vec<(&[u32], &[u32])> = windows
+                .iter()
+                .map(|w| (&w.ids[..], &w.casing[..]))
+                .collect();
+            let batch = Batch::from_parts(
+                &seqs,
+                self.tokenizer.pad_id(),
+                self.config.max_position_embeddings,
+                &self.device,
+            )?;
+            let seq_len = batch.input_ids.dims2()?.1;
+            let first: Vec<&[Option<usize>]> = windows.iter().map(|w| &w.first[..]).collect();
+            let positions = WordPositions::new(&first, seq_len, &self.device)?;
+            let hidden = self.encode(&batch, false)?;
+            let emissions = self.heads[h].forward(&positions.gather(&hidden)?, false)?;
+            let decoded = self.heads[h].decode(&emissions, positions.lengths())?;
+            for (&(d, w), dec) in chunk.iter().zip(decoded) {
+                let words = &inputs[d].windows[w].words;
+                for word in words.clone() {
+                    if inputs[d].owner[word] == w {
+                        out[d].tags[word] = dec.tags[word - words.start];
+                        out[d].scores[word] = dec.scores[word - words.start];
+                    }
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// Predicts with head `head` and returns the documents (tokenised, ids and texts unchanged)
+    /// carrying only that head's output: entities, or assembled attributions.
+    pub fn annotate(&self, docs: &[Document], head: &str) -> Result<Vec<Document>> {
+        let h = self.head_index(head)?;
+        let kind = self.spec.heads[h].kind;
+        let predictions = self.predict(docs, head)?;
+        docs.iter()
+            .zip(&predictions)
+            .map(|(doc, pred)| {
+                let mut out = tokenized(doc).into_owned();
+                out.entities.clear();
+                out.attributions.clear();
+                match kind {
+                    HeadKind::Entities => out.entities = self.entities(&out, pred, h)?,
+                    HeadKind::Attributions => {
+                        out.attributions = self.attributions(&out, pred, h)?
+                    }
+                }
+                Ok(out)
+            })
+            .collect()
+    }
+
+    /// Entities of a tokenised document from head `head`'s predictions.
+    pub fn entities(
+        &self,
+        doc: &Document,
+        pred: &WordPredictions,
+        head: usize,
+    ) -> Result<Vec<Entity>> {
+        let tag_set = self.head(head)?.tag_set();
+        let tags = self.tags(pred, tag_set)?;
+        Ok(entities_from_tags(doc, &tags, Some(&pred.scores), tag_set)?)
+    }
+
+    /// Attributions of a tokenised document (with sentences) from head `head`'s role tags.
+    pub fn attributions(
+        &self,
+        doc: &Document,
+        pred: &WordPredictions,
+        head: usize,
+    ) -> Result<Vec<Attribution>> {
+        let tag_set = self.head(head)?.tag_set();
+        let tags = self.tags(pred, tag_set)?;
+        let roles = roles_from_tags(doc, &tags, Some(&pred.scores), tag_set)?;
+        Ok(assemble(doc, &roles))
+    }
+
+    fn tags(&self, pred: &WordPredictions, tag_set: &TagSet) -> Result<Vec<Tag>> {
+        pred.tags
+            .iter()
+            .map(|&i| {
+                tag_set.tag(i).ok_or(Error::BadTag {
+                    sequence: 0,
+                    word: 0,
+                    tag: i,
+                    num_tags: tag_set.len(),
+                })
+            })
+            .collect()
+    }
+
+    fn head(&self, head: usize) -> Result<&TaggerHead> {
+        self.heads.get(head).ok_or_else(|| Error::InvalidTagger {
+            message: format!("no head {head} ({} heads)", self.heads.len()),
+        })
+    }
+
+    fn head_spec(&self, head: usize) -> Result<&HeadSpec> {
+        self.head(head)?;
+        Ok(&self.spec.heads[head])
+    }
+
+    /// The head whose labels go into `config.json`: the first entity head, else the first.
+    fn public_head(&self) -> usize {
+        self.spec
+            .heads
+            .iter()
+            .position(|h| h.kind == HeadKind::Entities)
+            .unwrap_or(0)
+    }
+
+    /// Writes the model directory (see the [module docs](self)), creating `dir`.
+    pub fn save(&self, dir: &Path) -> Result<()> {
+        std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
+        let public = self.public_head();
+        let tag_set = self.heads[public].tag_set();
+        let names: Vec<String> = (0..tag_set.len())
+            .map(|i| tag_set.name(i).unwrap_or_default())
+            .collect();
+        let mut config = self.config.clone();
+        config.id2label = Some(
+            names
+                .iter()
+                .enumerate()
+                .map(|(i, n)| (i.to_string(), n.clone()))
+                .collect::<BTreeMap<_, _>>(),
+        );
+        config.label2id = Some(
+            names
+                .iter()
+                .enumerate()
+                .map(|(i, n)| (n.clone(), i))
+                .collect(),
+        );
+        config.extra.insert(
+            "architectures".into(),
+            serde_json::json!(["BertForTokenClassification"]),
+        );
+        config.save(dir.join(CONFIG_FILE))?;
+
+        let mut tensors: HashMap<String, Tensor> = self.params.tensors();
+        for (name, var, _) in self.trainable().into_iter().filter(|t| t.2) {
+            tensors.insert(name, var.as_tensor().clone());
+        }
+        let prefix = format!("heads.{}.classifier.", self.heads[public].name());
+        for part in ["weight", "bias"] {
+            if let Some(t) = tensors.get(&format!("{prefix}{part}")).cloned() {
+                tensors.insert(format!("classifier.{part}"), t);
+            }
+        }
+        let weights = dir.join(SAFETENSORS_FILE);
+        candle_core::safetensors::save(&tensors, &weights).map_err(|e| match e {
+            candle_core::Error::Io(source) => Error::io(&weights, source),
+            e => Error::Candle(e),
+        })?;
+
+        let tok = dir.join(TOKENIZER_FILE);
+        self.tokenizer
+            .inner()
+            .save(&tok, true)
+            .map_err(|source| Error::Tokenizer {
+                path: tok.clone(),
+                source,
+            })?;
+        let spec = dir.join(BYLINE_FILE);
+        let text = serde_json::to_string_pretty(&self.spec).map_err(|source| Error::Json {
+            path: spec.clone(),
+            line: 0,
+            source,
+        })?;
+        std::fs::write(&spec, text + "\n").map_err(|e| Error::io(&spec, e))
+    }
+}
+
+/// The document itself when it has tokens, else a tokenised copy.
+pub fn tokenized(doc: &Document) -> std::borrow::Cow<'_, Document> {
+    if doc.tokens.is_empty() || doc.sentences.is_empty() {
+        let mut doc = doc.clone();
+        tokenize_document(&mut doc);
+        std::borrow::Cow::Owned(doc)
+    } else {
+        std::borrow::Cow::Borrowed(doc)
+    }
+}
+
+fn encoder_dtype(params: &ParamStore) -> DType {
+    params
+        .tensors()
+        .values()
+        .next()
+        .map_or(DType::F32, |t| t.dtype())
+}

@@ -1,0 +1,373 @@
+//! The tagger on a tiny random encoder with a hand-written WordPiece vocabulary (offline, fast):
+//! windows, losses, prediction and the saved model directory.
+
+use byline_core::tokenize::tokenize_document;
+use byline_core::{Document, Entity, Scheme, Span};
+use byline_model::{
+    Config, DecoderKind, HeadSpec, LoadOptions, Pretrained, Tagger, TaggerConfig, Tokenizer,
+    WindowConfig,
+};
+use candle_core::{DType, Device, Tensor};
+
+const VOCAB: &[&str] = &[
+    "[PAD]",
+    "[UNK]",
+    "[CLS]",
+    "[SEP]",
+    "mer",
+    "##kel",
+    "met",
+    "the",
+    "in",
+    "berlin",
+    ".",
+    ",",
+    "said",
+    "elena",
+    "kowalski",
+    "visited",
+    "portsmouth",
+    "northgate",
+    "engineering",
+    "blamed",
+    "dutch",
+    "steel",
+    "geneva",
+    "and",
+    "ottawa",
+    "officials",
+    "\"",
+    "we",
+    "will",
+    "win",
+    "she",
+];
+
+fn tokenizer() -> Tokenizer {
+    Tokenizer::from_vocab(VOCAB).expect("valid vocabulary")
+}
+
+fn config() -> Config {
+    Config {
+        vocab_size: VOCAB.len(),
+        ..Config::tiny()
+    }
+}
+
+fn spec(window: WindowConfig, heads: Vec<HeadSpec>) -> TaggerConfig {
+    TaggerConfig {
+        heads,
+        window,
+        casing: true,
+    }
+}
+
+fn entity_head(scheme: Scheme, decoder: DecoderKind) -> HeadSpec {
+    HeadSpec::entities("entities", scheme, &["LOC", "MISC", "ORG", "PER"], decoder)
+}
+
+fn random_tagger(window: WindowConfig, heads: Vec<HeadSpec>) -> Tagger {
+    let pretrained = Pretrained::random(&config(), &LoadOptions::default()).unwrap();
+    Tagger::new(pretrained, tokenizer(), spec(window, heads)).unwrap()
+}
+
+/// A document with entities given as (text, label), found in order.
+fn document(id: &str, text: &str, entities: &[(&str, &str)]) -> Document {
+    let mut doc = Document::new(id, text);
+    let mut from = 0;
+    for &(needle, label) in entities {
+        let start = from + text[from..].find(needle).expect("entity in text");
+        from = start + needle.len();
+        doc.entities.push(Entity {
+            span: Span::new(start, from),
+            label: label.into(),
+            score: None,
+        });
+    }
+    tokenize_document(&mut doc);
+    doc
+}
+
+fn sentences() -> Document {
+    document(
+        "d1",
+        "Merkel met the officials in Berlin. Elena Kowalski visited Portsmouth. \
+         Northgate Engineering blamed Dutch steel. Merkel said: \"We will win.\"",
+        &[
+            ("Merkel", "PER"),
+            ("Berlin", "LOC"),
+            ("Elena Kowalski", "PER"),
+            ("Portsmouth", "LOC"),
+            ("Northgate Engineering", "ORG"),
+            ("Dutch", "MISC"),
+            ("Merkel", "PER"),
+        ],
+    )
+}
+
+/// Sets every trainable variable whose name ends with `suffix` to random values.
+fn randomise(tagger: &Tagger, suffix: &str, scale: f64) {
+    for (name, var, _) in tagger.trainable() {
+        if name.ends_with(suffix) {
+            let t = Tensor::randn(0f32, scale as f32, var.shape(), &Device::Cpu).unwrap();
+            var.set(&t).unwrap();
+        }
+    }
+}
+
+/// Sets every trainable variable whose name contains `part` to zero.
+fn zero(tagger: &Tagger, part: &str) {
+    let mut found = 0;
+    for (name, var, _) in tagger.trainable() {
+        if name.contains(part) {
+            var.set(&var.zeros_like().unwrap()).unwrap();
+            found += 1;
+        }
+    }
+    assert!(found > 0, "no variable named like {part}");
+}
+
+fn emissions(tagger: &Tagger, doc: &Document, head: usize) -> Vec<Vec<Vec<f32>>> {
+    let (examples, _) = tagger.examples(head, std::slice::from_ref(doc)).unwrap();
+    let refs: Vec<_> = examples.iter().collect();
+    let batch = tagger.collate(head, &refs).unwrap();
+    let hidden = tagger.encode(&batch.batch, false).unwrap();
+    let words = batch.positions.gather(&hidden).unwrap();
+    tagger.heads()[head]
+        .forward(&words, false)
+        .unwrap()
+        .to_vec3()
+        .unwrap()
+}
+
+#[test]
+fn save_then_load_gives_identical_logits_and_predictions() {
+    let window = WindowConfig {
+        max_subwords: 12,
+        overlap: 4,
+    };
+    let heads = vec![
+        entity_head(Scheme::Iob2, DecoderKind::Crf),
+        HeadSpec::attributions("attributions", Scheme::Bioes, DecoderKind::Softmax),
+    ];
+    let tagger = random_tagger(window, heads);
+    randomise(&tagger, "crf.transitions", 1.0);
+    randomise(&tagger, "casing_embeddings.weight", 0.5);
+    let dir = tempfile::tempdir().unwrap();
+    tagger.save(dir.path()).unwrap();
+    let loaded = Tagger::load(dir.path(), &LoadOptions::default()).unwrap();
+    assert_eq!(loaded.spec(), tagger.spec());
+
+    let doc = sentences();
+    for head in 0..2 {
+        assert_eq!(
+            emissions(&loaded, &doc, head),
+            emissions(&tagger, &doc, head)
+        );
+    }
+    for head in ["entities", "attributions"] {
+        let a = tagger.predict(std::slice::from_ref(&doc), head).unwrap();
+        let b = loaded.predict(std::slice::from_ref(&doc), head).unwrap();
+        assert_eq!(a, b, "{head}");
+    }
+
+    // Hugging Face readers: labels of the entity head, its classifier under the HF name.
+    let config: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.path().join("config.json")).unwrap())
+            .unwrap();
+    assert_eq!(config["id2label"]["0"], "O");
+    assert_eq!(config["id2label"]["1"], "B-LOC");
+    assert_eq!(config["label2id"]["I-PER"], 8);
+    let weights =
+        candle_core::safetensors::load(dir.path().join("model.safetensors"), &Device::Cpu).unwrap();
+    for name in [
+        "classifier.weight",
+        "heads.entities.classifier.weight",
+        "heads.entities.crf.transitions",
+        "heads.attributions.classifier.bias",
+        "embeddings.casing_embeddings.weight",
+        "encoder.layer.1.output.dense.weight",
+    ] {
+        assert!(weights.contains_key(name), "{name}");
+    }
+    Tokenizer::from_file(dir.path().join("tokenizer.json")).unwrap();
+}
+
+#[test]
+fn a_saved_model_missing_a_head_weight_is_an_error_naming_it() {
+    let tagger = random_tagger(
+        WindowConfig {
+            max_subwords: 60,
+            overlap: 16,
+        },
+        vec![entity_head(Scheme::Iob2, DecoderKind::Crf)],
+    );
+    let dir = tempfile::tempdir().unwrap();
+    tagger.save(dir.path()).unwrap();
+    let path = dir.path().join("model.safetensors");
+    let mut weights = candle_core::safetensors::load(&path, &Device::Cpu).unwrap();
+    weights.remove("heads.entities.crf.end_transitions");
+    candle_core::safetensors::save(&weights, &path).unwrap();
+    let err = Tagger::load(dir.path(), &LoadOptions::default()).unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("heads.entities.crf.end_transitions"),
+        "{err}"
+    );
+}
+
+#[test]
+fn windows_that_do_not_fit_the_model_are_an_error() {
+    let pretrained = Pretrained::random(&config(), &LoadOptions::default()).unwrap();
+    let err = Tagger::new(
+        pretrained,
+        tokenizer(),
+        spec(
+            WindowConfig {
+                max_subwords: 63,
+                overlap: 0,
+            },
+            vec![entity_head(Scheme::Iob2, DecoderKind::Crf)],
+        ),
+    )
+    .unwrap_err();
+    assert!(err.to_string().contains("64 positions"), "{err}");
+}
+
+#[test]
+fn a_long_document_is_predicted_word_by_word_as_a_whole_one() {
+    // A constructed encoder whose output at a subword depends on that subword alone (no
+    // position embeddings, attention adds nothing), and a head without transition rules (IO,
+    // softmax): windows then must give exactly the tags of one window over the whole document.
+    let windowed = random_tagger(
+        WindowConfig {
+            max_subwords: 10,
+            overlap: 4,
+        },
+        vec![entity_head(Scheme::Io, DecoderKind::Softmax)],
+    );
+    zero(&windowed, "position_embeddings");
+    zero(&windowed, "attention.output.dense");
+    randomise(&windowed, "heads.entities.classifier.weight", 3.0);
+    let dir = tempfile::tempdir().unwrap();
+    windowed.save(dir.path()).unwrap();
+    let spec_path = dir.path().join("byline.json");
+    let mut spec: TaggerConfig =
+        serde_json::from_str(&std::fs::read_to_string(&spec_path).unwrap()).unwrap();
+    spec.window = WindowConfig {
+        max_subwords: 60,
+        overlap: 0,
+    };
+    std::fs::write(&spec_path, serde_json::to_string(&spec).unwrap()).unwrap();
+    let whole = Tagger::load(dir.path(), &LoadOptions::default()).unwrap();
+
+    let doc = sentences();
+    let words = doc.tokens.len();
+    assert!(windowed.windows(&doc).unwrap().windows.len() >= 4);
+    assert_eq!(whole.windows(&doc).unwrap().windows.len(), 1);
+    let a = &windowed
+        .predict(std::slice::from_ref(&doc), "entities")
+        .unwrap()[0];
+    let b = &whole
+        .predict(std::slice::from_ref(&doc), "entities")
+        .unwrap()[0];
+    assert_eq!(a.tags.len(), words);
+    assert_eq!(a.tags, b.tags);
+    // Marginals come from forward-backward sums in f32 whose log-partition grows with the
+    // sequence (here ≈ 10^2-10^3), so equal emissions give marginals equal to ~1e-4 only.
+    for (x, y) in a.scores.iter().zip(&b.scores) {
+        assert!((x - y).abs() < 1e-3, "{x} vs {y}");
+    }
+    // Not all one tag: the comparison says something.
+    assert!(a.tags.iter().any(|&t| t != a.tags[0]), "{:?}", a.tags);
+}
+
+#[test]
+fn every_word_is_owned_by_exactly_one_window() {
+    let tagger = random_tagger(
+        WindowConfig {
+            max_subwords: 8,
+            overlap: 3,
+        },
+        vec![entity_head(Scheme::Iob2, DecoderKind::Crf)],
+    );
+    let doc = sentences();
+    let input = tagger.windows(&doc).unwrap();
+    assert_eq!(input.owner.len(), doc.tokens.len());
+    for (w, &owner) in input.owner.iter().enumerate() {
+        assert!(input.windows[owner].words.contains(&w), "word {w}");
+    }
+    for window in &input.windows {
+        assert!(window.ids.len() <= 10);
+        assert_eq!(window.ids[0], 2); // [CLS]
+        assert_eq!(*window.ids.last().unwrap(), 3); // [SEP]
+        assert_eq!(window.first.len(), window.words.len());
+    }
+    let pred = tagger
+        .predict(&[doc.clone(), doc.clone()], "entities")
+        .unwrap();
+    assert_eq!(pred[0], pred[1]);
+    assert_eq!(pred[0].tags.len(), doc.tokens.len());
+}
+
+#[test]
+fn padding_and_non_first_subwords_do_not_change_the_loss() {
+    let tagger = random_tagger(
+        WindowConfig {
+            max_subwords: 60,
+            overlap: 0,
+        },
+        vec![entity_head(Scheme::Iob2, DecoderKind::Crf)],
+    );
+    randomise(&tagger, "crf.transitions", 1.0);
+    let short = document(
+        "a",
+        "Merkel met Elena Kowalski.",
+        &[("Merkel", "PER"), ("Elena Kowalski", "PER")],
+    );
+    let long = sentences();
+    let (a, _) = tagger.examples(0, &[short]).unwrap();
+    let (b, _) = tagger.examples(0, &[long]).unwrap();
+    let (a, b) = (&a[0], &b[0]);
+    assert!(a.ids.len() < b.ids.len());
+    let loss = |examples: &[&byline_model::TagExample]| -> f64 {
+        let batch = tagger.collate(0, examples).unwrap();
+        tagger
+            .loss(&batch, false)
+            .unwrap()
+            .to_dtype(DType::F64)
+            .unwrap()
+            .to_scalar::<f64>()
+            .unwrap()
+    };
+    let (la, lb, lab) = (loss(&[a]), loss(&[b]), loss(&[a, b]));
+    let (na, nb) = (a.gold.len() as f64, b.gold.len() as f64);
+    let expected = (la * na + lb * nb) / (na + nb);
+    assert!(
+        (lab - expected).abs() < 1e-4 * expected.abs().max(1.0),
+        "{lab} vs {expected}"
+    );
+
+    // Changing the encoder output anywhere but at first subwords leaves the loss alone.
+    let batch = tagger.collate(0, &[a, b]).unwrap();
+    let hidden = tagger.encode(&batch.batch, false).unwrap();
+    let (n, seq, dim) = hidden.dims3().unwrap();
+    let mut keep = vec![1f32; n * seq * dim];
+    for (row, e) in [a, b].iter().enumerate() {
+        for p in e.first.iter().flatten() {
+            keep[(row * seq + p) * dim..(row * seq + p + 1) * dim].fill(0.0);
+        }
+    }
+    let keep = Tensor::from_vec(keep, (n, seq, dim), &Device::Cpu).unwrap();
+    let noise = Tensor::randn(0f32, 5.0, (n, seq, dim), &Device::Cpu).unwrap();
+    let noisy = (&hidden + (noise * keep).unwrap()).unwrap();
+    let value = |h: &Tensor| -> f32 {
+        tagger
+            .head_loss(0, h, &batch.positions, &batch.gold, false)
+            .unwrap()
+            .to_scalar::<f32>()
+            .unwrap()
+    };
+    assert_eq!(value(&hidden), value(&noisy));
+    assert!(a.first.len() < a.ids.len() - 2, "Merkel has two subwords");
+}
