@@ -417,19 +417,11 @@ impl Tagger {
     /// Pads training examples of head `head` into a batch.
     pub fn collate(&self, head: usize, examples: &[&TagExample]) -> Result<TagTrainBatch> {
         let tags = self.head(head)?.tag_set().len();
-        let seqs: Vec<(&[u32], &[u32])> = examples
-            .iter()
-            .map(|e| (&e.ids[..], &e.casing[..]))
-            .collect();
-        let batch = Batch::from_parts(
-            &seqs,
-            self.tokenizer.pad_id(),
-            self.config.max_position_embeddings,
-            &self.device,
+        let (batch, positions) = self.batch_inputs(
+            examples
+                .iter()
+                .map(|e| (&e.ids[..], &e.casing[..], &e.first[..])),
         )?;
-        let seq_len = batch.input_ids.dims2()?.1;
-        let first: Vec<&[Option<usize>]> = examples.iter().map(|e| &e.first[..]).collect();
-        let positions = WordPositions::new(&first, seq_len, &self.device)?;
         let gold: Vec<&[usize]> = examples.iter().map(|e| &e.gold[..]).collect();
         let gold = TagBatch::new(&gold, tags, &self.device)?;
         Ok(TagTrainBatch {
@@ -438,6 +430,26 @@ impl Tagger {
             positions,
             gold,
         })
+    }
+
+    /// Pads windows, each given as (subword ids, casing ids, position of each word's first
+    /// subword), into an encoder batch and the word positions to gather from its output.
+    fn batch_inputs<'a>(
+        &self,
+        windows: impl Iterator<Item = (&'a [u32], &'a [u32], &'a [Option<usize>])>,
+    ) -> Result<(Batch, WordPositions)> {
+        let (seqs, first): (Vec<(&[u32], &[u32])>, Vec<&[Option<usize>]>) = windows
+            .map(|(ids, casing, first)| ((ids, casing), first))
+            .unzip();
+        let batch = Batch::from_parts(
+            &seqs,
+            self.tokenizer.pad_id(),
+            self.config.max_position_embeddings,
+            &self.device,
+        )?;
+        let seq_len = batch.input_ids.dims2()?.1;
+        let positions = WordPositions::new(&first, seq_len, &self.device)?;
+        Ok((batch, positions))
     }
 
     /// Encoder output (batch, seq, hidden) of a batch.
@@ -502,19 +514,11 @@ impl Tagger {
             let chunk = &items[start..(start + take).min(items.len())];
             start += chunk.len();
             let windows: Vec<_> = chunk.iter().map(|&(d, w)| &inputs[d].windows[w]).collect();
-            let seqs: Vec<(&[u32], &[u32])> = windows
-                .iter()
-                .map(|w| (&w.ids[..], &w.casing[..]))
-                .collect();
-            let batch = Batch::from_parts(
-                &seqs,
-                self.tokenizer.pad_id(),
-                self.config.max_position_embeddings,
-                &self.device,
+            let (batch, positions) = self.batch_inputs(
+                windows
+                    .iter()
+                    .map(|w| (&w.ids[..], &w.casing[..], &w.first[..])),
             )?;
-            let seq_len = batch.input_ids.dims2()?.1;
-            let first: Vec<&[Option<usize>]> = windows.iter().map(|w| &w.first[..]).collect();
-            let positions = WordPositions::new(&first, seq_len, &self.device)?;
             let hidden = self.encode(&batch, false)?;
             let emissions = self.heads[h].forward(&positions.gather(&hidden)?, false)?;
             let decoded = self.heads[h].decode(&emissions, positions.lengths())?;
