@@ -438,9 +438,12 @@ impl Tagger {
         &self,
         windows: impl Iterator<Item = (&'a [u32], &'a [u32], &'a [Option<usize>])>,
     ) -> Result<(Batch, WordPositions)> {
-        let (seqs, first): (Vec<(&[u32], &[u32])>, Vec<&[Option<usize>]>) = windows
-            .map(|(ids, casing, first)| ((ids, casing), first))
-            .unzip();
+        let mut seqs = Vec::new();
+        let mut first = Vec::new();
+        for (ids, casing, words) in windows {
+            seqs.push((ids, casing));
+            first.push(words);
+        }
         let batch = Batch::from_parts(
             &seqs,
             self.tokenizer.pad_id(),
