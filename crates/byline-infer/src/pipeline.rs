@@ -152,13 +152,30 @@ impl<'t> Pipeline<'t> {
     }
 }
 
-/// A document ready for the tagger: tokenised, without annotations.
+/// Sentences longer than this many words are cut into pieces of this size: text without
+/// sentence ends (a 5 MB line) would otherwise be one sentence, in which quote assembly pairs
+/// every content with every cue.
+pub const MAX_SENTENCE_WORDS: usize = 200;
+
+/// A document ready for the tagger: tokenised, sentences at most [`MAX_SENTENCE_WORDS`] words,
+/// without annotations.
 fn prepared(mut doc: Document) -> Document {
     doc.entities.clear();
     doc.attributions.clear();
     if doc.tokens.is_empty() || doc.sentences.is_empty() {
         doc.sentences.clear();
         tokenize_document(&mut doc);
+    }
+    if doc.sentences.iter().any(|s| s.len() > MAX_SENTENCE_WORDS) {
+        doc.sentences = doc
+            .sentences
+            .iter()
+            .flat_map(|s| {
+                s.clone()
+                    .step_by(MAX_SENTENCE_WORDS)
+                    .map(move |start| start..(start + MAX_SENTENCE_WORDS).min(s.end))
+            })
+            .collect();
     }
     doc
 }
