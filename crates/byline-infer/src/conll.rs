@@ -192,7 +192,7 @@ pub fn iob2_tags(doc: &Document, labels: &LabelSet) -> Vec<String> {
 /// Writes `lines` with one more column: `tags[w]` on word `w`'s line, `O` on other non-blank
 /// lines (`-DOCSTART-`) and on every line when `tags` is `None`; blank lines stay blank. The
 /// column is tab-separated on lines that hold a tab, else space-separated.
-pub fn write_lines<W: Write>(
+pub fn write_lines<W: Write + ?Sized>(
     out: &mut W,
     lines: &Lines,
     tags: Option<&[String]>,
