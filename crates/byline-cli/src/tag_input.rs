@@ -115,7 +115,11 @@ fn one(item: Result<Document, DocError>) -> Box<dyn Iterator<Item = Item>> {
     Box::new(std::iter::once((None, item)))
 }
 
-fn read(mut reader: Box<dyn BufRead>, name: &str, format: InputFormat) -> Box<dyn Iterator<Item = Item>> {
+fn read(
+    mut reader: Box<dyn BufRead>,
+    name: &str,
+    format: InputFormat,
+) -> Box<dyn Iterator<Item = Item>> {
     let format = match format {
         InputFormat::Auto => match first_byte(&mut reader) {
             Ok(Some(b'{')) => InputFormat::Jsonl,
@@ -125,9 +129,9 @@ fn read(mut reader: Box<dyn BufRead>, name: &str, format: InputFormat) -> Box<dy
         f => f,
     };
     match format {
-        InputFormat::Conll => Box::new(
-            conll::Reader::new(reader, name).map(|(lines, doc)| (Some(lines), doc)),
-        ),
+        InputFormat::Conll => {
+            Box::new(conll::Reader::new(reader, name).map(|(lines, doc)| (Some(lines), doc)))
+        }
         InputFormat::Jsonl => Box::new(JsonlInput {
             reader,
             name: name.to_owned(),

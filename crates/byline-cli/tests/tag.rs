@@ -12,8 +12,24 @@ use byline_model::{
 use candle_core::{Device, Tensor};
 
 const VOCAB: &[&str] = &[
-    "[PAD]", "[UNK]", "[CLS]", "[SEP]", "mer", "##kel", "met", "the", "in", "berlin", ".", ",",
-    "said", "officials", "\"", "we", "will", "win",
+    "[PAD]",
+    "[UNK]",
+    "[CLS]",
+    "[SEP]",
+    "mer",
+    "##kel",
+    "met",
+    "the",
+    "in",
+    "berlin",
+    ".",
+    ",",
+    "said",
+    "officials",
+    "\"",
+    "we",
+    "will",
+    "win",
 ];
 
 /// `B-PER` in IOB2 over LOC, MISC, ORG, PER.
@@ -100,11 +116,18 @@ fn jsonl_in_one_line_per_document_in_order_bad_line_is_an_error_record() {
     data.extend_from_slice(b"\n{\"id\": \"b\", \"text\": \"bad \xff byte\"}\n\n");
     data.extend_from_slice(br#"{"id": "c", "text": ""}"#);
     data.extend_from_slice(b"\n");
-    data.extend_from_slice("{\"id\": \"d\", \"text\": \"Zoë said: \\\"🎉 we will win\\\" in Zürich.\"}\n".as_bytes());
+    data.extend_from_slice(
+        "{\"id\": \"d\", \"text\": \"Zoë said: \\\"🎉 we will win\\\" in Zürich.\"}\n".as_bytes(),
+    );
     std::fs::write(&input, data).unwrap();
 
     let out = tag(&model).arg(&input).output().unwrap();
-    assert_eq!(out.status.code(), Some(1), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let docs = json_lines(&out.stdout);
     let ids: Vec<&str> = docs.iter().map(|d| d["id"].as_str().unwrap()).collect();
     assert_eq!(ids, ["a", "b", "c", "d"]);
@@ -112,7 +135,10 @@ fn jsonl_in_one_line_per_document_in_order_bad_line_is_an_error_record() {
     assert_eq!(docs[0]["entities"][0]["text"], "Merkel");
     assert!(docs[0]["entities"][0]["score"].as_f64().unwrap() > 0.99);
     let error = docs[1]["error"].as_str().unwrap();
-    assert!(error.contains("in.jsonl:2: invalid UTF-8 at byte"), "{error}");
+    assert!(
+        error.contains("in.jsonl:2: invalid UTF-8 at byte"),
+        "{error}"
+    );
     assert!(docs[1].get("entities").is_none());
     assert_eq!(docs[2]["entities"], serde_json::json!([]));
     assert_eq!(docs[2]["attributions"], serde_json::json!([]));
@@ -125,7 +151,10 @@ fn jsonl_in_one_line_per_document_in_order_bad_line_is_an_error_record() {
         .iter()
         .map(|e| e["text"].as_str().unwrap())
         .collect();
-    assert_eq!(d, ["Zoë", "said", ":", "\"", "🎉", "we", "will", "win", "\"", "in", "Zürich", "."]);
+    assert_eq!(
+        d,
+        ["Zoë", "said", ":", "\"", "🎉", "we", "will", "win", "\"", "in", "Zürich", "."]
+    );
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("b:"), "{stderr}");
 }
@@ -139,7 +168,11 @@ fn stdin_text_and_files_and_directories() {
         .write_stdin("  Merkel met\nthe officials.\n")
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let docs = json_lines(&out.stdout);
     assert_eq!(docs.len(), 1);
     assert_eq!(docs[0]["id"], "<stdin>");
@@ -158,7 +191,10 @@ fn stdin_text_and_files_and_directories() {
     assert_eq!(docs.len(), 3);
     assert!(docs[0]["id"].as_str().unwrap().ends_with("1.txt"));
     assert_eq!(docs[0]["entities"].as_array().unwrap().len(), 2);
-    assert!(docs[1]["error"].as_str().unwrap().ends_with("invalid UTF-8 at byte 3"));
+    assert!(docs[1]["error"]
+        .as_str()
+        .unwrap()
+        .ends_with("invalid UTF-8 at byte 3"));
     assert_eq!(docs[2]["entities"], serde_json::json!([]));
 
     let text = tmp.path().join("out.txt");
@@ -171,7 +207,10 @@ fn stdin_text_and_files_and_directories() {
     assert!(out.status.success());
     assert!(out.stdout.is_empty());
     let written = std::fs::read_to_string(&text).unwrap();
-    assert!(written.contains("entities: 2\n  0..6 PER 1.00 \"Berlin\""), "{written}");
+    assert!(
+        written.contains("entities: 2\n  0..6 PER 1.00 \"Berlin\""),
+        "{written}"
+    );
 }
 
 #[test]
@@ -179,14 +218,19 @@ fn conll_lines_come_back_with_one_more_column() {
     let tmp = tempfile::tempdir().unwrap();
     let model = forced_model(tmp.path());
     let input = tmp.path().join("dev.txt");
-    let data = "-DOCSTART- -X- O O\n\nMerkel NNP\nmet VBD\n\nBerlin NNP\n\n-DOCSTART- -X- O O\n\nthe DT\n";
+    let data =
+        "-DOCSTART- -X- O O\n\nMerkel NNP\nmet VBD\n\nBerlin NNP\n\n-DOCSTART- -X- O O\n\nthe DT\n";
     std::fs::write(&input, data).unwrap();
     let out = tag(&model)
         .args(["--format", "conll"])
         .arg(&input)
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let got = String::from_utf8(out.stdout).unwrap();
     let lines: Vec<&str> = got.lines().collect();
     let want: Vec<&str> = data.lines().collect();
@@ -197,7 +241,11 @@ fn conll_lines_come_back_with_one_more_column() {
         } else {
             let (kept, tag) = line.rsplit_once(' ').unwrap();
             assert_eq!(kept, *input);
-            let expected = if input.starts_with("-DOCSTART-") { "O" } else { "B-PER" };
+            let expected = if input.starts_with("-DOCSTART-") {
+                "O"
+            } else {
+                "B-PER"
+            };
             assert_eq!(tag, expected, "{line}");
         }
     }
@@ -214,7 +262,11 @@ fn a_long_line_is_tagged_and_no_model_is_a_usage_error() {
     let input = tmp.path().join("long.txt");
     std::fs::write(&input, &text).unwrap();
     let out = tag(&model).arg(&input).output().unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let docs = json_lines(&out.stdout);
     assert_eq!(docs.len(), 1);
     let words = byline_core::tokenize::tokenize(&text).len();
@@ -229,5 +281,8 @@ fn a_long_line_is_tagged_and_no_model_is_a_usage_error() {
         .unwrap();
     assert_eq!(out.status.code(), Some(2));
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(stderr.contains("--model") && stderr.contains("no default model"), "{stderr}");
+    assert!(
+        stderr.contains("--model") && stderr.contains("no default model"),
+        "{stderr}"
+    );
 }

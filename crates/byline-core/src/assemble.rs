@@ -121,7 +121,9 @@ impl<'a> Context<'a> {
         }
         let in_order = |spans: &[WordSpan]| {
             spans.windows(2).all(|p| p[0].words.end <= p[1].words.start)
-                && spans.iter().all(|s| s.words.start < s.words.end && s.words.end <= n)
+                && spans
+                    .iter()
+                    .all(|s| s.words.start < s.words.end && s.words.end <= n)
         };
         let ordered = sentence.windows(2).all(|p| p[0] <= p[1])
             && in_order(&roles.sources)
@@ -153,11 +155,8 @@ impl<'a> Context<'a> {
         if !self.ordered {
             return 0..spans.len();
         }
-        let from = spans.partition_point(|s| {
-            self.sent(s.words.end.saturating_sub(1)) + 1 < first
-        });
-        let to = from
-            + spans[from..].partition_point(|s| self.sent(s.words.start) <= last + 1);
+        let from = spans.partition_point(|s| self.sent(s.words.end.saturating_sub(1)) + 1 < first);
+        let to = from + spans[from..].partition_point(|s| self.sent(s.words.start) <= last + 1);
         from..to
     }
 

@@ -476,8 +476,7 @@ mod tests {
         let back = parse(&line).unwrap();
         assert_eq!(back.entities, doc.entities);
         assert_eq!(back.attributions, doc.attributions);
-        let err: serde_json::Value =
-            serde_json::from_str(&error_line("d\"7", "bad byte")).unwrap();
+        let err: serde_json::Value = serde_json::from_str(&error_line("d\"7", "bad byte")).unwrap();
         assert_eq!(err, serde_json::json!({"id": "d\"7", "error": "bad byte"}));
     }
 

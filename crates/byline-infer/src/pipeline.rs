@@ -107,7 +107,10 @@ impl<'t> Pipeline<'t> {
             Ok(tagged) => tagged,
             Err(e) if docs.len() == 1 => vec![Err(DocError::new(&docs[0].id, chain(&e)))],
             Err(e) => {
-                tracing::debug!("chunk failed ({}); tagging its documents one by one", chain(&e));
+                tracing::debug!(
+                    "chunk failed ({}); tagging its documents one by one",
+                    chain(&e)
+                );
                 docs.into_iter()
                     .flat_map(|d| self.tag_chunk(vec![d]))
                     .collect()
@@ -242,7 +245,10 @@ where
             let result = match failed {
                 Some(e) => Err(e),
                 None => tagged.next().unwrap_or_else(|| {
-                    Err(DocError::new("?", "the tagger gave fewer results than documents"))
+                    Err(DocError::new(
+                        "?",
+                        "the tagger gave fewer results than documents",
+                    ))
                 }),
             };
             self.ready.push_back((payload, result));

@@ -1,18 +1,34 @@
 //! The pipeline on a tiny random tagger whose entity head is forced to tag every word `B-PER`
 //! (so every word's prediction shows up as one entity), built and saved here.
 
+use byline_core::Scheme;
 use byline_core::{Document, Span};
 use byline_infer::{DocError, Pipeline, Tagged};
 use byline_model::{
     Config, DecoderKind, HeadSpec, LoadOptions, Pretrained, Tagger, TaggerConfig, Tokenizer,
     WindowConfig,
 };
-use byline_core::Scheme;
 use candle_core::{Device, Tensor};
 
 const VOCAB: &[&str] = &[
-    "[PAD]", "[UNK]", "[CLS]", "[SEP]", "mer", "##kel", "met", "the", "in", "berlin", ".", ",",
-    "said", "officials", "\"", "we", "will", "win",
+    "[PAD]",
+    "[UNK]",
+    "[CLS]",
+    "[SEP]",
+    "mer",
+    "##kel",
+    "met",
+    "the",
+    "in",
+    "berlin",
+    ".",
+    ",",
+    "said",
+    "officials",
+    "\"",
+    "we",
+    "will",
+    "win",
 ];
 
 /// `B-PER` in IOB2 over LOC, MISC, ORG, PER: O, then B-/I- of each label.
@@ -72,7 +88,12 @@ fn assert_every_word_once(tagged: &Tagged) {
 fn one_result_per_document_in_input_order_errors_kept() {
     let tagger = forced_tagger();
     let pipeline = Pipeline::new(&tagger).unwrap().with_chunks(2, 1 << 20);
-    let texts = ["Merkel met the officials in Berlin.", "", "We will win, she said.", "x"];
+    let texts = [
+        "Merkel met the officials in Berlin.",
+        "",
+        "We will win, she said.",
+        "x",
+    ];
     let mut inputs: Vec<Result<Document, DocError>> = texts
         .iter()
         .enumerate()
@@ -88,7 +109,10 @@ fn one_result_per_document_in_input_order_errors_kept() {
         })
         .collect();
     assert_eq!(ids, ["d0", "bad", "d1", "d2", "d3"]);
-    assert_eq!(results[1].as_ref().unwrap_err().message, "invalid UTF-8 at byte 3");
+    assert_eq!(
+        results[1].as_ref().unwrap_err().message,
+        "invalid UTF-8 at byte 3"
+    );
     let empty = results[2].as_ref().unwrap();
     assert!(empty.document.entities.is_empty() && empty.document.attributions.is_empty());
     for i in [0, 3, 4] {
@@ -128,8 +152,11 @@ fn given_tokens_and_sentences_are_kept() {
     let pipeline = Pipeline::new(&tagger).unwrap();
     let mut doc = Document::new("pre", "New York is big");
     doc.tokens = vec![Span::new(0, 8), Span::new(9, 11), Span::new(12, 15)];
-    doc.sentences = vec![0..3];
+    doc.sentences = std::iter::once(0..3).collect();
     let tagged = pipeline.tag([Ok(doc)]).next().unwrap().unwrap();
     assert_eq!(tagged.document.tokens.len(), 3);
-    assert_eq!(tagged.document.slice(tagged.document.entities[0].span), "New York");
+    assert_eq!(
+        tagged.document.slice(tagged.document.entities[0].span),
+        "New York"
+    );
 }

@@ -73,7 +73,10 @@ pub fn run(args: Args) -> Result<ExitCode> {
             )),
             path.clone(),
         ),
-        None => (Box::new(BufWriter::new(io::stdout().lock())), "stdout".into()),
+        None => (
+            Box::new(BufWriter::new(io::stdout().lock())),
+            "stdout".into(),
+        ),
     };
     let progress = progress();
     let mut failed = 0usize;
@@ -128,10 +131,14 @@ impl Writer<'_> {
         result: &Result<Tagged, DocError>,
     ) -> Result<()> {
         match (self.format, result) {
-            (OutputFormat::Jsonl, Ok(t)) => {
-                writeln!(out, "{}", jsonl::prediction_line(&t.document, &t.source_entities)?)?
+            (OutputFormat::Jsonl, Ok(t)) => writeln!(
+                out,
+                "{}",
+                jsonl::prediction_line(&t.document, &t.source_entities)?
+            )?,
+            (OutputFormat::Jsonl, Err(e)) => {
+                writeln!(out, "{}", jsonl::error_line(&e.id, &e.message))?
             }
-            (OutputFormat::Jsonl, Err(e)) => writeln!(out, "{}", jsonl::error_line(&e.id, &e.message))?,
             (OutputFormat::Text, Ok(t)) => write_text(out, t)?,
             (OutputFormat::Text, Err(e)) => writeln!(out, "# {}\nerror: {}\n", e.id, e.message)?,
             (OutputFormat::Conll, result) => {
@@ -165,7 +172,13 @@ fn write_text(out: &mut dyn Write, tagged: &Tagged) -> io::Result<()> {
     writeln!(out, "entities: {}", doc.entities.len())?;
     for e in &doc.entities {
         let score = e.score.map_or_else(String::new, |s| format!(" {s:.2}"));
-        writeln!(out, "  {} {}{score} {:?}", at(e.span), e.label, slice(doc, e.span))?;
+        writeln!(
+            out,
+            "  {} {}{score} {:?}",
+            at(e.span),
+            e.label,
+            slice(doc, e.span)
+        )?;
     }
     writeln!(out, "quotes: {}", doc.attributions.len())?;
     for (a, link) in doc.attributions.iter().zip(&tagged.source_entities) {
@@ -190,4 +203,3 @@ fn write_text(out: &mut dyn Write, tagged: &Tagged) -> io::Result<()> {
 fn slice(doc: &Document, span: Span) -> &str {
     span.slice(&doc.text).unwrap_or("")
 }
-
