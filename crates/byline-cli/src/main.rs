@@ -10,6 +10,7 @@ use clap::{Parser, Subcommand};
 mod cmd;
 mod input;
 mod progress;
+mod tag_input;
 
 /// mimalloc, told never to return freed memory to the OS (see [`configure_allocator`]).
 #[global_allocator]
@@ -42,6 +43,8 @@ enum Command {
     Eval(cmd::eval::Args),
     /// Fine-tune a tagger (encoder + one head per task) from a TOML config.
     Train(cmd::train::Args),
+    /// Tag documents with a trained model: entities, quotes and their speakers.
+    Tag(cmd::tag::Args),
     /// Benchmarks.
     #[command(subcommand)]
     Bench(cmd::bench::Command),
@@ -52,6 +55,7 @@ impl Command {
     fn threads(&self) -> Option<usize> {
         match self {
             Command::Train(args) => args.threads,
+            Command::Tag(args) => Some(args.threads),
             Command::Bench(cmd::bench::Command::Train(args)) => Some(args.threads),
             _ => None,
         }
@@ -71,6 +75,7 @@ fn main() -> ExitCode {
         Command::Convert(args) => cmd::convert::run(args),
         Command::Eval(args) => cmd::eval::run(args),
         Command::Train(args) => cmd::train::run(args),
+        Command::Tag(args) => cmd::tag::run(args),
         Command::Bench(command) => cmd::bench::run(command),
     };
     match result {

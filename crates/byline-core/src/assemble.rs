@@ -80,8 +80,11 @@ struct Context<'a> {
     roles: &'a RoleSpans,
     /// Sentence index of every word.
     sentence: Vec<usize>,
-    /// Whether each word is inside a content span.
-    in_content: Vec<bool>,
+    /// `content_before[w]`: how many of the words before `w` are inside a content span.
+    content_before: Vec<usize>,
+    /// Sentences in text order and every role's spans in text order without overlap (as
+    /// decoded from tags): candidates can be found by binary search rather than a scan.
+    ordered: bool,
 }
 
 impl<'a> Context<'a> {
@@ -111,12 +114,59 @@ impl<'a> Context<'a> {
                 *w = true;
             }
         }
+        let mut content_before = Vec::with_capacity(n + 1);
+        content_before.push(0);
+        for (w, inside) in in_content.iter().enumerate() {
+            content_before.push(content_before[w] + usize::from(*inside));
+        }
+        let in_order = |spans: &[WordSpan]| {
+            spans.windows(2).all(|p| p[0].words.end <= p[1].words.start)
+                && spans
+                    .iter()
+                    .all(|s| s.words.start < s.words.end && s.words.end <= n)
+        };
+        let ordered = sentence.windows(2).all(|p| p[0] <= p[1])
+            && in_order(&roles.sources)
+            && in_order(&roles.cues)
+            && in_order(&roles.contents);
         Context {
             doc,
             roles,
             sentence,
-            in_content,
+            content_before,
+            ordered,
         }
+    }
+
+    /// Words inside a content span among `words`.
+    fn content_words(&self, words: Range<usize>) -> usize {
+        let n = self.content_before.len() - 1;
+        let (start, end) = (words.start.min(n), words.end.min(n));
+        if start >= end {
+            return 0;
+        }
+        self.content_before[end] - self.content_before[start]
+    }
+
+    /// Indices of the spans (in text order, not overlapping, as decoded from tags) that lie in
+    /// a sentence within one of sentences `first..=last`: exactly those with a
+    /// [`Context::sentence_gap`] of at most 1, found without scanning all of them.
+    fn near(&self, spans: &[WordSpan], (first, last): (usize, usize)) -> Range<usize> {
+        if !self.ordered {
+            return 0..spans.len();
+        }
+        let from = spans.partition_point(|s| self.sent(s.words.end.saturating_sub(1)) + 1 < first);
+        let to = from + spans[from..].partition_point(|s| self.sent(s.words.start) <= last + 1);
+        from..to
+    }
+
+    /// The span among `spans` that covers word `w`.
+    fn covering(&self, spans: &[WordSpan], w: usize) -> Option<usize> {
+        if !self.ordered {
+            return spans.iter().position(|s| s.words.contains(&w));
+        }
+        let i = spans.partition_point(|s| s.words.end <= w);
+        spans.get(i).filter(|s| s.words.contains(&w)).map(|_| i)
     }
 
     fn sent(&self, word: usize) -> usize {
@@ -172,13 +222,11 @@ impl<'a> Context<'a> {
         if after > before + 1 {
             return None;
         }
-        let covering =
-            |spans: &[WordSpan], w: usize| spans.iter().position(|s| s.words.contains(&w));
         let (mut cue, mut source) = (None, false);
         for w in from..to {
-            if let Some(c) = covering(&self.roles.cues, w) {
+            if let Some(c) = self.covering(&self.roles.cues, w) {
                 cue = cue.or(Some(c));
-            } else if covering(&self.roles.sources, w).is_some() {
+            } else if self.covering(&self.roles.sources, w).is_some() {
                 source = true;
             } else if !self.is_punct(w) {
                 return None;
@@ -204,9 +252,8 @@ impl<'a> Context<'a> {
                 return None;
             }
             let sentences = self.sentences(next);
-            let own_cue = self
-                .roles
-                .cues
+            let cues = &self.roles.cues;
+            let own_cue = cues[self.near(cues, sentences)]
                 .iter()
                 .any(|c| c.words.start >= to && self.sentence_gap(&c.words, sentences) == 0);
             if own_cue {
@@ -238,7 +285,8 @@ impl<'a> Context<'a> {
                 continue;
             }
             let sentences = self.sentences(&group.words);
-            for (c, cue) in cues.iter().enumerate() {
+            for c in self.near(cues, sentences) {
+                let cue = &cues[c];
                 let s = self.sentence_gap(&cue.words, sentences);
                 if s <= 1 && !used[c] {
                     pairs.push((gap(&group.words, &cue.words) + s * SENTENCE_COST, g, c));
@@ -263,7 +311,8 @@ impl<'a> Context<'a> {
                 None => (&group.words, NO_CUE_COST),
             };
             let sentences = self.sentences(anchor);
-            for (s, source) in sources.iter().enumerate() {
+            for s in self.near(sources, sentences) {
+                let source = &sources[s];
                 let sg = self.sentence_gap(&source.words, sentences);
                 if sg > 1 {
                     continue;
@@ -296,9 +345,8 @@ impl<'a> Context<'a> {
         own: &Range<usize>,
     ) -> bool {
         let between = a.end.min(b.end)..a.start.max(b.start);
-        between
-            .filter(|w| !own.contains(w))
-            .any(|w| self.in_content.get(w).copied().unwrap_or(false))
+        let own_between = between.start.max(own.start)..between.end.min(own.end);
+        self.content_words(between) > self.content_words(own_between)
     }
 }
 

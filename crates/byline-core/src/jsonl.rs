@@ -74,6 +74,9 @@ struct JsonAttribution {
     /// Written for readers of the file (`true`/`false`); ignored on read, as it is derived.
     #[serde(default)]
     direct: serde_json::Value,
+    /// The predicted entity the source names, written by [`prediction_line`]; ignored on read.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    source_entity: Option<serde_json::Value>,
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -108,6 +111,28 @@ pub fn write_file(path: &Path, docs: &[Document]) -> Result<()> {
     let mut out = std::io::BufWriter::new(file);
     write(&mut out, docs, path)?;
     out.flush().map_err(|e| Error::io(path, e))
+}
+
+/// One tagging result as one JSON line: `id`, `text`, `entities` and `attributions` (no tokens
+/// or sentences). `source_entities[i]`, when given, is the index in `doc.entities` of the entity
+/// attribution `i`'s source names; it is written as that attribution's `source_entity`
+/// (`start`, `end`, `text`, `label`, `score`). The line reads back with [`parse_line`].
+pub fn prediction_line(doc: &Document, source_entities: &[Option<usize>]) -> Result<String> {
+    let mut json = to_json(doc)?;
+    json.tokens = None;
+    json.sentences = None;
+    for (a, link) in json.attributions.iter_mut().zip(source_entities) {
+        if let Some(e) = link.and_then(|i| json.entities.get(i)) {
+            a.source_entity = Some(serde_json::to_value(e).map_err(|e| write_error(doc, e))?);
+        }
+    }
+    serde_json::to_string(&json).map_err(|e| write_error(doc, e))
+}
+
+/// The line written instead of a document that could not be read or tagged:
+/// `{"id": .., "error": ..}`.
+pub fn error_line(id: &str, message: &str) -> String {
+    serde_json::json!({ "id": id, "error": message }).to_string()
 }
 
 fn to_json(doc: &Document) -> Result<JsonDoc> {
@@ -166,6 +191,7 @@ fn to_json(doc: &Document) -> Result<JsonDoc> {
                     .map(|m| mention("source", m))
                     .transpose()?,
                 direct: quote::is_direct(&a.content.text(&doc.text).unwrap_or_default()).into(),
+                source_entity: None,
             })
         })
         .collect::<Result<Vec<_>>>()?;
@@ -434,6 +460,24 @@ mod tests {
         assert_eq!(v["attributions"][1]["cue"], serde_json::Value::Null);
         assert_eq!(v["entities"][0]["score"], 0.5);
         assert_eq!(v["tokens"][1], serde_json::json!([5, 9]));
+    }
+
+    #[test]
+    fn prediction_lines_link_sources_and_read_back() {
+        let doc = sample();
+        let line = prediction_line(&doc, &[Some(0), None]).unwrap();
+        let v: serde_json::Value = serde_json::from_str(&line).unwrap();
+        assert!(v.get("tokens").is_none() && v.get("sentences").is_none());
+        let linked = &v["attributions"][0]["source_entity"];
+        assert_eq!(linked["text"], "José");
+        assert_eq!(linked["label"], "PER");
+        assert_eq!((&linked["start"], &linked["end"]), (&0.into(), &4.into()));
+        assert!(v["attributions"][1].get("source_entity").is_none());
+        let back = parse(&line).unwrap();
+        assert_eq!(back.entities, doc.entities);
+        assert_eq!(back.attributions, doc.attributions);
+        let err: serde_json::Value = serde_json::from_str(&error_line("d\"7", "bad byte")).unwrap();
+        assert_eq!(err, serde_json::json!({"id": "d\"7", "error": "bad byte"}));
     }
 
     #[test]

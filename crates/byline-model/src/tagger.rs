@@ -492,17 +492,32 @@ impl Tagger {
     /// length and batched by padded tokens; each word takes the tags of its owner window.
     pub fn predict(&self, docs: &[Document], head: &str) -> Result<Vec<WordPredictions>> {
         let h = self.head_index(head)?;
+        let mut out = self.predict_heads(docs, &[h])?;
+        Ok(out.pop().unwrap_or_default())
+    }
+
+    /// Per-word predictions of several heads (indices) from one encoder pass: `out[i][d]` is
+    /// head `heads[i]`'s prediction for document `d`. See [`Tagger::predict`].
+    pub fn predict_heads(
+        &self,
+        docs: &[Document],
+        heads: &[usize],
+    ) -> Result<Vec<Vec<WordPredictions>>> {
+        for &h in heads {
+            self.head(h)?;
+        }
         let inputs = docs
             .iter()
             .map(|d| self.windows(&tokenized(d)))
             .collect::<Result<Vec<_>>>()?;
-        let mut out: Vec<WordPredictions> = inputs
+        let empty: Vec<WordPredictions> = inputs
             .iter()
             .map(|i| WordPredictions {
                 tags: vec![0; i.owner.len()],
                 scores: vec![0.0; i.owner.len()],
             })
             .collect();
+        let mut out = vec![empty; heads.len()];
         let mut items: Vec<(usize, usize)> = inputs
             .iter()
             .enumerate()
@@ -523,14 +538,17 @@ impl Tagger {
                     .map(|w| (&w.ids[..], &w.casing[..], &w.first[..])),
             )?;
             let hidden = self.encode(&batch, false)?;
-            let emissions = self.heads[h].forward(&positions.gather(&hidden)?, false)?;
-            let decoded = self.heads[h].decode(&emissions, positions.lengths())?;
-            for (&(d, w), dec) in chunk.iter().zip(decoded) {
-                let words = &inputs[d].windows[w].words;
-                for word in words.clone() {
-                    if inputs[d].owner[word] == w {
-                        out[d].tags[word] = dec.tags[word - words.start];
-                        out[d].scores[word] = dec.scores[word - words.start];
+            let words = positions.gather(&hidden)?; // (batch, words, hidden)
+            for (&h, out) in heads.iter().zip(out.iter_mut()) {
+                let emissions = self.heads[h].forward(&words, false)?;
+                let decoded = self.heads[h].decode(&emissions, positions.lengths())?;
+                for (&(d, w), dec) in chunk.iter().zip(decoded) {
+                    let words = &inputs[d].windows[w].words;
+                    for word in words.clone() {
+                        if inputs[d].owner[word] == w {
+                            out[d].tags[word] = dec.tags[word - words.start];
+                            out[d].scores[word] = dec.scores[word - words.start];
+                        }
                     }
                 }
             }

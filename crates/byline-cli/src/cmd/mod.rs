@@ -5,4 +5,5 @@ pub mod convert;
 pub mod eval;
 pub mod stats;
 mod table;
+pub mod tag;
 pub mod train;

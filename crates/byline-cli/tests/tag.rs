@@ -1,0 +1,288 @@
+//! `byline tag` on a tiny random model saved here, whose entity head is forced to tag every
+//! word `B-PER` (so each word comes out as one entity).
+
+use std::path::{Path, PathBuf};
+
+use assert_cmd::Command;
+use byline_core::Scheme;
+use byline_model::{
+    Config, DecoderKind, HeadSpec, LoadOptions, Pretrained, Tagger, TaggerConfig, Tokenizer,
+    WindowConfig,
+};
+use candle_core::{Device, Tensor};
+
+const VOCAB: &[&str] = &[
+    "[PAD]",
+    "[UNK]",
+    "[CLS]",
+    "[SEP]",
+    "mer",
+    "##kel",
+    "met",
+    "the",
+    "in",
+    "berlin",
+    ".",
+    ",",
+    "said",
+    "officials",
+    "\"",
+    "we",
+    "will",
+    "win",
+];
+
+/// `B-PER` in IOB2 over LOC, MISC, ORG, PER.
+const B_PER: usize = 7;
+
+fn forced_model(dir: &Path) -> PathBuf {
+    let config = Config {
+        vocab_size: VOCAB.len(),
+        ..Config::tiny()
+    };
+    let spec = TaggerConfig {
+        heads: vec![
+            HeadSpec::entities(
+                "entities",
+                Scheme::Iob2,
+                &["LOC", "MISC", "ORG", "PER"],
+                DecoderKind::Softmax,
+            ),
+            HeadSpec::attributions("attributions", Scheme::Iob2, DecoderKind::Crf),
+        ],
+        window: WindowConfig {
+            max_subwords: 24,
+            overlap: 6,
+        },
+        casing: true,
+    };
+    let pretrained = Pretrained::random(&config, &LoadOptions::default()).unwrap();
+    let tagger = Tagger::new(pretrained, Tokenizer::from_vocab(VOCAB).unwrap(), spec).unwrap();
+    for (name, var, _) in tagger.trainable() {
+        if name == "heads.entities.classifier.weight" {
+            var.set(&var.zeros_like().unwrap()).unwrap();
+        } else if name == "heads.entities.classifier.bias" {
+            let mut bias = vec![0f32; var.dims()[0]];
+            bias[B_PER] = 20.0;
+            var.set(&Tensor::new(bias, &Device::Cpu).unwrap()).unwrap();
+        }
+    }
+    let model = dir.join("model");
+    tagger.save(&model).unwrap();
+    model
+}
+
+fn tag(model: &Path) -> Command {
+    let mut cmd = Command::cargo_bin("byline").unwrap();
+    cmd.env("NO_COLOR", "1")
+        .env_remove("RUST_LOG")
+        .env_remove("BYLINE_MODEL")
+        .args(["tag", "--threads", "1", "--model"])
+        .arg(model);
+    cmd
+}
+
+fn json_lines(stdout: &[u8]) -> Vec<serde_json::Value> {
+    String::from_utf8(stdout.to_vec())
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+/// Every code-point span of a JSONL result slices its `text`.
+fn assert_offsets_slice(doc: &serde_json::Value) {
+    let chars: Vec<char> = doc["text"].as_str().unwrap().chars().collect();
+    let mut spans: Vec<&serde_json::Value> = doc["entities"].as_array().unwrap().iter().collect();
+    for a in doc["attributions"].as_array().unwrap() {
+        for role in ["content", "cue", "source"] {
+            spans.extend(a[role].as_array().into_iter().flatten());
+        }
+    }
+    for s in spans {
+        let (start, end) = (s["start"].as_u64().unwrap(), s["end"].as_u64().unwrap());
+        let sliced: String = chars[start as usize..end as usize].iter().collect();
+        assert_eq!(sliced, s["text"].as_str().unwrap(), "{s}");
+    }
+}
+
+#[test]
+fn jsonl_in_one_line_per_document_in_order_bad_line_is_an_error_record() {
+    let tmp = tempfile::tempdir().unwrap();
+    let model = forced_model(tmp.path());
+    let input = tmp.path().join("in.jsonl");
+    let mut data = Vec::new();
+    data.extend_from_slice(br#"{"id": "a", "text": "Merkel met the officials in Berlin."}"#);
+    data.extend_from_slice(b"\n{\"id\": \"b\", \"text\": \"bad \xff byte\"}\n\n");
+    data.extend_from_slice(br#"{"id": "c", "text": ""}"#);
+    data.extend_from_slice(b"\n");
+    data.extend_from_slice(
+        "{\"id\": \"d\", \"text\": \"Zoë said: \\\"🎉 we will win\\\" in Zürich.\"}\n".as_bytes(),
+    );
+    std::fs::write(&input, data).unwrap();
+
+    let out = tag(&model).arg(&input).output().unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let docs = json_lines(&out.stdout);
+    let ids: Vec<&str> = docs.iter().map(|d| d["id"].as_str().unwrap()).collect();
+    assert_eq!(ids, ["a", "b", "c", "d"]);
+    assert_eq!(docs[0]["entities"].as_array().unwrap().len(), 7);
+    assert_eq!(docs[0]["entities"][0]["text"], "Merkel");
+    assert!(docs[0]["entities"][0]["score"].as_f64().unwrap() > 0.99);
+    let error = docs[1]["error"].as_str().unwrap();
+    assert!(
+        error.contains("in.jsonl:2: invalid UTF-8 at byte"),
+        "{error}"
+    );
+    assert!(docs[1].get("entities").is_none());
+    assert_eq!(docs[2]["entities"], serde_json::json!([]));
+    assert_eq!(docs[2]["attributions"], serde_json::json!([]));
+    for doc in [&docs[0], &docs[3]] {
+        assert_offsets_slice(doc);
+    }
+    let d: Vec<&str> = docs[3]["entities"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["text"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        d,
+        ["Zoë", "said", ":", "\"", "🎉", "we", "will", "win", "\"", "in", "Zürich", "."]
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("b:"), "{stderr}");
+}
+
+#[test]
+fn stdin_text_and_files_and_directories() {
+    let tmp = tempfile::tempdir().unwrap();
+    let model = forced_model(tmp.path());
+    // stdin, not JSON: one text document.
+    let out = tag(&model)
+        .write_stdin("  Merkel met\nthe officials.\n")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let docs = json_lines(&out.stdout);
+    assert_eq!(docs.len(), 1);
+    assert_eq!(docs[0]["id"], "<stdin>");
+    assert_eq!(docs[0]["entities"][0]["start"], 2);
+    assert_eq!(docs[0]["entities"].as_array().unwrap().len(), 5);
+
+    // A directory of text files (one invalid), in name order; text output to a file.
+    let dir = tmp.path().join("docs");
+    std::fs::create_dir(&dir).unwrap();
+    std::fs::write(dir.join("1.txt"), "Berlin.").unwrap();
+    std::fs::write(dir.join("2.txt"), b"in \xc3 Berlin").unwrap();
+    std::fs::write(dir.join("3.txt"), "").unwrap();
+    let out = tag(&model).arg(&dir).output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let docs = json_lines(&out.stdout);
+    assert_eq!(docs.len(), 3);
+    assert!(docs[0]["id"].as_str().unwrap().ends_with("1.txt"));
+    assert_eq!(docs[0]["entities"].as_array().unwrap().len(), 2);
+    assert!(docs[1]["error"]
+        .as_str()
+        .unwrap()
+        .ends_with("invalid UTF-8 at byte 3"));
+    assert_eq!(docs[2]["entities"], serde_json::json!([]));
+
+    let text = tmp.path().join("out.txt");
+    let out = tag(&model)
+        .args(["--format", "text", "--output"])
+        .arg(&text)
+        .arg(dir.join("1.txt"))
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    assert!(out.stdout.is_empty());
+    let written = std::fs::read_to_string(&text).unwrap();
+    assert!(
+        written.contains("entities: 2\n  0..6 PER 1.00 \"Berlin\""),
+        "{written}"
+    );
+}
+
+#[test]
+fn conll_lines_come_back_with_one_more_column() {
+    let tmp = tempfile::tempdir().unwrap();
+    let model = forced_model(tmp.path());
+    let input = tmp.path().join("dev.txt");
+    let data =
+        "-DOCSTART- -X- O O\n\nMerkel NNP\nmet VBD\n\nBerlin NNP\n\n-DOCSTART- -X- O O\n\nthe DT\n";
+    std::fs::write(&input, data).unwrap();
+    let out = tag(&model)
+        .args(["--format", "conll"])
+        .arg(&input)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let got = String::from_utf8(out.stdout).unwrap();
+    let lines: Vec<&str> = got.lines().collect();
+    let want: Vec<&str> = data.lines().collect();
+    assert_eq!(lines.len(), want.len());
+    for (line, input) in lines.iter().zip(&want) {
+        if input.is_empty() {
+            assert!(line.is_empty());
+        } else {
+            let (kept, tag) = line.rsplit_once(' ').unwrap();
+            assert_eq!(kept, *input);
+            let expected = if input.starts_with("-DOCSTART-") {
+                "O"
+            } else {
+                "B-PER"
+            };
+            assert_eq!(tag, expected, "{line}");
+        }
+    }
+}
+
+#[test]
+fn a_long_line_is_tagged_and_no_model_is_a_usage_error() {
+    let tmp = tempfile::tempdir().unwrap();
+    let model = forced_model(tmp.path());
+    let mut text = String::new();
+    while text.len() < 200_000 {
+        text.push_str("Merkel met the officials in Berlin, \"we will win\" \u{7}🎉 ");
+    }
+    let input = tmp.path().join("long.txt");
+    std::fs::write(&input, &text).unwrap();
+    let out = tag(&model).arg(&input).output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let docs = json_lines(&out.stdout);
+    assert_eq!(docs.len(), 1);
+    let words = byline_core::tokenize::tokenize(&text).len();
+    assert_eq!(docs[0]["entities"].as_array().unwrap().len(), words);
+
+    let out = Command::cargo_bin("byline")
+        .unwrap()
+        .env_remove("BYLINE_MODEL")
+        .args(["tag"])
+        .arg(&input)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("--model") && stderr.contains("no default model"),
+        "{stderr}"
+    );
+}

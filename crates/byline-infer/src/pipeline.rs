@@ -1,0 +1,257 @@
+//! Documents in, tagged documents out: chunked, in input order, one result per document.
+
+use std::collections::VecDeque;
+
+use byline_core::tokenize::tokenize_document;
+use byline_core::Document;
+use byline_model::{HeadKind, Tagger};
+
+use crate::error::{DocError, Error, Result};
+use crate::link::source_entities;
+
+/// Documents per chunk, by default.
+pub const CHUNK_DOCUMENTS: usize = 64;
+/// Bytes of text per chunk, by default (a longer document is a chunk of its own).
+pub const CHUNK_BYTES: usize = 1 << 20;
+
+/// One tagged document.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Tagged {
+    /// The input document, tokenised (its own tokens and sentences kept when it had both),
+    /// with the predicted entities and attributions only.
+    pub document: Document,
+    /// For each attribution, the index in `document.entities` of the entity its source names
+    /// ([`crate::link::source_entities`]).
+    pub source_entities: Vec<Option<usize>>,
+}
+
+/// The tagging pipeline over a loaded tagger: its first entity head and its first attribution
+/// head (either may be absent, not both).
+#[derive(Debug, Clone)]
+pub struct Pipeline<'t> {
+    tagger: &'t Tagger,
+    entity_head: Option<usize>,
+    attribution_head: Option<usize>,
+    chunk_documents: usize,
+    chunk_bytes: usize,
+}
+
+impl<'t> Pipeline<'t> {
+    pub fn new(tagger: &'t Tagger) -> Result<Self> {
+        let first = |kind| tagger.spec().heads.iter().position(|h| h.kind == kind);
+        let entity_head = first(HeadKind::Entities);
+        let attribution_head = first(HeadKind::Attributions);
+        if entity_head.is_none() && attribution_head.is_none() {
+            return Err(Error::NoHeads);
+        }
+        Ok(Pipeline {
+            tagger,
+            entity_head,
+            attribution_head,
+            chunk_documents: CHUNK_DOCUMENTS,
+            chunk_bytes: CHUNK_BYTES,
+        })
+    }
+
+    /// Sets how much is tagged at once: at most `documents` documents, and no more documents
+    /// once `bytes` bytes of text are gathered (at least one document per chunk).
+    pub fn with_chunks(mut self, documents: usize, bytes: usize) -> Self {
+        self.chunk_documents = documents.max(1);
+        self.chunk_bytes = bytes.max(1);
+        self
+    }
+
+    pub fn tagger(&self) -> &'t Tagger {
+        self.tagger
+    }
+
+    /// The index of the head whose entities are predicted, if any.
+    pub fn entity_head(&self) -> Option<usize> {
+        self.entity_head
+    }
+
+    /// The index of the head whose attributions are predicted, if any.
+    pub fn attribution_head(&self) -> Option<usize> {
+        self.attribution_head
+    }
+
+    /// Tags documents (or passes on their read errors), one result per input, in input order.
+    pub fn tag<'a, I>(&'a self, inputs: I) -> impl Iterator<Item = Result<Tagged, DocError>> + 'a
+    where
+        I: IntoIterator<Item = Result<Document, DocError>>,
+        I::IntoIter: 'a,
+    {
+        self.run(inputs.into_iter().map(|d| ((), d)))
+            .map(|(_, result)| result)
+    }
+
+    /// Like [`Pipeline::tag`], with a payload carried along with each document (for instance
+    /// the lines a document was read from).
+    pub fn run<T, I>(&self, inputs: I) -> Tagging<'_, 't, T, I::IntoIter>
+    where
+        I: IntoIterator<Item = (T, Result<Document, DocError>)>,
+    {
+        Tagging {
+            pipeline: self,
+            inputs: inputs.into_iter(),
+            ready: VecDeque::new(),
+        }
+    }
+
+    /// Tags one chunk of documents, one result per document in order. When the chunk as a
+    /// whole fails, each document is tagged on its own, so the failure stays with its document.
+    pub fn tag_chunk(&self, docs: Vec<Document>) -> Vec<Result<Tagged, DocError>> {
+        let _span = tracing::debug_span!("chunk", documents = docs.len()).entered();
+        let docs: Vec<Document> = docs.into_iter().map(prepared).collect();
+        match self.tag_prepared(&docs) {
+            Ok(tagged) => tagged,
+            Err(e) if docs.len() == 1 => vec![Err(DocError::new(&docs[0].id, chain(&e)))],
+            Err(e) => {
+                tracing::debug!(
+                    "chunk failed ({}); tagging its documents one by one",
+                    chain(&e)
+                );
+                docs.into_iter()
+                    .flat_map(|d| self.tag_chunk(vec![d]))
+                    .collect()
+            }
+        }
+    }
+
+    /// Every document is tokenised; a failure of the encoder fails them all.
+    fn tag_prepared(&self, docs: &[Document]) -> Result<Vec<Result<Tagged, DocError>>> {
+        let heads: Vec<usize> = self
+            .entity_head
+            .iter()
+            .chain(&self.attribution_head)
+            .copied()
+            .collect();
+        let predictions = self.tagger.predict_heads(docs, &heads)?;
+        let of_head = |h: Option<usize>| {
+            h.and_then(|h| heads.iter().position(|&x| x == h))
+                .map(|i| &predictions[i])
+        };
+        let (entities, attributions) = (of_head(self.entity_head), of_head(self.attribution_head));
+        Ok(docs
+            .iter()
+            .enumerate()
+            .map(|(d, doc)| {
+                let mut document = doc.clone();
+                let fail = |e: byline_model::Error| DocError::new(&doc.id, chain(&e));
+                if let (Some(h), Some(pred)) = (self.entity_head, entities) {
+                    document.entities = self.tagger.entities(doc, &pred[d], h).map_err(fail)?;
+                }
+                if let (Some(h), Some(pred)) = (self.attribution_head, attributions) {
+                    document.attributions =
+                        self.tagger.attributions(doc, &pred[d], h).map_err(fail)?;
+                }
+                let source_entities = source_entities(&document);
+                Ok(Tagged {
+                    document,
+                    source_entities,
+                })
+            })
+            .collect())
+    }
+}
+
+/// Sentences longer than this many words are cut into pieces of this size: text without
+/// sentence ends (a 5 MB line) would otherwise be one sentence, in which quote assembly pairs
+/// every content with every cue.
+pub const MAX_SENTENCE_WORDS: usize = 200;
+
+/// A document ready for the tagger: tokenised, sentences at most [`MAX_SENTENCE_WORDS`] words,
+/// without annotations.
+fn prepared(mut doc: Document) -> Document {
+    doc.entities.clear();
+    doc.attributions.clear();
+    if doc.tokens.is_empty() || doc.sentences.is_empty() {
+        doc.sentences.clear();
+        tokenize_document(&mut doc);
+    }
+    if doc.sentences.iter().any(|s| s.len() > MAX_SENTENCE_WORDS) {
+        doc.sentences = doc
+            .sentences
+            .iter()
+            .flat_map(|s| {
+                s.clone()
+                    .step_by(MAX_SENTENCE_WORDS)
+                    .map(move |start| start..(start + MAX_SENTENCE_WORDS).min(s.end))
+            })
+            .collect();
+    }
+    doc
+}
+
+/// An error and its sources, `: `-separated.
+fn chain(e: &dyn std::error::Error) -> String {
+    let mut out = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        out.push_str(": ");
+        out.push_str(&s.to_string());
+        source = s.source();
+    }
+    out
+}
+
+/// The results of [`Pipeline::run`], in input order, chunk by chunk.
+#[derive(Debug)]
+pub struct Tagging<'p, 't, T, I> {
+    pipeline: &'p Pipeline<'t>,
+    inputs: I,
+    ready: VecDeque<(T, Result<Tagged, DocError>)>,
+}
+
+impl<T, I> Iterator for Tagging<'_, '_, T, I>
+where
+    I: Iterator<Item = (T, Result<Document, DocError>)>,
+{
+    type Item = (T, Result<Tagged, DocError>);
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.ready.is_empty() {
+            self.fill();
+        }
+        self.ready.pop_front()
+    }
+}
+
+impl<T, I> Tagging<'_, '_, T, I>
+where
+    I: Iterator<Item = (T, Result<Document, DocError>)>,
+{
+    /// Reads the next chunk of inputs and tags it.
+    fn fill(&mut self) {
+        let (max_docs, max_bytes) = (self.pipeline.chunk_documents, self.pipeline.chunk_bytes);
+        let mut payloads = Vec::new();
+        let mut docs = Vec::new();
+        let mut bytes = 0;
+        while payloads.len() < max_docs && bytes < max_bytes {
+            let Some((payload, input)) = self.inputs.next() else {
+                break;
+            };
+            match input {
+                Ok(doc) => {
+                    bytes += doc.text.len();
+                    payloads.push((payload, None));
+                    docs.push(doc);
+                }
+                Err(e) => payloads.push((payload, Some(e))),
+            }
+        }
+        let mut tagged = self.pipeline.tag_chunk(docs).into_iter();
+        for (payload, failed) in payloads {
+            let result = match failed {
+                Some(e) => Err(e),
+                None => tagged.next().unwrap_or_else(|| {
+                    Err(DocError::new(
+                        "?",
+                        "the tagger gave fewer results than documents",
+                    ))
+                }),
+            };
+            self.ready.push_back((payload, result));
+        }
+    }
+}

@@ -1,0 +1,162 @@
+//! The pipeline on a tiny random tagger whose entity head is forced to tag every word `B-PER`
+//! (so every word's prediction shows up as one entity), built and saved here.
+
+use byline_core::Scheme;
+use byline_core::{Document, Span};
+use byline_infer::{DocError, Pipeline, Tagged};
+use byline_model::{
+    Config, DecoderKind, HeadSpec, LoadOptions, Pretrained, Tagger, TaggerConfig, Tokenizer,
+    WindowConfig,
+};
+use candle_core::{Device, Tensor};
+
+const VOCAB: &[&str] = &[
+    "[PAD]",
+    "[UNK]",
+    "[CLS]",
+    "[SEP]",
+    "mer",
+    "##kel",
+    "met",
+    "the",
+    "in",
+    "berlin",
+    ".",
+    ",",
+    "said",
+    "officials",
+    "\"",
+    "we",
+    "will",
+    "win",
+];
+
+/// `B-PER` in IOB2 over LOC, MISC, ORG, PER: O, then B-/I- of each label.
+const B_PER: usize = 7;
+
+fn forced_tagger() -> Tagger {
+    let config = Config {
+        vocab_size: VOCAB.len(),
+        ..Config::tiny()
+    };
+    let spec = TaggerConfig {
+        heads: vec![
+            HeadSpec::entities(
+                "entities",
+                Scheme::Iob2,
+                &["LOC", "MISC", "ORG", "PER"],
+                DecoderKind::Softmax,
+            ),
+            HeadSpec::attributions("attributions", Scheme::Iob2, DecoderKind::Crf),
+        ],
+        window: WindowConfig {
+            max_subwords: 24,
+            overlap: 6,
+        },
+        casing: true,
+    };
+    let pretrained = Pretrained::random(&config, &LoadOptions::default()).unwrap();
+    let tagger = Tagger::new(pretrained, Tokenizer::from_vocab(VOCAB).unwrap(), spec).unwrap();
+    for (name, var, _) in tagger.trainable() {
+        if name == "heads.entities.classifier.weight" {
+            var.set(&var.zeros_like().unwrap()).unwrap();
+        } else if name == "heads.entities.classifier.bias" {
+            let mut bias = vec![0f32; var.dims()[0]];
+            bias[B_PER] = 20.0;
+            var.set(&Tensor::new(bias, &Device::Cpu).unwrap()).unwrap();
+        }
+    }
+    // Through the model directory, as `byline tag` loads it.
+    let dir = tempfile::tempdir().unwrap();
+    tagger.save(dir.path()).unwrap();
+    Tagger::load(dir.path(), &LoadOptions::default()).unwrap()
+}
+
+/// Every word is one `PER` entity exactly on the word.
+fn assert_every_word_once(tagged: &Tagged) {
+    let doc = &tagged.document;
+    let spans: Vec<Span> = doc.entities.iter().map(|e| e.span).collect();
+    assert_eq!(spans, doc.tokens, "{}", doc.id);
+    assert!(doc.entities.iter().all(|e| e.label == "PER"));
+    assert!(doc
+        .entities
+        .iter()
+        .all(|e| e.score.is_some_and(|s| s > 0.99)));
+}
+
+#[test]
+fn one_result_per_document_in_input_order_errors_kept() {
+    let tagger = forced_tagger();
+    let pipeline = Pipeline::new(&tagger).unwrap().with_chunks(2, 1 << 20);
+    let texts = [
+        "Merkel met the officials in Berlin.",
+        "",
+        "We will win, she said.",
+        "x",
+    ];
+    let mut inputs: Vec<Result<Document, DocError>> = texts
+        .iter()
+        .enumerate()
+        .map(|(i, t)| Ok(Document::new(format!("d{i}"), *t)))
+        .collect();
+    inputs.insert(1, Err(DocError::new("bad", "invalid UTF-8 at byte 3")));
+    let results: Vec<_> = pipeline.tag(inputs).collect();
+    let ids: Vec<&str> = results
+        .iter()
+        .map(|r| match r {
+            Ok(t) => t.document.id.as_str(),
+            Err(e) => e.id.as_str(),
+        })
+        .collect();
+    assert_eq!(ids, ["d0", "bad", "d1", "d2", "d3"]);
+    assert_eq!(
+        results[1].as_ref().unwrap_err().message,
+        "invalid UTF-8 at byte 3"
+    );
+    let empty = results[2].as_ref().unwrap();
+    assert!(empty.document.entities.is_empty() && empty.document.attributions.is_empty());
+    for i in [0, 3, 4] {
+        let tagged = results[i].as_ref().unwrap();
+        assert!(!tagged.document.tokens.is_empty());
+        assert_every_word_once(tagged);
+        assert_eq!(
+            tagged.source_entities.len(),
+            tagged.document.attributions.len()
+        );
+    }
+}
+
+#[test]
+fn a_long_single_line_document_is_tagged_word_by_word() {
+    let tagger = forced_tagger();
+    let pipeline = Pipeline::new(&tagger).unwrap();
+    let sentence = "Merkel met the officials in Berlin, \"we will win\" 🎉 ";
+    let mut text = String::new();
+    while text.len() < 200_000 {
+        text.push_str(sentence);
+    }
+    text.push_str(&"x".repeat(10_000));
+    let results: Vec<_> = pipeline
+        .tag([Ok(Document::new("long", text.as_str()))])
+        .collect();
+    assert_eq!(results.len(), 1);
+    let tagged = results[0].as_ref().unwrap();
+    assert_eq!(tagged.document.text, text);
+    assert!(tagged.document.tokens.len() > 30_000);
+    assert_every_word_once(tagged);
+}
+
+#[test]
+fn given_tokens_and_sentences_are_kept() {
+    let tagger = forced_tagger();
+    let pipeline = Pipeline::new(&tagger).unwrap();
+    let mut doc = Document::new("pre", "New York is big");
+    doc.tokens = vec![Span::new(0, 8), Span::new(9, 11), Span::new(12, 15)];
+    doc.sentences = std::iter::once(0..3).collect();
+    let tagged = pipeline.tag([Ok(doc)]).next().unwrap().unwrap();
+    assert_eq!(tagged.document.tokens.len(), 3);
+    assert_eq!(
+        tagged.document.slice(tagged.document.entities[0].span),
+        "New York"
+    );
+}
