@@ -8,7 +8,7 @@ use candle_core::{
 use rayon::prelude::*;
 
 use crate::config::HiddenAct;
-use crate::cpu::{f32_slice, rows_per_task, MIN_ELEMS_PER_TASK};
+use crate::cpu::{add_partials, f32_slice, rows_per_task, MIN_ELEMS_PER_TASK};
 use crate::fast_math::{self, simd};
 
 /// Applies `act` to `xs`, elementwise.
@@ -229,13 +229,7 @@ impl CustomOp3 for BiasGeluErfGrad {
                 });
                 acc
             })
-            .reduce(
-                || vec![0f32; n],
-                |mut a, b| {
-                    a.iter_mut().zip(&b).for_each(|(a, b)| *a += b);
-                    a
-                },
-            );
+            .reduce(|| vec![0f32; n], add_partials);
         db.copy_from_slice(&sums);
         Ok((CpuStorage::F32(out), Shape::from((rows + 1, n))))
     }

@@ -24,3 +24,10 @@ pub(crate) fn f32_slice<'a>(s: &'a CpuStorage, l: &Layout, op: &str) -> Result<&
 pub(crate) fn rows_per_task(row_len: usize) -> usize {
     (MIN_ELEMS_PER_TASK / row_len.max(1)).max(1)
 }
+
+/// Merges two threads' partial sums (the `reduce` step after a rayon `fold` that accumulates
+/// parameter gradients per thread).
+pub(crate) fn add_partials(mut a: Vec<f32>, b: Vec<f32>) -> Vec<f32> {
+    a.iter_mut().zip(&b).for_each(|(a, b)| *a += b);
+    a
+}

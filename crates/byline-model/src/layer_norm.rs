@@ -11,7 +11,7 @@ use candle_core::{bail, CpuStorage, CustomOp3, Layout, Result, Shape, Tensor, D}
 use candle_nn::VarBuilder;
 use rayon::prelude::*;
 
-use crate::cpu::{f32_slice, rows_per_task};
+use crate::cpu::{add_partials, f32_slice, rows_per_task};
 
 #[derive(Debug, Clone)]
 pub struct LayerNorm {
@@ -204,13 +204,7 @@ impl CustomOp3 for LayerNormGradOp {
                 }
                 acc
             })
-            .reduce(
-                || vec![0f32; 2 * h],
-                |mut a, b| {
-                    a.iter_mut().zip(&b).for_each(|(a, b)| *a += b);
-                    a
-                },
-            );
+            .reduce(|| vec![0f32; 2 * h], add_partials);
         dwdb.copy_from_slice(&partial);
         Ok((CpuStorage::F32(out), Shape::from((rows + 2, h))))
     }
