@@ -102,13 +102,24 @@ pub struct TaggerConfig {
     pub heads: Vec<HeadSpec>,
     #[serde(default)]
     pub window: WindowConfig,
-    /// The casing embedding is used (always, at present; recorded for readers of the file).
+    /// The casing embedding is trained. Without it the table stays at zero (frozen), so the
+    /// encoder sees exactly what the pretrained, uncased model sees.
     #[serde(default = "yes")]
     pub casing: bool,
 }
 
 fn yes() -> bool {
     true
+}
+
+impl TaggerConfig {
+    /// `opts` with the casing table frozen when this tagger has no casing feature.
+    fn load_options(&self, opts: &LoadOptions) -> LoadOptions {
+        LoadOptions {
+            freeze_casing: opts.freeze_casing || !self.casing,
+            ..opts.clone()
+        }
+    }
 }
 
 /// Per-word predictions of one head for one document.
@@ -166,7 +177,8 @@ impl Tagger {
 
     /// Loads the encoder and `tokenizer.json` of a Hugging Face directory and adds fresh heads.
     pub fn from_pretrained(dir: &Path, opts: &LoadOptions, spec: TaggerConfig) -> Result<Self> {
-        let pretrained = Pretrained::load(dir, opts)?;
+        let opts = spec.load_options(opts);
+        let pretrained = Pretrained::load(dir, &opts)?;
         let tokenizer = Tokenizer::from_file(dir.join(TOKENIZER_FILE))?;
         Self::new(pretrained, tokenizer, spec)
     }
@@ -180,6 +192,7 @@ impl Tagger {
             line: source.line(),
             source,
         })?;
+        let opts = &spec.load_options(opts);
         let pretrained = Pretrained::load(dir, opts)?;
         let tokenizer = Tokenizer::from_file(dir.join(TOKENIZER_FILE))?;
         let weights = dir.join(SAFETENSORS_FILE);
@@ -215,11 +228,6 @@ impl Tagger {
         let invalid = |message: String| Error::InvalidTagger { message };
         if spec.heads.is_empty() {
             return Err(invalid("no heads".into()));
-        }
-        if !spec.casing {
-            return Err(invalid(
-                "taggers without the casing embedding are not supported".into(),
-            ));
         }
         for (i, h) in spec.heads.iter().enumerate() {
             if spec.heads[..i].iter().any(|o| o.name == h.name) {

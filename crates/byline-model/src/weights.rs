@@ -30,6 +30,8 @@ pub const PYTORCH_FILE: &str = "pytorch_model.bin";
 pub struct LoadOptions {
     /// Keep the word-embedding table out of the [`VarMap`]: no gradient, no optimiser state.
     pub freeze_word_embeddings: bool,
+    /// Keep the casing table fixed (at zero when it is created, i.e. no casing feature).
+    pub freeze_casing: bool,
     pub dtype: DType,
     pub device: Device,
 }
@@ -38,6 +40,7 @@ impl Default for LoadOptions {
     fn default() -> Self {
         Self {
             freeze_word_embeddings: false,
+            freeze_casing: false,
             dtype: DType::F32,
             device: Device::Cpu,
         }
@@ -84,11 +87,13 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 
 impl ParamStore {
     fn empty(opts: &LoadOptions, create_missing: bool) -> Self {
-        let freeze = if opts.freeze_word_embeddings {
-            vec![WORD_EMBEDDINGS.to_string()]
-        } else {
-            Vec::new()
-        };
+        let mut freeze = Vec::new();
+        if opts.freeze_word_embeddings {
+            freeze.push(WORD_EMBEDDINGS.to_string());
+        }
+        if opts.freeze_casing {
+            freeze.push(CASING_EMBEDDINGS.to_string());
+        }
         Self {
             varmap: VarMap::new(),
             frozen: Arc::new(Mutex::new(HashMap::new())),

@@ -79,6 +79,9 @@ pub struct TrainConfig {
     /// Keep the encoder's word embeddings fixed (most of the parameters of a small encoder, and
     /// most of AdamW's cost).
     pub freeze_word_embeddings: bool,
+    /// Train byline's casing embedding (case shape of each subword, which the uncased encoder
+    /// cannot see). `false` keeps it at zero: the ablation baseline.
+    pub casing: bool,
     /// How each step picks the task whose batch it trains on.
     pub task_sampling: TaskSampling,
     /// Subwords per model window, not counting `[CLS]`/`[SEP]`. A document's sentences are
@@ -198,6 +201,7 @@ impl Default for TrainConfig {
             best_mode: BestMode::Max,
             threads: 0,
             freeze_word_embeddings: true,
+            casing: true,
             task_sampling: TaskSampling::Proportional,
             window_subwords: 254,
             window_overlap: 64,

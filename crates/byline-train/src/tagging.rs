@@ -155,7 +155,7 @@ pub fn build_tagger(cfg: &TrainConfig, tasks: &[TaskData]) -> Result<Tagger> {
             max_subwords: cfg.window_subwords,
             overlap: cfg.window_overlap,
         },
-        casing: true,
+        casing: cfg.casing,
     };
     let opts = LoadOptions {
         freeze_word_embeddings: cfg.freeze_word_embeddings,
