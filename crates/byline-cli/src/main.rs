@@ -45,6 +45,8 @@ enum Command {
     Train(cmd::train::Args),
     /// Tag documents with a trained model: entities, quotes and their speakers.
     Tag(cmd::tag::Args),
+    /// Write a trained model again with f16 weights (half the size) or f32.
+    Export(cmd::export::Args),
     /// Benchmarks.
     #[command(subcommand)]
     Bench(cmd::bench::Command),
@@ -76,6 +78,7 @@ fn main() -> ExitCode {
         Command::Eval(args) => cmd::eval::run(args),
         Command::Train(args) => cmd::train::run(args),
         Command::Tag(args) => cmd::tag::run(args),
+        Command::Export(args) => cmd::export::run(args),
         Command::Bench(command) => cmd::bench::run(command),
     };
     match result {

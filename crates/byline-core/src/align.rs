@@ -193,11 +193,43 @@ pub fn word_spans(
         .collect())
 }
 
+/// `span` cut at every sentence start strictly inside it (`starts`: sentence start words,
+/// ascending).
+fn split_at_sentences(
+    doc: &Document,
+    span: WordSpan,
+    starts: &[usize],
+    scores: Option<&[f32]>,
+) -> Vec<WordSpan> {
+    let words = span.words.clone();
+    let first = starts.partition_point(|&s| s <= words.start);
+    let cuts: Vec<usize> = starts[first..]
+        .iter()
+        .copied()
+        .take_while(|&s| s < words.end)
+        .collect();
+    if cuts.is_empty() {
+        return vec![span];
+    }
+    std::iter::once(words.start)
+        .chain(cuts.iter().copied())
+        .zip(cuts.iter().copied().chain(std::iter::once(words.end)))
+        .map(|(a, b)| WordSpan {
+            label: span.label,
+            words: a..b,
+            span: Span::new(doc.tokens[a].start, doc.tokens[b - 1].end),
+            score: scores.map(|s| mean(&s[a..b])),
+        })
+        .collect()
+}
+
 fn mean(xs: &[f32]) -> f32 {
     xs.iter().sum::<f32>() / xs.len().max(1) as f32
 }
 
-/// Entities from per-word tags (see [`word_spans`]); labels are the tag set's names.
+/// Entities from per-word tags (see [`word_spans`]); labels are the tag set's names. An
+/// entity never crosses a sentence boundary: a span of tags that does (the model tags windows
+/// of several sentences) is cut there, as conlleval and seqeval read tags sentence by sentence.
 pub fn entities_from_tags(
     doc: &Document,
     tags: &[Tag],
@@ -205,8 +237,10 @@ pub fn entities_from_tags(
     tag_set: &TagSet,
 ) -> Result<Vec<Entity>> {
     let labels = tag_set.labels();
+    let starts: Vec<usize> = doc.sentences.iter().map(|s| s.start).collect();
     Ok(word_spans(doc, tags, scores, tag_set)?
         .into_iter()
+        .flat_map(|s| split_at_sentences(doc, s, &starts, scores))
         .filter_map(|s| {
             Some(Entity {
                 span: s.span,
@@ -277,6 +311,31 @@ mod tests {
             .map(|t| t.display(set.labels()).to_string())
             .collect();
         names.join(" ")
+    }
+
+    #[test]
+    fn entities_stop_at_sentence_ends() {
+        // The tags run on over the sentence break, as a CRF over a window of two sentences may.
+        let d = doc("He met Smith. Jones Co. agreed.");
+        assert_eq!(d.sentences.len(), 2);
+        let set = TagSet::new(Scheme::Iob2, &LabelSet::from_names(["PER", "ORG"]));
+        let tags = crate::scheme::parse_tags(
+            &["O", "O", "B-PER", "I-PER", "I-PER", "I-PER", "O", "O", "O"],
+            set.labels(),
+        )
+        .unwrap();
+        let scores = [0.1, 0.2, 0.3, 0.5, 0.7, 0.9, 0.1, 0.1, 0.1];
+        let got = entities_from_tags(&d, &tags, Some(&scores), &set).unwrap();
+        let text = |e: &Entity| &d.text[e.span.start..e.span.end];
+        assert_eq!(got.len(), 2, "{got:?}");
+        assert_eq!(d.sentences[1].start, 4);
+        assert_eq!((text(&got[0]), got[0].label.as_str()), ("Smith.", "PER"));
+        assert_eq!((text(&got[1]), got[1].label.as_str()), ("Jones Co", "PER"));
+        assert!((got[0].score.unwrap() - 0.4).abs() < 1e-6);
+        assert!((got[1].score.unwrap() - 0.8).abs() < 1e-6);
+        // Roles (quote content) may span sentences: not cut.
+        let roles = word_spans(&d, &tags, None, &set).unwrap();
+        assert_eq!(roles.len(), 1);
     }
 
     #[test]
@@ -474,8 +533,15 @@ mod tests {
             prop_assert_eq!(w.tags.len(), d.tokens.len());
             prop_assert!(scheme::is_valid(&w.tags, Scheme::Bioes));
             prop_assert_eq!(w.stats.spans, d.entities.len());
+            let spans = word_spans(&d0, &w.tags, None, &set).unwrap();
+            prop_assert_eq!(spans.len() + w.stats.dropped, d.entities.len());
+            // Entities are those spans cut at sentence starts.
             let back = entities_from_tags(&d0, &w.tags, None, &set).unwrap();
-            prop_assert_eq!(back.len() + w.stats.dropped, d.entities.len());
+            let cuts: usize = spans
+                .iter()
+                .map(|s| d0.sentences.iter().filter(|x| s.words.start < x.start && x.start < s.words.end).count())
+                .sum();
+            prop_assert_eq!(back.len(), spans.len() + cuts);
         }
     }
 }

@@ -4,11 +4,13 @@
 //! error), one result per document out, in input order.
 //!
 //! * [`Pipeline`]: takes documents in chunks (by count and by text size, so memory stays bounded
-//!   on large inputs), tokenises them, runs the encoder once per chunk for every head
+//!   on large inputs), tokenises and windows the next chunk on a second thread while the model
+//!   tags the current one, runs the encoder once per chunk for every head
 //!   ([`Tagger::predict_heads`](byline_model::Tagger::predict_heads): windows of all documents
 //!   sorted by length and batched, each word taken from the window where it sits most
 //!   centrally, constrained decoding), and turns word tags into entities and assembled
 //!   attributions. A document that fails to tag is an error of its own; the rest go on.
+//! * [`default_model`]: where the default model committed under `models/` is found.
 //! * [`link`]: the predicted entity an attribution's source names.
 //! * [`conll`]: pre-tokenised CoNLL input whose lines come back with a predicted IOB2 column.
 //!
@@ -34,5 +36,8 @@ pub mod error;
 pub mod link;
 pub mod pipeline;
 
+pub mod default_model;
+
+pub use default_model::{locate_default_model, DEFAULT_MODEL, MODEL_ENV};
 pub use error::{DocError, Error, Result};
-pub use pipeline::{Pipeline, Tagged, Tagging};
+pub use pipeline::{Pipeline, Ready, Tagged, Tagging};

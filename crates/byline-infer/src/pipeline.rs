@@ -4,7 +4,7 @@ use std::collections::VecDeque;
 
 use byline_core::tokenize::tokenize_document;
 use byline_core::Document;
-use byline_model::{HeadKind, Tagger};
+use byline_model::{DocumentInput, HeadKind, Tagger};
 
 use crate::error::{DocError, Error, Result};
 use crate::link::source_entities;
@@ -95,47 +95,99 @@ impl<'t> Pipeline<'t> {
             pipeline: self,
             inputs: inputs.into_iter(),
             ready: VecDeque::new(),
+            next: None,
         }
     }
 
     /// Tags one chunk of documents, one result per document in order. When the chunk as a
     /// whole fails, each document is tagged on its own, so the failure stays with its document.
     pub fn tag_chunk(&self, docs: Vec<Document>) -> Vec<Result<Tagged, DocError>> {
-        let _span = tracing::debug_span!("chunk", documents = docs.len()).entered();
-        let docs: Vec<Document> = docs.into_iter().map(prepared).collect();
-        match self.tag_prepared(&docs) {
+        self.tag_prepared(self.prepare(docs))
+    }
+
+    /// The tensor-free first stage: tokenises each document and cuts it into the model's
+    /// windows. A document that cannot be prepared gets its error; the others go on.
+    pub fn prepare(&self, docs: Vec<Document>) -> Vec<Result<Ready, DocError>> {
+        let _span = tracing::debug_span!("prepare", documents = docs.len()).entered();
+        docs.into_iter()
+            .map(|doc| {
+                let doc = prepared(doc);
+                match self.tagger.prepare(&doc) {
+                    Ok(input) => Ok(Ready { doc, input }),
+                    Err(e) => Err(DocError::new(&doc.id, chain(&e))),
+                }
+            })
+            .collect()
+    }
+
+    /// The second stage: the encoder and heads over prepared documents, then entities and
+    /// attributions. When the batch as a whole fails, each document is run on its own, so the
+    /// failure stays with its document.
+    pub fn tag_prepared(
+        &self,
+        ready: Vec<Result<Ready, DocError>>,
+    ) -> Vec<Result<Tagged, DocError>> {
+        let _span = tracing::debug_span!("tag", documents = ready.len()).entered();
+        let mut out: Vec<Option<Result<Tagged, DocError>>> = Vec::with_capacity(ready.len());
+        let mut batch = Vec::new();
+        for r in ready {
+            match r {
+                Ok(r) => {
+                    out.push(None);
+                    batch.push(r);
+                }
+                Err(e) => out.push(Some(Err(e))),
+            }
+        }
+        let mut tagged = match self.tag_batch(&batch) {
             Ok(tagged) => tagged,
-            Err(e) if docs.len() == 1 => vec![Err(DocError::new(&docs[0].id, chain(&e)))],
+            Err(e) if batch.len() == 1 => vec![Err(DocError::new(&batch[0].doc.id, chain(&e)))],
             Err(e) => {
                 tracing::debug!(
-                    "chunk failed ({}); tagging its documents one by one",
+                    "batch failed ({}); tagging its documents one by one",
                     chain(&e)
                 );
-                docs.into_iter()
-                    .flat_map(|d| self.tag_chunk(vec![d]))
+                batch
+                    .into_iter()
+                    .flat_map(|r| self.tag_prepared(vec![Ok(r)]))
                     .collect()
             }
         }
+        .into_iter();
+        out.into_iter()
+            .map(|slot| {
+                slot.or_else(|| tagged.next()).unwrap_or_else(|| {
+                    Err(DocError::new(
+                        "?",
+                        "the tagger gave fewer results than documents",
+                    ))
+                })
+            })
+            .collect()
     }
 
-    /// Every document is tokenised; a failure of the encoder fails them all.
-    fn tag_prepared(&self, docs: &[Document]) -> Result<Vec<Result<Tagged, DocError>>> {
+    /// A failure of the encoder fails the whole batch.
+    fn tag_batch(&self, batch: &[Ready]) -> Result<Vec<Result<Tagged, DocError>>> {
+        if batch.is_empty() {
+            return Ok(Vec::new());
+        }
         let heads: Vec<usize> = self
             .entity_head
             .iter()
             .chain(&self.attribution_head)
             .copied()
             .collect();
-        let predictions = self.tagger.predict_heads(docs, &heads)?;
+        let inputs: Vec<&DocumentInput> = batch.iter().map(|r| &r.input).collect();
+        let predictions = self.tagger.predict_prepared(&inputs, &heads)?;
         let of_head = |h: Option<usize>| {
             h.and_then(|h| heads.iter().position(|&x| x == h))
                 .map(|i| &predictions[i])
         };
         let (entities, attributions) = (of_head(self.entity_head), of_head(self.attribution_head));
-        Ok(docs
+        Ok(batch
             .iter()
             .enumerate()
-            .map(|(d, doc)| {
+            .map(|(d, Ready { doc, .. })| {
                 let mut document = doc.clone();
                 let fail = |e: byline_model::Error| DocError::new(&doc.id, chain(&e));
                 if let (Some(h), Some(pred)) = (self.entity_head, entities) {
@@ -153,6 +205,13 @@ impl<'t> Pipeline<'t> {
             })
             .collect())
     }
+}
+
+/// A document through the first stage: tokenised, and its model input.
+#[derive(Debug, Clone)]
+pub struct Ready {
+    pub doc: Document,
+    pub input: DocumentInput,
 }
 
 /// Sentences longer than this many words are cut into pieces of this size: text without
@@ -195,12 +254,23 @@ fn chain(e: &dyn std::error::Error) -> String {
     out
 }
 
-/// The results of [`Pipeline::run`], in input order, chunk by chunk.
+/// The results of [`Pipeline::run`], in input order, chunk by chunk. While the model tags one
+/// chunk, the next is read on this thread and prepared (tokenised, windowed) on another.
 #[derive(Debug)]
 pub struct Tagging<'p, 't, T, I> {
     pipeline: &'p Pipeline<'t>,
     inputs: I,
     ready: VecDeque<(T, Result<Tagged, DocError>)>,
+    /// The next chunk, prepared while the previous one was tagged.
+    next: Option<Chunk<T, Vec<Result<Ready, DocError>>>>,
+}
+
+/// A chunk of inputs: each payload with its read error, if any, and the documents that were
+/// read (in order, one for each payload without an error).
+#[derive(Debug)]
+struct Chunk<T, D> {
+    payloads: Vec<(T, Option<DocError>)>,
+    docs: D,
 }
 
 impl<T, I> Iterator for Tagging<'_, '_, T, I>
@@ -221,8 +291,8 @@ impl<T, I> Tagging<'_, '_, T, I>
 where
     I: Iterator<Item = (T, Result<Document, DocError>)>,
 {
-    /// Reads the next chunk of inputs and tags it.
-    fn fill(&mut self) {
+    /// Reads the next chunk of inputs (nothing when they are exhausted).
+    fn read(&mut self) -> Option<Chunk<T, Vec<Document>>> {
         let (max_docs, max_bytes) = (self.pipeline.chunk_documents, self.pipeline.chunk_bytes);
         let mut payloads = Vec::new();
         let mut docs = Vec::new();
@@ -240,8 +310,43 @@ where
                 Err(e) => payloads.push((payload, Some(e))),
             }
         }
-        let mut tagged = self.pipeline.tag_chunk(docs).into_iter();
-        for (payload, failed) in payloads {
+        (!payloads.is_empty()).then_some(Chunk { payloads, docs })
+    }
+
+    /// Tags the prepared chunk while the next one is read and prepared.
+    fn fill(&mut self) {
+        let current = match self.next.take() {
+            Some(chunk) => chunk,
+            None => match self.read() {
+                Some(Chunk { payloads, docs }) => Chunk {
+                    payloads,
+                    docs: self.pipeline.prepare(docs),
+                },
+                None => return,
+            },
+        };
+        let upcoming = self.read();
+        let pipeline = self.pipeline;
+        let (tagged, next) = std::thread::scope(|s| {
+            let next = upcoming.map(|Chunk { payloads, docs }| {
+                let ids: Vec<String> = docs.iter().map(|d| d.id.clone()).collect();
+                let worker = s.spawn(move || pipeline.prepare(docs));
+                (payloads, ids, worker)
+            });
+            let tagged = pipeline.tag_prepared(current.docs);
+            let next = next.map(|(payloads, ids, worker)| Chunk {
+                payloads,
+                docs: worker.join().unwrap_or_else(|_| {
+                    ids.iter()
+                        .map(|id| Err(DocError::new(id, "internal error while preparing")))
+                        .collect()
+                }),
+            });
+            (tagged, next)
+        });
+        self.next = next;
+        let mut tagged = tagged.into_iter();
+        for (payload, failed) in current.payloads {
             let result = match failed {
                 Some(e) => Err(e),
                 None => tagged.next().unwrap_or_else(|| {

@@ -72,7 +72,7 @@ pub use config::{Config, HiddenAct};
 pub use crf::Crf;
 pub use encoder::Encoder;
 pub use error::{Error, Result};
-pub use features::{TagExample, WindowConfig};
+pub use features::{DocumentInput, TagExample, WindowConfig};
 pub use gather::WordPositions;
 pub use head::{Decoder, DecoderKind, HeadConfig, TaggerHead};
 pub use layer_norm::LayerNorm;

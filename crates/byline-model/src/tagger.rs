@@ -511,13 +511,32 @@ impl Tagger {
         docs: &[Document],
         heads: &[usize],
     ) -> Result<Vec<Vec<WordPredictions>>> {
+        let inputs = docs
+            .iter()
+            .map(|d| self.prepare(d))
+            .collect::<Result<Vec<_>>>()?;
+        self.predict_prepared(&inputs.iter().collect::<Vec<_>>(), heads)
+    }
+
+    /// What the model reads of a document: its windows of subword ids (tokenising the document
+    /// first when it has no tokens). No tensor work, so it can run beside
+    /// [`Tagger::predict_prepared`] on another thread.
+    pub fn prepare(&self, doc: &Document) -> Result<DocumentInput> {
+        self.windows(&tokenized(doc))
+    }
+
+    /// [`Tagger::predict_heads`] on documents already [`prepared`](Tagger::prepare). Windows of
+    /// every document are sorted by length and batched together (at most
+    /// [`Tagger::set_predict_batch_tokens`] padded subwords a batch); each word takes the
+    /// prediction of the window where it is most central.
+    pub fn predict_prepared(
+        &self,
+        inputs: &[&DocumentInput],
+        heads: &[usize],
+    ) -> Result<Vec<Vec<WordPredictions>>> {
         for &h in heads {
             self.head(h)?;
         }
-        let inputs = docs
-            .iter()
-            .map(|d| self.windows(&tokenized(d)))
-            .collect::<Result<Vec<_>>>()?;
         let empty: Vec<WordPredictions> = inputs
             .iter()
             .map(|i| WordPredictions {
@@ -648,6 +667,12 @@ impl Tagger {
 
     /// Writes the model directory (see the [module docs](self)), creating `dir`.
     pub fn save(&self, dir: &Path) -> Result<()> {
+        self.save_as(dir, self.dtype)
+    }
+
+    /// Like [`Tagger::save`], with every tensor stored as `dtype` (`F16` halves the file; loading
+    /// converts back to the dtype asked for in [`LoadOptions`]).
+    pub fn save_as(&self, dir: &Path, dtype: DType) -> Result<()> {
         std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
         let public = self.public_head();
         let tag_set = self.heads[public].tag_set();
@@ -685,6 +710,10 @@ impl Tagger {
                 tensors.insert(format!("classifier.{part}"), t);
             }
         }
+        let tensors = tensors
+            .into_iter()
+            .map(|(name, t)| Ok((name, t.to_dtype(dtype)?)))
+            .collect::<Result<HashMap<_, _>>>()?;
         let weights = dir.join(SAFETENSORS_FILE);
         candle_core::safetensors::save(&tensors, &weights).map_err(|e| match e {
             candle_core::Error::Io(source) => Error::io(&weights, source),

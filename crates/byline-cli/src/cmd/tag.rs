@@ -30,7 +30,8 @@ pub struct Args {
     /// Text files (one document each), directories of them, `.jsonl` files; stdin when none
     /// (or `-`).
     inputs: Vec<PathBuf>,
-    /// Model directory written by `byline train` (there is no default model yet).
+    /// Model directory written by `byline train` or `byline export` [default: the committed
+    /// models/byline-news-small]
     #[arg(long, env = "BYLINE_MODEL")]
     model: Option<PathBuf>,
     /// Output format.
@@ -48,9 +49,18 @@ pub struct Args {
 }
 
 pub fn run(args: Args) -> Result<ExitCode> {
-    let Some(model) = &args.model else {
-        bail!("no model: pass --model DIR (a directory written by `byline train`); byline has no default model yet");
+    let model = match &args.model {
+        Some(model) => model.clone(),
+        None => byline_infer::locate_default_model().map_err(|tried| {
+            let tried: Vec<String> = tried.iter().map(|p| p.display().to_string()).collect();
+            anyhow::anyhow!(
+                "no model: the default model ({}) is in none of {}; pass --model DIR",
+                byline_infer::DEFAULT_MODEL,
+                tried.join(", ")
+            )
+        })?,
     };
+    let model = &model;
     let input_format = match args.format {
         OutputFormat::Conll => InputFormat::Conll,
         _ if args.input_format == InputFormat::Conll => {
