@@ -47,6 +47,7 @@ def main(argv: list[str]) -> int:
     torch.set_num_threads(args.threads)
     torch.set_num_interop_threads(1)
     transformers.logging.set_verbosity_error()
+    transformers.logging.disable_progress_bar()
     imported = CLOCK.now()
     try:
         require_model(args.model)
