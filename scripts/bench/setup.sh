@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Creates scripts/bench/.venv with the pinned packages of requirements.txt.
+# Creates scripts/bench/.venv with the pinned packages of requirements.txt (PyTorch, transformers,
+# ONNX and ONNX Runtime for torch_train_step.py and tag_bench.py).
 # Idempotent: a venv whose installed versions already match the pins is left alone.
 #
 # Environment:
@@ -71,9 +72,12 @@ else
 fi
 
 "$vpy" - <<'PY'
-import torch, transformers, safetensors, tokenizers, numpy
+import torch, transformers, safetensors, tokenizers, numpy, onnx, onnxruntime
 print(f"setup.sh: torch {torch.__version__} (CUDA build: {torch.version.cuda}), "
       f"transformers {transformers.__version__}, safetensors {safetensors.__version__}, "
-      f"tokenizers {tokenizers.__version__}, numpy {numpy.__version__}")
+      f"tokenizers {tokenizers.__version__}, numpy {numpy.__version__}, "
+      f"onnx {onnx.__version__}, onnxruntime {onnxruntime.__version__} "
+      f"(providers: {', '.join(onnxruntime.get_available_providers())})")
 PY
 say "done; run: $venv/bin/python $here/torch_train_step.py --help"
+say "      or: $venv/bin/python $here/tag_bench.py --help"
