@@ -301,6 +301,50 @@ impl Tagger {
         })
     }
 
+    /// A copy for prediction only: the encoder and heads over the same weights (no copy), but
+    /// as plain tensors instead of variables. candle records the inputs of every operation on
+    /// a variable for a backward pass, so a forward pass over variables keeps every activation
+    /// of every layer alive until its output is dropped (about 2 GB for a batch of 32 windows
+    /// of 256); over plain tensors each intermediate is freed as soon as it is used. Training
+    /// this copy updates nothing.
+    pub fn detached(&self) -> Result<Tagger> {
+        let detach = |tensors: HashMap<String, Tensor>| -> HashMap<String, Tensor> {
+            tensors
+                .into_iter()
+                .map(|(name, t)| (name, t.detach()))
+                .collect()
+        };
+        let vb = VarBuilder::from_tensors(detach(self.params.tensors()), self.dtype, &self.device);
+        let encoder = Encoder::load(vb, &self.config)?;
+        let head_tensors: HashMap<String, Tensor> = self
+            .head_vars
+            .data()
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .iter()
+            .map(|(name, var)| (name.clone(), var.as_tensor().clone()))
+            .collect();
+        let vb = VarBuilder::from_tensors(detach(head_tensors), self.dtype, &self.device);
+        let heads = self
+            .spec
+            .heads
+            .iter()
+            .map(|h| {
+                let cfg = HeadConfig {
+                    name: h.name.clone(),
+                    dropout: h.dropout,
+                    decoder: h.decoder,
+                };
+                TaggerHead::load(vb.clone(), &cfg, self.config.hidden_size, &h.tag_set())
+            })
+            .collect::<Result<Vec<_>>>()?;
+        Ok(Tagger {
+            encoder,
+            heads,
+            ..self.clone()
+        })
+    }
+
     pub fn spec(&self) -> &TaggerConfig {
         &self.spec
     }

@@ -215,6 +215,10 @@ pub fn prepare(cfg: &TrainConfig) -> Result<Prepared> {
 /// Predicts every task's dev documents with its head and scores them (see the
 /// [module docs](self) for the figures). Tasks without dev documents are left out.
 pub fn evaluate(tagger: &Tagger, tasks: &[TaskData]) -> Result<Metrics> {
+    // Plain tensors, not variables: a forward pass then frees its activations as it goes.
+    let tagger = &tagger
+        .detached()
+        .map_err(|e| Error::Eval(format!("cannot prepare the model: {e}")))?;
     let mut metrics = Metrics::new();
     let mut mains = Vec::new();
     for task in tasks.iter().filter(|t| !t.dev.is_empty()) {

@@ -72,6 +72,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
     let sources = tag_input::sources(&args.inputs, input_format)?;
     let load_start = Instant::now();
     let tagger = Tagger::load(model, &LoadOptions::default())
+        .and_then(|t| t.detached())
         .with_context(|| format!("cannot load the model in {}", model.display()))?;
     let pipeline = Pipeline::new(&tagger)?;
     let load_s = load_start.elapsed().as_secs_f64();
