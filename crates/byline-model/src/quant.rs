@@ -100,7 +100,8 @@ impl Kernel {
         Kernel::Portable
     }
 
-    /// Every kernel this CPU runs (for tests and benchmarks).
+    /// Every kernel this CPU runs (for tests).
+    #[cfg(test)]
     pub(crate) fn available() -> Vec<Kernel> {
         let mut out = vec![Kernel::Portable];
         #[cfg(target_arch = "x86_64")]
