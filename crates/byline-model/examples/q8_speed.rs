@@ -67,7 +67,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             }
         }
         let exact = x.matmul(&wt)?;
-        let rel = ((ours.forward_no_bias(&x)? - &exact)?.sqr()?.sum_all()?.to_scalar::<f32>()?
+        let rel = ((ours.forward_no_bias(&x)? - &exact)?
+            .sqr()?
+            .sum_all()?
+            .to_scalar::<f32>()?
             / exact.sqr()?.sum_all()?.to_scalar::<f32>()?)
         .sqrt();
         let gflops = |s: f64| 2.0 * (rows * k * n) as f64 / s / 1e9;
@@ -124,7 +127,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let min_cos = cos.iter().fold(1f32, |m, &c| m.min(c));
     let tokens = (batch * seq) as f64;
     let [f, q] = times.map(median);
-    println!("\nencoder forward, batch {batch} x {seq}, median of {} rounds", rounds.min(5));
+    println!(
+        "\nencoder forward, batch {batch} x {seq}, median of {} rounds",
+        rounds.min(5)
+    );
     println!("f32 {:>8.0} tokens/s ({f:.3} s)", tokens / f);
     println!("q8  {:>8.0} tokens/s ({q:.3} s), {:.2}x", tokens / q, f / q);
     println!("cosine(f32, q8) of the last hidden states: mean {mean_cos:.5}, min {min_cos:.5}");

@@ -250,7 +250,10 @@ impl Q8Linear {
         let bias = match bias {
             Some(b) => {
                 if b.dims() != [n] {
-                    bail!("q8 linear: bias {:?} does not fit weight ({n}, {k})", b.dims())
+                    bail!(
+                        "q8 linear: bias {:?} does not fit weight ({n}, {k})",
+                        b.dims()
+                    )
                 }
                 b.to_dtype(candle_core::DType::F32)?.to_vec1::<f32>()?
             }
@@ -309,7 +312,11 @@ impl Q8Linear {
     fn apply(&self, xs: &Tensor, with_bias: bool) -> Result<Tensor> {
         let in_dim = xs.dim(D::Minus1)?;
         if in_dim != self.k {
-            bail!("q8 linear: input {:?}, expected (..., {})", xs.dims(), self.k)
+            bail!(
+                "q8 linear: input {:?}, expected (..., {})",
+                xs.dims(),
+                self.k
+            )
         }
         xs.contiguous()?.apply_op1_no_bwd(&Q8MatMul {
             linear: self,
@@ -450,7 +457,8 @@ mod x86 {
                 let wv: [__m512i; NT] =
                     std::array::from_fn(|j| _mm512_loadu_si512(wg.add(64 * j).cast()));
                 for (r, acc) in acc.iter_mut().enumerate() {
-                    let av = _mm512_set1_epi32(a.add(r * k4 + 4 * g).cast::<i32>().read_unaligned());
+                    let av =
+                        _mm512_set1_epi32(a.add(r * k4 + 4 * g).cast::<i32>().read_unaligned());
                     for (acc, &wv) in acc.iter_mut().zip(&wv) {
                         *acc = _mm512_dpbusd_epi32(*acc, av, wv);
                     }
@@ -673,7 +681,9 @@ mod tests {
             .collect();
         let mut x = x;
         x[2 * k..].fill(0.0); // last row all zero
-        let w: Vec<f32> = (0..n * k).map(|i| if i % 2 == 0 { 1.0 } else { -1.0 }).collect();
+        let w: Vec<f32> = (0..n * k)
+            .map(|i| if i % 2 == 0 { 1.0 } else { -1.0 })
+            .collect();
         let b: Vec<f32> = (0..n).map(|j| j as f32).collect();
         let layer = Q8Linear::from_f32(&w, &b, n, k);
         let want = reference(&x, &w, Some(&b), n, k);
@@ -693,7 +703,10 @@ mod tests {
         for kernel in Kernel::available() {
             let y = layer.matmul(&x, true, kernel);
             assert!(y[..n].iter().all(|v| v.is_nan()), "{kernel:?}: {y:?}");
-            assert!(y[n..].iter().all(|v| (v - 1.0).abs() < 1e-2), "{kernel:?}: {y:?}");
+            assert!(
+                y[n..].iter().all(|v| (v - 1.0).abs() < 1e-2),
+                "{kernel:?}: {y:?}"
+            );
         }
     }
 
@@ -756,8 +769,12 @@ mod tests {
             .max(0)?
             .to_scalar::<f32>()?;
         assert!(diff < 1e-5, "{diff}");
-        assert!(layer.forward(&Tensor::zeros((2, 5), candle_core::DType::F32, &dev)?).is_err());
-        assert!(Q8Linear::new(&w, Some(&Tensor::zeros(9, candle_core::DType::F32, &dev)?)).is_err());
+        assert!(layer
+            .forward(&Tensor::zeros((2, 5), candle_core::DType::F32, &dev)?)
+            .is_err());
+        assert!(
+            Q8Linear::new(&w, Some(&Tensor::zeros(9, candle_core::DType::F32, &dev)?)).is_err()
+        );
         Ok(())
     }
 
