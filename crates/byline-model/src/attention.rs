@@ -12,6 +12,7 @@ use crate::config::Config;
 use crate::dropout::dropout;
 use crate::layer_norm::LayerNorm;
 use crate::linear::Linear;
+use crate::quant::Quantization;
 
 #[derive(Debug, Clone)]
 pub struct Attention {
@@ -23,6 +24,8 @@ pub struct Attention {
     heads: usize,
     attention_dropout: f32,
     hidden_dropout: f32,
+    /// The packed QKV projection, precomputed for inference by [`Attention::quantize`].
+    packed_qkv: Option<Linear>,
 }
 
 impl Attention {
@@ -40,6 +43,7 @@ impl Attention {
             heads: cfg.num_attention_heads,
             attention_dropout: cfg.attention_probs_dropout_prob,
             hidden_dropout: cfg.hidden_dropout_prob,
+            packed_qkv: None,
         })
     }
 
@@ -55,9 +59,25 @@ impl Attention {
         Ok(Linear::new(weight, bias))
     }
 
+    /// An inference copy computing its projections in `q`, with the packed QKV built once.
+    pub fn quantize(&self, q: Quantization) -> Result<Self> {
+        let packed_qkv = match q {
+            Quantization::None => None,
+            q => Some(self.qkv()?.quantize(q)?),
+        };
+        Ok(Self {
+            output: self.output.quantize(q)?,
+            packed_qkv,
+            ..self.clone()
+        })
+    }
+
     /// `xs`: (batch, seq, hidden); `mask`: (batch, seq) additive (0 real, large negative pad).
     pub fn forward(&self, xs: &Tensor, mask: &Tensor, train: bool) -> Result<Tensor> {
-        let qkv = self.qkv()?.forward(xs)?; // (batch, seq, 3 * hidden)
+        let qkv = match &self.packed_qkv {
+            Some(qkv) => qkv.forward(xs)?,
+            None => self.qkv()?.forward(xs)?,
+        }; // (batch, seq, 3 * hidden)
         let context = attention(&qkv, mask, self.heads, self.attention_dropout, train)?; // (batch, seq, hidden)
         let out = dropout(&self.output.forward(&context)?, self.hidden_dropout, train)?;
         self.layer_norm.forward(&(out + xs)?)

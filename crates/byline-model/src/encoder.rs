@@ -13,6 +13,7 @@ use crate::dropout::dropout;
 use crate::embeddings::Embeddings;
 use crate::layer_norm::LayerNorm;
 use crate::linear::Linear;
+use crate::quant::Quantization;
 
 /// Added to attention scores of padding positions.
 const MASKED: f64 = -1e9;
@@ -42,6 +43,16 @@ impl Layer {
         })
     }
 
+    /// An inference copy whose dense layers compute in `q`.
+    pub fn quantize(&self, q: Quantization) -> Result<Self> {
+        Ok(Self {
+            attention: self.attention.quantize(q)?,
+            intermediate: self.intermediate.quantize(q)?,
+            output: self.output.quantize(q)?,
+            ..self.clone()
+        })
+    }
+
     /// (batch, seq, hidden) -> (batch, seq, hidden).
     pub fn forward(&self, xs: &Tensor, mask: &Tensor, train: bool) -> Result<Tensor> {
         let xs = self.attention.forward(xs, mask, train)?;
@@ -63,6 +74,7 @@ pub struct Encoder {
     embeddings: Embeddings,
     layers: Vec<Layer>,
     config: Config,
+    quantization: Quantization,
 }
 
 impl Encoder {
@@ -79,6 +91,7 @@ impl Encoder {
             embeddings,
             layers,
             config: cfg.clone(),
+            quantization: Quantization::None,
         })
     }
 
@@ -86,11 +99,33 @@ impl Encoder {
         &self.config
     }
 
+    /// An inference-only copy whose dense layers (the packed QKV, attention output,
+    /// intermediate and output projections) compute in `q`; embeddings, LayerNorm and the
+    /// attention scores stay f32. `Quantization::None` gives a trainable f32 encoder back. The
+    /// copy shares the f32 weights with `self` (candle tensors are reference-counted).
+    pub fn quantize(&self, q: Quantization) -> Result<Self> {
+        let layers = self
+            .layers
+            .iter()
+            .map(|l| l.quantize(q))
+            .collect::<Result<Vec<_>>>()?;
+        Ok(Self {
+            layers,
+            quantization: q,
+            ..self.clone()
+        })
+    }
+
+    pub fn quantization(&self) -> Quantization {
+        self.quantization
+    }
+
     /// Runs the encoder.
     ///
     /// * `input_ids`, `casing_ids`: (batch, seq), u32.
     /// * `attention_mask`: (batch, seq), 1 for real tokens and 0 for padding (any dtype).
-    /// * `train`: dropout on (training) or off (evaluation).
+    /// * `train`: dropout on (training) or off (evaluation). A quantized encoder has no
+    ///   gradients and refuses `train = true`.
     ///
     /// Returns (batch, seq, hidden).
     pub fn forward(
@@ -100,6 +135,12 @@ impl Encoder {
         attention_mask: &Tensor,
         train: bool,
     ) -> Result<Tensor> {
+        if train && self.quantization != Quantization::None {
+            bail!(
+                "a {} quantized encoder is for inference only: it cannot train",
+                self.quantization
+            )
+        }
         if attention_mask.dims2()? != input_ids.dims2()? {
             bail!(
                 "attention mask {:?} does not match input ids {:?}",

@@ -2,9 +2,14 @@
 //!
 //! `candle_nn::Linear` multiplies a (batch, seq, in) input by a weight broadcast over the batch,
 //! i.e. `batch` small GEMMs; one (batch * seq, in) x (in, out) GEMM is faster on the CPU.
+//! A quantized layer ([`Linear::quantize`]) runs the int8 GEMM of [`crate::quant`] instead.
+
+use std::sync::Arc;
 
 use candle_core::{Result, Tensor, D};
 use candle_nn::VarBuilder;
+
+use crate::quant::{Q8Linear, Quantization};
 
 #[derive(Debug, Clone)]
 pub struct Linear {
@@ -12,11 +17,33 @@ pub struct Linear {
     weight: Tensor,
     /// (out,)
     bias: Tensor,
+    /// The int8 form used by `forward` when the layer is quantized (inference only).
+    q8: Option<Arc<Q8Linear>>,
 }
 
 impl Linear {
     pub fn new(weight: Tensor, bias: Tensor) -> Self {
-        Self { weight, bias }
+        Self {
+            weight,
+            bias,
+            q8: None,
+        }
+    }
+
+    /// The same layer computing in `q`: `Quantization::None` gives the f32 layer back.
+    pub fn quantize(&self, q: Quantization) -> Result<Self> {
+        let q8 = match q {
+            Quantization::None => None,
+            Quantization::Q8 => Some(Arc::new(Q8Linear::new(&self.weight, Some(&self.bias))?)),
+        };
+        Ok(Self { q8, ..self.clone() })
+    }
+
+    pub fn quantization(&self) -> Quantization {
+        match self.q8 {
+            Some(_) => Quantization::Q8,
+            None => Quantization::None,
+        }
     }
 
     /// Loads `weight` (out, in) and `bias` (out,), initialised like `torch.nn.Linear` when
@@ -42,12 +69,18 @@ impl Linear {
 
     /// `xs`: (..., in) -> (..., out).
     pub fn forward(&self, xs: &Tensor) -> Result<Tensor> {
-        self.forward_no_bias(xs)?.broadcast_add(&self.bias)
+        match &self.q8 {
+            Some(q8) => q8.forward(xs),
+            None => self.forward_no_bias(xs)?.broadcast_add(&self.bias),
+        }
     }
 
     /// `xs` times the weight without the bias, for callers that fuse the bias add into the next
     /// op: (..., in) -> (..., out).
     pub fn forward_no_bias(&self, xs: &Tensor) -> Result<Tensor> {
+        if let Some(q8) = &self.q8 {
+            return q8.forward_no_bias(xs);
+        }
         let in_dim = xs.dim(D::Minus1)?;
         let rows = xs.elem_count() / in_dim.max(1);
         let mut out_dims = xs.dims().to_vec();

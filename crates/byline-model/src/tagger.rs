@@ -507,6 +507,16 @@ impl Tagger {
         Ok((batch, positions))
     }
 
+    /// An inference-only copy whose encoder computes in `q` ([`Encoder::quantize`]): training it
+    /// is an error; `set_dropout` reloads an f32 encoder.
+    pub fn quantized(&self, q: crate::quant::Quantization) -> Result<Self> {
+        let encoder = self.encoder.quantize(q)?;
+        Ok(Self {
+            encoder,
+            ..self.clone()
+        })
+    }
+
     /// Encoder output (batch, seq, hidden) of a batch.
     pub fn encode(&self, batch: &Batch, train: bool) -> Result<Tensor> {
         Ok(self.encoder.forward(
