@@ -10,7 +10,8 @@ use anyhow::{bail, Context, Result};
 use byline_core::{jsonl, quote, Document, LabelSet, Mention, OffsetMap, Span};
 use byline_infer::conll::{iob2_tags, write_lines, Lines};
 use byline_infer::{DocError, Pipeline, Tagged};
-use byline_model::{LoadOptions, Tagger};
+use byline_model::{LoadOptions, Quantization, Tagger};
+use candle_core::Device;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 use crate::tag_input::{self, InputFormat};
@@ -44,9 +45,34 @@ pub struct Args {
     /// Write here instead of stdout.
     #[arg(long, short)]
     output: Option<PathBuf>,
-    /// Tensor threads (0: every core).
+    /// Tensor threads (0: every core). Tokenisation runs beside them on one more thread.
     #[arg(long, default_value_t = 0)]
     pub threads: usize,
+    /// Weights of the encoder's dense layers: `none` (f32, as trained) or `q8` (8-bit
+    /// integers, faster on CPU).
+    #[arg(long, default_value = "none")]
+    quantize: Quantization,
+    /// Windows (of up to 256 subwords) per model batch; memory grows with it.
+    #[arg(long, default_value_t = 32)]
+    batch_size: usize,
+    /// Where the model runs (`cuda` needs a binary built with `--features cuda`).
+    #[arg(long, default_value = "cpu")]
+    device: DeviceKind,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum DeviceKind {
+    Cpu,
+    Cuda,
+}
+
+impl DeviceKind {
+    fn device(self) -> Result<Device> {
+        Ok(match self {
+            DeviceKind::Cpu => Device::Cpu,
+            DeviceKind::Cuda => Device::new_cuda(0).context("cannot use --device cuda")?,
+        })
+    }
 }
 
 pub fn run(args: Args) -> Result<ExitCode> {
@@ -71,9 +97,19 @@ pub fn run(args: Args) -> Result<ExitCode> {
     };
     let sources = tag_input::sources(&args.inputs, input_format)?;
     let load_start = Instant::now();
-    let tagger = Tagger::load(model, &LoadOptions::default())
+    if args.quantize != Quantization::None && args.device != DeviceKind::Cpu {
+        bail!("--quantize {} runs on the CPU only", args.quantize);
+    }
+    let opts = LoadOptions {
+        device: args.device.device()?,
+        ..LoadOptions::default()
+    };
+    let mut tagger = Tagger::load(model, &opts)
         .and_then(|t| t.detached())
+        .and_then(|t| t.quantized(args.quantize))
         .with_context(|| format!("cannot load the model in {}", model.display()))?;
+    let window = tagger.spec().window.max_subwords + 2;
+    tagger.set_predict_batch_tokens(args.batch_size.max(1) * window);
     let pipeline = Pipeline::new(&tagger)?;
     let load_s = load_start.elapsed().as_secs_f64();
     let labels = pipeline
