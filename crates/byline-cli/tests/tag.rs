@@ -252,11 +252,11 @@ fn conll_lines_come_back_with_one_more_column() {
 }
 
 #[test]
-fn a_long_line_is_tagged_and_no_model_is_a_usage_error() {
+fn a_5_mb_line_is_tagged_and_a_missing_model_is_a_usage_error() {
     let tmp = tempfile::tempdir().unwrap();
     let model = forced_model(tmp.path());
     let mut text = String::new();
-    while text.len() < 200_000 {
+    while text.len() < 5_000_000 {
         text.push_str("Merkel met the officials in Berlin, \"we will win\" \u{7}🎉 ");
     }
     let input = tmp.path().join("long.txt");
@@ -272,17 +272,108 @@ fn a_long_line_is_tagged_and_no_model_is_a_usage_error() {
     let words = byline_core::tokenize::tokenize(&text).len();
     assert_eq!(docs[0]["entities"].as_array().unwrap().len(), words);
 
+    let missing = tmp.path().join("no-such-model");
+    let out = tag(&missing).arg(&input).output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("no-such-model"), "{stderr}");
+}
+
+#[test]
+fn hostile_text_gets_one_line_per_document() {
+    let tmp = tempfile::tempdir().unwrap();
+    let model = forced_model(tmp.path());
+    let long_token = "x".repeat(10_000);
+    let texts = [
+        format!("Merkel {long_token} met"),
+        "Merkel\u{0}met\u{1b}[31m the\u{7f} officials\u{200b}in\u{feff}Berlin\r\n.".to_string(),
+        "Merkel встретила 官员 في برلين, said शहर 🇩🇪👩‍👩‍👧 we will win.".to_string(),
+        "\u{301}\u{301} \u{fffd} 🎉🎉🎉".to_string(),
+    ];
+    let input = tmp.path().join("in.jsonl");
+    let lines: Vec<String> = texts
+        .iter()
+        .enumerate()
+        .map(|(i, t)| serde_json::json!({"id": format!("d{i}"), "text": t}).to_string())
+        .collect();
+    std::fs::write(&input, lines.join("\n") + "\n").unwrap();
+    let out = tag(&model).arg(&input).output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let docs = json_lines(&out.stdout);
+    assert_eq!(docs.len(), texts.len());
+    for (doc, text) in docs.iter().zip(&texts) {
+        assert_eq!(doc["text"].as_str().unwrap(), text);
+        assert_offsets_slice(doc);
+        let words = byline_core::tokenize::tokenize(text).len();
+        assert_eq!(doc["entities"].as_array().unwrap().len(), words, "{doc}");
+    }
+    assert!(docs[0]["entities"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|e| e["text"].as_str() == Some(long_token.as_str())));
+}
+
+/// The committed default model (no `--model`) on sentences whose answer is not in doubt.
+#[test]
+fn the_default_model_finds_people_places_and_a_quote() {
+    let input = concat!(
+        r#"{"id": "a", "text": "Angela Merkel met Emmanuel Macron in Paris on Tuesday."}"#,
+        "\n",
+        r#"{"id": "b", "text": "\"We will not raise taxes,\" Governor Maria Lopez said on Monday."}"#,
+        "\n",
+    );
     let out = Command::cargo_bin("byline")
         .unwrap()
         .env_remove("BYLINE_MODEL")
-        .args(["tag"])
-        .arg(&input)
+        .env_remove("RUST_LOG")
+        .args(["tag", "--threads", "1"])
+        .write_stdin(input)
         .output()
         .unwrap();
-    assert_eq!(out.status.code(), Some(2));
-    let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(
-        stderr.contains("--model") && stderr.contains("no default model"),
-        "{stderr}"
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
     );
+    let docs = json_lines(&out.stdout);
+    assert_eq!(docs.len(), 2);
+    let entities = |d: &serde_json::Value| -> Vec<(String, String)> {
+        d["entities"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| {
+                (
+                    e["text"].as_str().unwrap().into(),
+                    e["label"].as_str().unwrap().into(),
+                )
+            })
+            .collect()
+    };
+    let pair = |t: &str, l: &str| (t.to_string(), l.to_string());
+    assert_eq!(
+        entities(&docs[0]),
+        [
+            pair("Angela Merkel", "PER"),
+            pair("Emmanuel Macron", "PER"),
+            pair("Paris", "LOC")
+        ]
+    );
+    assert_eq!(entities(&docs[1]), [pair("Maria Lopez", "PER")]);
+    let quotes = docs[1]["attributions"].as_array().unwrap();
+    assert_eq!(quotes.len(), 1, "{quotes:?}");
+    let q = &quotes[0];
+    assert_eq!(q["direct"], true);
+    assert_eq!(q["content"][0]["text"], "\"We will not raise taxes,\"");
+    assert_eq!(q["cue"][0]["text"], "said");
+    assert_eq!(q["source"][0]["text"], "Governor Maria Lopez");
+    assert_eq!(q["source_entity"]["text"], "Maria Lopez");
+    for doc in &docs {
+        assert_offsets_slice(doc);
+    }
 }
