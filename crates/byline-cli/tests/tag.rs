@@ -377,3 +377,69 @@ fn the_default_model_finds_people_places_and_a_quote() {
         assert_offsets_slice(doc);
     }
 }
+
+/// CoNLL-2003 dev documents tagged by `byline tag --format conll` and scored by `byline eval`
+/// give the entity F1 training's evaluation reports for the same model and documents (the
+/// first 12 documents, to keep the test short; the whole dev set is in the model card).
+#[test]
+fn tag_conll_then_eval_equals_the_training_evaluation() {
+    let Some(dev) = byline_core::shared::path_from(
+        Path::new(env!("CARGO_MANIFEST_DIR")),
+        "data/conll2003/dev.txt",
+    ) else {
+        eprintln!("skipping: shared data not found (set BYLINE_SHARED)");
+        return;
+    };
+    let text = std::fs::read_to_string(&dev).unwrap();
+    let docs: Vec<&str> = text.split("-DOCSTART-").skip(1).take(12).collect();
+    let subset: String = docs.iter().map(|d| format!("-DOCSTART-{d}")).collect();
+    let tmp = tempfile::tempdir().unwrap();
+    let gold = tmp.path().join("dev12.txt");
+    std::fs::write(&gold, &subset).unwrap();
+    let pred = tmp.path().join("pred.conll");
+    let model = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../models/byline-news-small");
+
+    let out = tag(&model)
+        .args(["--format", "conll", "-o"])
+        .arg(&pred)
+        .arg(&gold)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = Command::cargo_bin("byline")
+        .unwrap()
+        .args(["eval", "--json", "--gold"])
+        .arg(&gold)
+        .arg("--pred")
+        .arg(&pred)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let rows = report["entities"]["rows"].as_array().unwrap();
+    let micro = rows.iter().find(|r| r["name"] == "micro avg").unwrap();
+
+    let tagger = Tagger::load(&model, &LoadOptions::default()).unwrap();
+    let task = byline_train::tagging::TaskData {
+        name: "entities".into(),
+        kind: byline_model::HeadKind::Entities,
+        train: Vec::new(),
+        dev: byline_core::corpus::load_documents(&gold).unwrap(),
+    };
+    let metrics = byline_train::tagging::evaluate(&tagger, &[task]).unwrap();
+    let f1 = metrics["entities.f1"];
+    let eval_f1 = micro["f1"].as_f64().unwrap();
+    assert!(
+        (eval_f1 - f1).abs() < 1e-9,
+        "eval {eval_f1} vs training {f1}"
+    );
+    assert!(f1 > 0.8, "{f1}");
+}
