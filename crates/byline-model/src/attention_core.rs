@@ -128,12 +128,39 @@ impl AttentionOp {
         let width = 3 * self.heads * self.head_dim;
         let (d, hidden) = (self.head_dim, self.heads * self.head_dim);
         let seq = mask.len();
-        for (i, row) in p.chunks_exact_mut(seq).enumerate() {
-            let q = &qkv[i * width + h * d..][..d];
+        assert!(qkv.len() >= seq * width && p.len() >= seq * seq);
+        // p = scale * Q_h K_h^T, read in place from the packed rows: Q_h (seq x d) has row
+        // stride `width`; K_h^T (d x seq) is K_h with its strides swapped.
+        // SAFETY: every element read is at i * width + offset + c with i < seq, c < d and
+        // offset + d <= width, inside `qkv` (asserted above); the writes are the seq x seq
+        // elements of `p`. Single-threaded (the caller parallelises over sequences).
+        unsafe {
+            gemm::gemm(
+                seq,
+                seq,
+                d,
+                p.as_mut_ptr(),
+                1,
+                seq as isize,
+                false,
+                qkv.as_ptr().add(h * d),
+                1,
+                width as isize,
+                qkv.as_ptr().add(hidden + h * d),
+                width as isize,
+                1,
+                0.0,
+                self.scale,
+                false,
+                false,
+                false,
+                gemm::Parallelism::None,
+            );
+        }
+        for row in p.chunks_exact_mut(seq) {
             let mut max = f32::NEG_INFINITY;
-            for (j, s) in row.iter_mut().enumerate() {
-                let k = &qkv[j * width + hidden + h * d..][..d];
-                *s = dot(q, k) * self.scale + mask[j];
+            for (s, m) in row.iter_mut().zip(mask) {
+                *s += m;
                 max = max.max(*s);
             }
             let mut sum = 0f32;
@@ -158,19 +185,44 @@ impl AttentionOp {
         let (d, hidden) = (self.head_dim, self.heads * self.head_dim);
         let seq = mask.len();
         let width = 3 * hidden;
+        assert!(qkv.len() >= seq * width && out.len() >= seq * hidden);
         let mut p = vec![0f32; seq * seq];
         for h in 0..self.heads {
             self.probs(qkv, mask, h, &mut p);
-            for (i, row) in p.chunks_exact(seq).enumerate() {
-                let o = &mut out[i * hidden + h * d..][..d];
-                let first = self.index(b, h, seq, i);
-                for (j, &pij) in row.iter().enumerate() {
-                    let pij = match self.dropout {
-                        Some(m) => pij * m.factor(first + j as u64),
-                        None => pij,
-                    };
-                    axpy(o, pij, &qkv[j * width + 2 * hidden + h * d..][..d]);
+            if let Some(m) = self.dropout {
+                for (i, row) in p.chunks_exact_mut(seq).enumerate() {
+                    let first = self.index(b, h, seq, i);
+                    for (j, pij) in row.iter_mut().enumerate() {
+                        *pij *= m.factor(first + j as u64);
+                    }
                 }
+            }
+            // out_h = P V_h: V_h (seq x d) has row stride `width`; out_h row stride `hidden`.
+            // SAFETY: reads of V_h at j * width + 2 * hidden + h * d + c (j < seq, c < d) are
+            // inside `qkv`, writes at i * hidden + h * d + c (i < seq, c < d) inside `out`
+            // (asserted above); `p` is seq x seq.
+            unsafe {
+                gemm::gemm(
+                    seq,
+                    d,
+                    seq,
+                    out.as_mut_ptr().add(h * d),
+                    1,
+                    hidden as isize,
+                    false,
+                    p.as_ptr(),
+                    1,
+                    seq as isize,
+                    qkv.as_ptr().add(2 * hidden + h * d),
+                    1,
+                    width as isize,
+                    0.0,
+                    1.0,
+                    false,
+                    false,
+                    false,
+                    gemm::Parallelism::None,
+                );
             }
         }
     }
