@@ -102,7 +102,8 @@ mod tests {
     /// budget, the batch's weights and the leftover.
     #[test]
     fn gathers_up_to_the_word_budget() {
-        let cases: &[(&[usize], usize, &[usize], Option<usize>)] = &[
+        type Case = (&'static [usize], usize, &'static [usize], Option<usize>);
+        let cases: &[Case] = &[
             (&[1, 2, 3], 100, &[1, 2, 3], None),
             // The budget is met: the third stays queued.
             (&[4, 4, 4], 8, &[4, 4], None),
