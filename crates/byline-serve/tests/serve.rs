@@ -162,7 +162,7 @@ async fn a_request_past_its_deadline_is_504() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn concurrent_requests_are_tagged_in_one_batch() {
-    let server = Server::start(config(400)).await;
+    let server = Server::start(config(1000)).await;
     let addr = server.addr;
     let requests: Vec<_> = ["we will win", "Merkel said", "the officials", "in Berlin"]
         .into_iter()
