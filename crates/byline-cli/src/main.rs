@@ -45,6 +45,8 @@ enum Command {
     Train(cmd::train::Args),
     /// Tag documents with a trained model: entities, quotes and their speakers.
     Tag(cmd::tag::Args),
+    /// Serve a model over HTTP: POST /v1/tag, with dynamic batching of concurrent requests.
+    Serve(cmd::serve::Args),
     /// Write a trained model again with f16 weights (half the size) or f32.
     Export(cmd::export::Args),
     /// Benchmarks.
@@ -58,6 +60,7 @@ impl Command {
         match self {
             Command::Train(args) => args.threads,
             Command::Tag(args) => Some(args.threads),
+            Command::Serve(args) => Some(args.threads),
             Command::Bench(cmd::bench::Command::Train(args)) => Some(args.threads),
             _ => None,
         }
@@ -78,6 +81,7 @@ fn main() -> ExitCode {
         Command::Eval(args) => cmd::eval::run(args),
         Command::Train(args) => cmd::train::run(args),
         Command::Tag(args) => cmd::tag::run(args),
+        Command::Serve(args) => cmd::serve::run(args),
         Command::Export(args) => cmd::export::run(args),
         Command::Bench(command) => cmd::bench::run(command),
     };

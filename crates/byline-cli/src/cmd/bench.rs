@@ -22,6 +22,8 @@ const PEAK_GFLOPS_PER_THREAD: f64 = 115.0;
 pub enum Command {
     /// Training tokens/s and where a step's time goes.
     Train(TrainArgs),
+    /// Load test of `byline serve`: throughput and latency at 1, 8, 64... concurrent clients.
+    Serve(super::bench_serve::Args),
 }
 
 #[derive(Debug, clap::Args)]
@@ -55,6 +57,7 @@ pub struct TrainArgs {
 pub fn run(command: Command) -> Result<ExitCode> {
     match command {
         Command::Train(args) => train(args),
+        Command::Serve(args) => super::bench_serve::run(args),
     }
 }
 

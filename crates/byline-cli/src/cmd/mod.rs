@@ -1,9 +1,11 @@
 //! One module per subcommand.
 
 pub mod bench;
+mod bench_serve;
 pub mod convert;
 pub mod eval;
 pub mod export;
+pub mod serve;
 pub mod stats;
 mod table;
 pub mod tag;

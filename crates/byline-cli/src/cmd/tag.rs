@@ -2,15 +2,17 @@
 
 use std::fs::File;
 use std::io::{self, BufWriter, IsTerminal, Write};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use std::time::Instant;
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
 use byline_core::{jsonl, quote, Document, LabelSet, Mention, OffsetMap, Span};
 use byline_infer::conll::{iob2_tags, write_lines, Lines};
 use byline_infer::{DocError, Pipeline, Tagged};
 use byline_model::{LoadOptions, Quantization, Tagger};
+use byline_serve::batch::{gather, words, BatchLimits};
 use candle_core::Device;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
@@ -58,6 +60,16 @@ pub struct Args {
     /// Where the model runs (`cuda` needs a binary built with `--features cuda`).
     #[arg(long, default_value = "cpu")]
     device: DeviceKind,
+    /// Read JSONL from stdin and write each result as soon as its batch is tagged (flushed
+    /// per batch), for pipes: documents that arrive together are tagged together.
+    #[arg(long)]
+    stream: bool,
+    /// With --stream: how long the first document of a batch waits for others (ms).
+    #[arg(long, default_value_t = 20, requires = "stream")]
+    max_wait_ms: u64,
+    /// With --stream: a batch closes at this many (whitespace-separated) words.
+    #[arg(long, default_value_t = 4096, requires = "stream")]
+    max_batch_words: usize,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -75,9 +87,10 @@ impl DeviceKind {
     }
 }
 
-pub fn run(args: Args) -> Result<ExitCode> {
-    let model = match &args.model {
-        Some(model) => model.clone(),
+/// The model directory: `--model`, else the committed default model.
+pub(crate) fn model_dir(model: Option<&Path>) -> Result<PathBuf> {
+    match model {
+        Some(model) => Ok(model.to_owned()),
         None => byline_infer::locate_default_model().map_err(|tried| {
             let tried: Vec<String> = tried.iter().map(|p| p.display().to_string()).collect();
             anyhow::anyhow!(
@@ -85,9 +98,36 @@ pub fn run(args: Args) -> Result<ExitCode> {
                 byline_infer::DEFAULT_MODEL,
                 tried.join(", ")
             )
-        })?,
+        }),
+    }
+}
+
+/// Loads an inference copy of the model in `model` (quantised as asked), batching
+/// `batch_size` windows per model batch.
+pub(crate) fn load_tagger(
+    model: &Path,
+    quantize: Quantization,
+    device: DeviceKind,
+    batch_size: usize,
+) -> Result<Tagger> {
+    if quantize != Quantization::None && device != DeviceKind::Cpu {
+        bail!("--quantize {quantize} runs on the CPU only");
+    }
+    let opts = LoadOptions {
+        device: device.device()?,
+        ..LoadOptions::default()
     };
-    let model = &model;
+    let mut tagger = Tagger::load(model, &opts)
+        .and_then(|t| t.detached())
+        .and_then(|t| t.quantized(quantize))
+        .with_context(|| format!("cannot load the model in {}", model.display()))?;
+    let window = tagger.spec().window.max_subwords + 2;
+    tagger.set_predict_batch_tokens(batch_size.max(1) * window);
+    Ok(tagger)
+}
+
+pub fn run(args: Args) -> Result<ExitCode> {
+    let model = &model_dir(args.model.as_deref())?;
     let input_format = match args.format {
         OutputFormat::Conll => InputFormat::Conll,
         _ if args.input_format == InputFormat::Conll => {
@@ -95,21 +135,17 @@ pub fn run(args: Args) -> Result<ExitCode> {
         }
         _ => args.input_format,
     };
+    if args.stream {
+        if args.format == OutputFormat::Conll {
+            bail!("--stream reads JSONL: it does not go with --format conll");
+        }
+        if args.inputs.iter().any(|p| p.as_os_str() != "-") {
+            bail!("--stream reads stdin: name no input files");
+        }
+    }
     let sources = tag_input::sources(&args.inputs, input_format)?;
     let load_start = Instant::now();
-    if args.quantize != Quantization::None && args.device != DeviceKind::Cpu {
-        bail!("--quantize {} runs on the CPU only", args.quantize);
-    }
-    let opts = LoadOptions {
-        device: args.device.device()?,
-        ..LoadOptions::default()
-    };
-    let mut tagger = Tagger::load(model, &opts)
-        .and_then(|t| t.detached())
-        .and_then(|t| t.quantized(args.quantize))
-        .with_context(|| format!("cannot load the model in {}", model.display()))?;
-    let window = tagger.spec().window.max_subwords + 2;
-    tagger.set_predict_batch_tokens(args.batch_size.max(1) * window);
+    let tagger = load_tagger(model, args.quantize, args.device, args.batch_size)?;
     let pipeline = Pipeline::new(&tagger)?;
     let load_s = load_start.elapsed().as_secs_f64();
     let labels = pipeline
@@ -136,6 +172,23 @@ pub fn run(args: Args) -> Result<ExitCode> {
         format: args.format,
         labels: labels.as_ref(),
     };
+    if args.stream {
+        let limits = BatchLimits {
+            max_words: args.max_batch_words.max(1),
+            max_wait: Duration::from_millis(args.max_wait_ms),
+        };
+        let (tagged, failed) = stream(&pipeline, &writer, &mut out, limits)
+            .with_context(|| format!("cannot write to {}", name.display()))?;
+        tracing::info!(
+            "tagged {tagged} documents in {:.3} s (model loaded in {load_s:.3} s)",
+            tag_start.elapsed().as_secs_f64()
+        );
+        if failed > 0 {
+            tracing::warn!("{failed} document(s) failed");
+            return Ok(ExitCode::from(1));
+        }
+        return Ok(ExitCode::SUCCESS);
+    }
     for (lines, result) in pipeline.run(tag_input::documents(sources)) {
         if let Err(e) = &result {
             failed += 1;
@@ -160,6 +213,78 @@ pub fn run(args: Args) -> Result<ExitCode> {
         return Ok(ExitCode::from(1));
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// `--stream`: JSONL documents from stdin, read on their own thread, gathered into batches as
+/// they arrive (up to `limits`), each batch written and flushed at once: a document's result
+/// never waits for the end of the input. Returns the documents written and how many failed.
+fn stream(
+    pipeline: &Pipeline<'_>,
+    writer: &Writer<'_>,
+    out: &mut dyn Write,
+    limits: BatchLimits,
+) -> Result<(usize, usize)> {
+    let (tx, rx) = mpsc::sync_channel::<tag_input::Item>(1024);
+    let stdin = vec![tag_input::Source {
+        path: None,
+        format: InputFormat::Jsonl,
+    }];
+    // Not joined: at a write error the reader may still be blocked on stdin.
+    std::thread::Builder::new()
+        .name("stdin".into())
+        .spawn(move || {
+            for item in tag_input::documents(stdin) {
+                if tx.send(item).is_err() {
+                    break;
+                }
+            }
+        })
+        .context("cannot start the stdin reader")?;
+    let weight = |(_, doc): &tag_input::Item| doc.as_ref().map_or(1, |d| words(&d.text));
+    let (mut tagged, mut failed) = (0, 0);
+    let mut leftover = None;
+    loop {
+        let first = match leftover.take() {
+            Some(item) => item,
+            None => match rx.recv() {
+                Ok(item) => item,
+                Err(_) => break,
+            },
+        };
+        let gathered = gather(&rx, first, limits, weight, |_| true);
+        leftover = gathered.leftover;
+        let mut docs = Vec::new();
+        let mut read_errors = Vec::new();
+        for (_, item) in gathered.batch {
+            match item {
+                Ok(doc) => {
+                    read_errors.push(None);
+                    docs.push(doc);
+                }
+                Err(e) => read_errors.push(Some(e)),
+            }
+        }
+        let mut results = pipeline.tag_chunk(docs).into_iter();
+        for read_error in read_errors {
+            let result = match read_error {
+                Some(e) => Err(e),
+                None => results.next().unwrap_or_else(|| {
+                    Err(DocError::new(
+                        "?",
+                        "the tagger gave fewer results than documents",
+                    ))
+                }),
+            };
+            if let Err(e) = &result {
+                failed += 1;
+                tracing::error!("{}: {}", e.id, e.message);
+            }
+            writer.write(out, None, &result)?;
+            tagged += 1;
+        }
+        out.flush()?;
+    }
+    Ok((tagged, failed))
 }
 
 /// A document counter on stderr when it is a terminal; hidden otherwise.
