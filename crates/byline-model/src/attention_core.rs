@@ -112,6 +112,44 @@ fn dot(a: &[f32], b: &[f32]) -> f32 {
     acc.iter().sum::<f32>() + tail
 }
 
+/// Lanes of the reductions below: a float sum or max in one accumulator is a serial chain
+/// LLVM may not reorder, so it would stay scalar; 16 independent accumulators vectorise.
+const LANES: usize = 16;
+
+/// `row = softmax(row + mask)`, in place.
+#[inline(always)]
+fn softmax_row(row: &mut [f32], mask: &[f32]) {
+    let mut max = [f32::NEG_INFINITY; LANES];
+    let mut rows = row.chunks_exact_mut(LANES);
+    let mut masks = mask.chunks_exact(LANES);
+    for (r, m) in (&mut rows).zip(&mut masks) {
+        for l in 0..LANES {
+            r[l] += m[l];
+            max[l] = if r[l] > max[l] { r[l] } else { max[l] };
+        }
+    }
+    let mut top = max
+        .iter()
+        .fold(f32::NEG_INFINITY, |a, &b| if b > a { b } else { a });
+    for (r, m) in rows.into_remainder().iter_mut().zip(masks.remainder()) {
+        *r += m;
+        top = if *r > top { *r } else { top };
+    }
+    for s in row.iter_mut() {
+        *s = fast_math::exp(*s - top);
+    }
+    let mut sum = [0f32; LANES];
+    let mut chunks = row.chunks_exact(LANES);
+    for c in &mut chunks {
+        for l in 0..LANES {
+            sum[l] += c[l];
+        }
+    }
+    let total = sum.iter().sum::<f32>() + chunks.remainder().iter().sum::<f32>();
+    let inv = 1.0 / total;
+    row.iter_mut().for_each(|s| *s *= inv);
+}
+
 /// `y += a * x`.
 #[inline(always)]
 fn axpy(y: &mut [f32], a: f32, x: &[f32]) {
@@ -158,18 +196,7 @@ impl AttentionOp {
             );
         }
         for row in p.chunks_exact_mut(seq) {
-            let mut max = f32::NEG_INFINITY;
-            for (s, m) in row.iter_mut().zip(mask) {
-                *s += m;
-                max = max.max(*s);
-            }
-            let mut sum = 0f32;
-            for s in row.iter_mut() {
-                *s = fast_math::exp(*s - max);
-                sum += *s;
-            }
-            let inv = 1.0 / sum;
-            row.iter_mut().for_each(|s| *s *= inv);
+            softmax_row(row, mask);
         }
     }
 
