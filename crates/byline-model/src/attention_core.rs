@@ -94,24 +94,6 @@ struct AttentionOp {
     dropout: Option<Dropout>,
 }
 
-#[inline(always)]
-fn dot(a: &[f32], b: &[f32]) -> f32 {
-    let mut acc = [0f32; 8];
-    let (ca, cb) = (a.chunks_exact(8), b.chunks_exact(8));
-    let tail: f32 = ca
-        .remainder()
-        .iter()
-        .zip(cb.remainder())
-        .map(|(x, y)| x * y)
-        .sum();
-    for (x, y) in ca.zip(cb) {
-        for l in 0..8 {
-            acc[l] += x[l] * y[l];
-        }
-    }
-    acc.iter().sum::<f32>() + tail
-}
-
 /// Lanes of the reductions below: a float sum or max in one accumulator is a serial chain
 /// LLVM may not reorder, so it would stay scalar; 16 independent accumulators vectorise.
 const LANES: usize = 16;
@@ -148,14 +130,6 @@ fn softmax_row(row: &mut [f32], mask: &[f32]) {
     let total = sum.iter().sum::<f32>() + chunks.remainder().iter().sum::<f32>();
     let inv = 1.0 / total;
     row.iter_mut().for_each(|s| *s *= inv);
-}
-
-/// `y += a * x`.
-#[inline(always)]
-fn axpy(y: &mut [f32], a: f32, x: &[f32]) {
-    for (y, x) in y.iter_mut().zip(x) {
-        *y += a * x;
-    }
 }
 
 impl AttentionOp {
@@ -255,39 +229,124 @@ impl AttentionOp {
     }
 
     /// Backward for sequence `b`: `dqkv` is its (seq, 3 * hidden) gradient, `g` the incoming
-    /// (seq, hidden) gradient of the context.
+    /// (seq, hidden) gradient of the context. Per head, with P the probabilities, F the dropout
+    /// factors and G the context gradient: dV = (P F)^T G, dP = (G V^T) F,
+    /// dS = P (dP - rowsum(P dP)) scale, dQ = dS K, dK = dS^T Q; the products run through
+    /// the gemm crate on strided views of the packed rows.
     #[inline(always)]
     fn backward_seq(&self, b: usize, qkv: &[f32], mask: &[f32], g: &[f32], dqkv: &mut [f32]) {
         let (d, hidden) = (self.head_dim, self.heads * self.head_dim);
         let seq = mask.len();
         let width = 3 * hidden;
+        assert!(qkv.len() >= seq * width && dqkv.len() >= seq * width && g.len() >= seq * hidden);
         let (mut p, mut dp) = (vec![0f32; seq * seq], vec![0f32; seq * seq]);
+        let mut dropped = self.dropout.map(|_| vec![0f32; seq * seq]);
+        // C (m x n) = A (m x k) B (k x n), each given by pointer, column and row stride.
+        // SAFETY (every call below): the views stay inside their buffers, as asserted above:
+        // rows < seq, columns < d inside one head's d columns of a packed row, or the seq x seq
+        // scratch matrices; the destination blocks of different calls do not overlap.
+        let product = |m: usize,
+                       n: usize,
+                       k: usize,
+                       c: (*mut f32, isize, isize),
+                       a: (*const f32, isize, isize),
+                       b: (*const f32, isize, isize)| unsafe {
+            gemm::gemm(
+                m,
+                n,
+                k,
+                c.0,
+                c.1,
+                c.2,
+                false,
+                a.0,
+                a.1,
+                a.2,
+                b.0,
+                b.1,
+                b.2,
+                0.0,
+                1.0,
+                false,
+                false,
+                false,
+                gemm::Parallelism::None,
+            )
+        };
+        let (s, w, hd) = (seq as isize, width as isize, hidden as isize);
         for h in 0..self.heads {
             let (q_at, k_at, v_at) = (h * d, hidden + h * d, 2 * hidden + h * d);
             self.probs(qkv, mask, h, &mut p);
-            for i in 0..seq {
-                let gi = &g[i * hidden + h * d..][..d];
-                let first = self.index(b, h, seq, i);
-                let mut row_dot = 0f32;
-                for j in 0..seq {
-                    let factor = self.dropout.map_or(1.0, |m| m.factor(first + j as u64));
-                    let pij = p[i * seq + j];
-                    // dV_j += dropped(p_ij) g_i
-                    axpy(&mut dqkv[j * width + v_at..][..d], pij * factor, gi);
-                    // d p_ij = (g_i . v_j) * factor
-                    let dpij = dot(gi, &qkv[j * width + v_at..][..d]) * factor;
-                    dp[i * seq + j] = dpij;
-                    row_dot += pij * dpij;
+            // dP = G_h V_h^T (seq x seq).
+            product(
+                seq,
+                seq,
+                d,
+                (dp.as_mut_ptr(), 1, s),
+                (g[h * d..].as_ptr(), 1, hd),
+                (qkv[v_at..].as_ptr(), w, 1),
+            );
+            let pf: &[f32] = match (&mut dropped, self.dropout) {
+                (Some(pd), Some(m)) => {
+                    for i in 0..seq {
+                        let first = self.index(b, h, seq, i);
+                        for j in 0..seq {
+                            let f = m.factor(first + j as u64);
+                            dp[i * seq + j] *= f;
+                            pd[i * seq + j] = p[i * seq + j] * f;
+                        }
+                    }
+                    pd
                 }
-                // d score_ij = p_ij (dp_ij - sum_j p_ij dp_ij), times the scale for Q and K.
-                for j in 0..seq {
-                    let ds = p[i * seq + j] * (dp[i * seq + j] - row_dot) * self.scale;
-                    let k_j = &qkv[j * width + k_at..][..d];
-                    axpy(&mut dqkv[i * width + q_at..][..d], ds, k_j);
-                    let q_i = &qkv[i * width + q_at..][..d];
-                    axpy(&mut dqkv[j * width + k_at..][..d], ds, q_i);
+                _ => &p,
+            };
+            // dV_h = (P F)^T G_h.
+            product(
+                seq,
+                d,
+                seq,
+                (dqkv[v_at..].as_mut_ptr(), 1, w),
+                (pf.as_ptr(), s, 1),
+                (g[h * d..].as_ptr(), 1, hd),
+            );
+            // dS, in place of dP.
+            for (prow, dprow) in p.chunks_exact(seq).zip(dp.chunks_exact_mut(seq)) {
+                let mut lanes = [0f32; LANES];
+                let mut pc = prow.chunks_exact(LANES);
+                let mut dc = dprow.chunks_exact(LANES);
+                for (x, y) in (&mut pc).zip(&mut dc) {
+                    for l in 0..LANES {
+                        lanes[l] += x[l] * y[l];
+                    }
+                }
+                let tail: f32 = pc
+                    .remainder()
+                    .iter()
+                    .zip(dc.remainder())
+                    .map(|(x, y)| x * y)
+                    .sum();
+                let row_dot = lanes.iter().sum::<f32>() + tail;
+                for (ds, &pij) in dprow.iter_mut().zip(prow) {
+                    *ds = pij * (*ds - row_dot) * self.scale;
                 }
             }
+            // dQ_h = dS K_h; dK_h = dS^T Q_h.
+            product(
+                seq,
+                d,
+                seq,
+                (dqkv[q_at..].as_mut_ptr(), 1, w),
+                (dp.as_ptr(), 1, s),
+                (qkv[k_at..].as_ptr(), 1, w),
+            );
+            product(
+                seq,
+                d,
+                seq,
+                (dqkv[k_at..].as_mut_ptr(), 1, w),
+                (dp.as_ptr(), s, 1),
+                (qkv[q_at..].as_ptr(), 1, w),
+            );
         }
     }
 }
