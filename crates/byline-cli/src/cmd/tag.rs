@@ -16,6 +16,7 @@ use byline_serve::batch::{gather, words, BatchLimits};
 use candle_core::Device;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
+use crate::html;
 use crate::tag_input::{self, InputFormat};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -47,6 +48,10 @@ pub struct Args {
     /// Write here instead of stdout.
     #[arg(long, short)]
     output: Option<PathBuf>,
+    /// Also write one self-contained HTML page of all the run's documents here: entities by
+    /// type, quotes with arrows to their speakers, and who said what.
+    #[arg(long, value_name = "OUT.html", conflicts_with = "stream")]
+    html: Option<PathBuf>,
     /// Tensor threads (0: every core). Tokenisation runs beside them on one more thread.
     #[arg(long, default_value_t = 0)]
     pub threads: usize,
@@ -189,10 +194,14 @@ pub fn run(args: Args) -> Result<ExitCode> {
         }
         return Ok(ExitCode::SUCCESS);
     }
+    let mut page = Vec::new();
     for (lines, result) in pipeline.run(tag_input::documents(sources)) {
         if let Err(e) = &result {
             failed += 1;
             tracing::error!("{}: {}", e.id, e.message);
+        }
+        if args.html.is_some() {
+            page.push(html::keep(&result));
         }
         writer
             .write(&mut out, lines.as_ref(), &result)
@@ -202,6 +211,9 @@ pub fn run(args: Args) -> Result<ExitCode> {
     }
     out.flush()
         .with_context(|| format!("cannot write to {}", name.display()))?;
+    if let Some(path) = &args.html {
+        write_html(path, &page)?;
+    }
     // scripts/bench/tag_bench.py reads this line (with -v) for byline's in-engine time.
     tracing::info!(
         "tagged {documents} documents in {:.3} s (model loaded in {load_s:.3} s)",
@@ -213,6 +225,16 @@ pub fn run(args: Args) -> Result<ExitCode> {
         return Ok(ExitCode::from(1));
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// `--html`: the page of the run's documents.
+fn write_html(path: &Path, docs: &[Result<Tagged, DocError>]) -> Result<()> {
+    let write = || -> io::Result<()> {
+        let mut out = BufWriter::new(File::create(path)?);
+        html::write_page(&mut out, docs)?;
+        out.flush()
+    };
+    write().with_context(|| format!("cannot write {}", path.display()))
 }
 
 /// `--stream`: JSONL documents from stdin, read on their own thread, gathered into batches as
