@@ -50,9 +50,9 @@ pub(crate) fn write_page(out: &mut dyn Write, docs: &[Result<Tagged, DocError>])
     for (number, doc) in docs.iter().enumerate() {
         match doc {
             Ok(tagged) => out.write_all(document(number, tagged).as_bytes())?,
-            Err(e) => write!(
+            Err(e) => writeln!(
                 out,
-                "<section class=\"doc failed\"><h2>{}</h2><div class=\"error\">error: {}</div></section>\n",
+                "<section class=\"doc failed\"><h2>{}</h2><div class=\"error\">error: {}</div></section>",
                 escape(&e.id),
                 escape(&e.message)
             )?,
@@ -236,9 +236,12 @@ fn marked_text(html: &mut String, doc: &Document) {
     }
 }
 
+/// A speaker's name, and its entity type when the source names an entity.
+type Speaker<'a> = (String, Option<&'a str>);
+
 /// Who a quote's speaker is, for the side list: the linked entity's text and type, else the
 /// source's text, else unknown (`None`).
-fn speaker(tagged: &Tagged, q: usize) -> Option<(String, Option<&str>)> {
+fn speaker(tagged: &Tagged, q: usize) -> Option<Speaker<'_>> {
     let doc = &tagged.document;
     let entity = tagged
         .source_entities
@@ -267,7 +270,7 @@ fn shorten(text: &str, max: usize) -> String {
 fn who_said_what(html: &mut String, tagged: &Tagged) {
     let doc = &tagged.document;
     // (speaker, its quotes, the other ways its sources name it)
-    let mut groups: Vec<(Option<(String, Option<&str>)>, Vec<usize>, Vec<String>)> = Vec::new();
+    let mut groups: Vec<(Option<Speaker<'_>>, Vec<usize>, Vec<String>)> = Vec::new();
     for (q, a) in doc.attributions.iter().enumerate() {
         let who = speaker(tagged, q);
         let alias = a

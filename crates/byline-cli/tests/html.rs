@@ -11,8 +11,9 @@ fn repo() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
 }
 
-/// Tags the harbour-bridge sample and a document with markup in its text, writing the page to
-/// `dir/page.html`; returns the page and the JSONL written to stdout.
+/// Tags the harbour-bridge sample, a document with markup in its text and a file that is not
+/// UTF-8, writing the page to `dir/page.html`; returns its path, the page and the JSONL
+/// written to stdout.
 fn tag_with_html(dir: &Path) -> (PathBuf, String, String) {
     let injected = dir.join("injected.txt");
     std::fs::write(
@@ -20,6 +21,8 @@ fn tag_with_html(dir: &Path) -> (PathBuf, String, String) {
         "<script>alert(\"x\")</script> Mayor Elena Kowalski said the <b>bridge</b> would open.\n",
     )
     .unwrap();
+    let broken = dir.join("broken.txt");
+    std::fs::write(&broken, b"Caf\xe9 <i>closed</i>\n").unwrap();
     let page = dir.join("page.html");
     let out = Command::cargo_bin("byline")
         .unwrap()
@@ -28,9 +31,11 @@ fn tag_with_html(dir: &Path) -> (PathBuf, String, String) {
         .arg(&page)
         .arg("data/samples/harbour-bridge.txt")
         .arg(&injected)
+        .arg(&broken)
         .env_remove("BYLINE_MODEL")
         .assert()
-        .success()
+        // The invalid UTF-8 file fails; the others are tagged.
+        .code(1)
         .get_output()
         .stdout
         .clone();
@@ -51,7 +56,10 @@ fn html_page_shows_entities_quotes_and_speakers() {
     let tmp = tempfile::tempdir().unwrap();
     let (_, html, stdout) = tag_with_html(tmp.path());
     // The normal output is still written.
-    assert_eq!(stdout.lines().count(), 2, "{stdout}");
+    assert_eq!(stdout.lines().count(), 3, "{stdout}");
+    // The broken file is an error box.
+    assert_eq!(html.matches("<section class=\"doc failed\">").count(), 1);
+    assert!(html.contains("broken.txt</h2><div class=\"error\">error: "));
     assert!(html.starts_with("<!DOCTYPE html>"));
     for name in [
         "Elena Kowalski",
