@@ -15,8 +15,10 @@
 //! the nearest open mark of its family (double or single), dropping marks opened after it; a
 //! straight mark (`"`, `'`, `''`) opens when it follows a space or the start and precedes a
 //! non-space, else closes an open mark of its family if there is one. An opening double mark
-//! at the start of a paragraph while a double quote is open *continues* that quote (the news
-//! convention for a quote over several paragraphs: each paragraph opens, only the last closes).
+//! at the start of a paragraph, or after the end of a sentence and a space, while a double
+//! quote is open *continues* that quote (the news convention for a quote over several
+//! paragraphs: each paragraph opens, only the last closes; a content of several pieces is
+//! joined with spaces).
 //!
 //! # Direct, mixed, indirect
 //!
@@ -186,7 +188,7 @@ pub fn quoted_pairs(text: &str) -> Vec<QuotedPair> {
             // A new paragraph opening again continues the open double quote.
             let continues = family == Family::Double
                 && pending.is_some()
-                && starts_paragraph(&text[..at]);
+                && continues_quote(&text[..at]);
             if !continues {
                 stack.push(Open { at: at..end, family });
             }
@@ -238,11 +240,16 @@ fn is_opening_context(prev: Option<char>, next: Option<char>) -> bool {
     before && next.is_some_and(|n| !n.is_whitespace())
 }
 
-/// Whether `before` ends with a line break followed by spaces only.
-fn starts_paragraph(before: &str) -> bool {
-    before
-        .trim_end_matches([' ', '\t'])
-        .ends_with(['\n', '\r'])
+/// Whether an opening mark after `before` continues an open quote rather than nesting: it
+/// starts a paragraph (a line break, then spaces only), or follows the end of a sentence and a
+/// space (`“We won. “We won big.”`: a quote over two paragraphs whose pieces are joined by a
+/// space).
+fn continues_quote(before: &str) -> bool {
+    let trimmed = before.trim_end_matches([' ', '\t']);
+    if trimmed.ends_with(['\n', '\r']) {
+        return true;
+    }
+    trimmed.len() < before.len() && trimmed.ends_with(['.', '!', '?', '\u{2026}'])
 }
 
 fn is_trailing_punct(c: char) -> bool {
@@ -305,6 +312,7 @@ mod tests {
             // Over two paragraphs: each paragraph opens, only the last closes.
             ("\u{201C}We won.\n\n\u{201C}We won big.\u{201D}", Direct),
             ("\"We won.\n\"We won big.\"", Direct),
+            ("\u{201C}We won. \u{201C}We won big.\u{201D}", Direct),
             // Mixed: a quoted fragment inside reported speech.
             ("the plan was \u{201C}a disaster\u{201D} for workers", Mixed),
             ("the plan was 'a disaster'", Mixed),
