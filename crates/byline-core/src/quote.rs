@@ -186,11 +186,13 @@ pub fn quoted_pairs(text: &str) -> Vec<QuotedPair> {
         };
         if !closes {
             // A new paragraph opening again continues the open double quote.
-            let continues = family == Family::Double
-                && pending.is_some()
-                && continues_quote(&text[..at]);
+            let continues =
+                family == Family::Double && pending.is_some() && continues_quote(&text[..at]);
             if !continues {
-                stack.push(Open { at: at..end, family });
+                stack.push(Open {
+                    at: at..end,
+                    family,
+                });
             }
             continue;
         }
@@ -233,7 +235,8 @@ fn single_role(prev: Option<char>, next: Option<char>, stack: &[Open]) -> Option
 /// A mark after a space, the start or an opening bracket or mark, and before a non-space.
 fn is_opening_context(prev: Option<char>, next: Option<char>) -> bool {
     let before = prev.is_none_or(|p| {
-        p.is_whitespace() || matches!(p, '(' | '[' | '{' | '\u{2014}' | '\u{2013}' | '-' | '/')
+        p.is_whitespace()
+            || matches!(p, '(' | '[' | '{' | '\u{2014}' | '\u{2013}' | '-' | '/')
             || OPENING.contains(&p)
             || p == '\u{2018}'
     });
@@ -303,12 +306,21 @@ mod tests {
             // Single marks.
             ("\u{2018}single\u{2019}", Direct),
             ("'single'", Direct),
-            ("\u{2018}You Should Be Criminally Investigated.\u{2019}", Direct),
+            (
+                "\u{2018}You Should Be Criminally Investigated.\u{2019}",
+                Direct,
+            ),
             // Nested marks.
             ("\"He told me 'never again,' and left.\"", Direct),
-            ("\u{201C}She called it \u{2018}fake news.\u{2019}\u{201D}", Direct),
+            (
+                "\u{201C}She called it \u{2018}fake news.\u{2019}\u{201D}",
+                Direct,
+            ),
             ("\"We said \"no\" twice\"", Direct),
-            ("\u{201C}It\u{2019}s the Jones\u{2019} house.\u{201D}", Direct),
+            (
+                "\u{201C}It\u{2019}s the Jones\u{2019} house.\u{201D}",
+                Direct,
+            ),
             // Over two paragraphs: each paragraph opens, only the last closes.
             ("\u{201C}We won.\n\n\u{201C}We won big.\u{201D}", Direct),
             ("\"We won.\n\"We won big.\"", Direct),

@@ -16,8 +16,12 @@
 //!    not the document has entities, the last word of the head starts with a capital letter and
 //!    is not the first word of its sentence. A sentence-initial capitalised head word counts when
 //!    the same word is capitalised elsewhere in the document where it does not start a sentence
-//!    ("Trump said ..." in a text that names Trump mid-sentence; not "Officials said ...").
-//!    Words starting with an apostrophe (`'s`) are skipped.
+//!    ("Trump said ..." in a text that names Trump mid-sentence; not "Officials said ..."), and
+//!    so does a word in capitals of two letters or more ("FBI", a transcript's "PENCE:").
+//!    The `s` of a possessive is skipped ("Donald Trump’s" names Trump; "Trump’s campaign" is a
+//!    description). A hyphen or en dash ends the head only after a space. A head that a comma
+//!    follows directly (no post-modifier word before it) may take a name in apposition: the
+//!    head of the phrase after the comma counts too ("another critic, Laurence Tribe,").
 //! 4. Anything else is a **description**.
 
 use crate::document::{Document, Mention};
@@ -100,11 +104,12 @@ pub fn head_entity(doc: &Document, source: &Mention) -> Option<usize> {
 /// Whether `rest`, the text after a head candidate, is empty, punctuation only, or starts a
 /// post-modifier.
 fn starts_post_modifier(rest: &str) -> bool {
+    let spaced = rest.starts_with(char::is_whitespace);
     let rest = rest.trim_start();
     let Some(first) = rest.chars().next() else {
         return true;
     };
-    if is_boundary_punct(first) {
+    if is_boundary_punct(first, spaced) {
         return true;
     }
     if !rest.chars().any(char::is_alphanumeric) {
@@ -114,11 +119,15 @@ fn starts_post_modifier(rest: &str) -> bool {
     POST_MODIFIERS.contains(&word.as_str())
 }
 
-fn is_boundary_punct(c: char) -> bool {
-    matches!(
-        c,
-        ',' | '(' | '[' | ';' | ':' | '\u{2014}' | '\u{2013}' | '-'
-    )
+/// Punctuation that ends a head: a comma, bracket, colon, semicolon or em dash, and a hyphen
+/// or en dash after a space (not the one of "vice-presidential" or "Trump-backed").
+fn is_boundary_punct(c: char, spaced: bool) -> bool {
+    matches!(c, ',' | '(' | '[' | ';' | ':' | '\u{2014}')
+        || (spaced && matches!(c, '\u{2013}' | '-'))
+}
+
+fn is_apostrophe(w: &str) -> bool {
+    matches!(w, "'" | "\u{2019}")
 }
 
 /// Rule 3's capitalisation test on the head word.
@@ -134,33 +143,56 @@ fn capitalised_head(doc: &Document, source: &Mention) -> bool {
     };
     let starts_sentence = sentence_starts(&doc.text, tokens, sentences);
     let word = |t: usize| tokens.get(t).and_then(|s| s.slice(&doc.text)).unwrap_or("");
+    // The source's tokens, over all pieces.
+    let words: Vec<usize> = source
+        .pieces
+        .iter()
+        .flat_map(|piece| {
+            let first = tokens.partition_point(|t| t.end <= piece.start);
+            (first..tokens.len()).take_while(move |&t| tokens[t].start < piece.end)
+        })
+        .collect();
+    let is_name = |h: usize| {
+        let w = word(h);
+        if !w.chars().next().is_some_and(char::is_uppercase) || pronoun(w).is_some() {
+            return false;
+        }
+        let acronym = w.chars().filter(|c| c.is_alphabetic()).count() >= 2
+            && !w.chars().any(char::is_lowercase);
+        !starts_sentence[h]
+            || acronym
+            || (0..tokens.len()).any(|t| !starts_sentence[t] && word(t) == w)
+    };
+    let (head, rest) = segment_head(&words, tokens, &word);
+    // A bare head followed by a comma may have a name in apposition: "Another critic, Laurence
+    // H. Tribe,".
+    let apposition = rest.and_then(|r| segment_head(&words[r..], tokens, &word).0);
+    head.is_some_and(is_name) || apposition.is_some_and(is_name)
+}
+
+/// The head word (a token index) of the noun phrase that starts `words`: the last word before
+/// a boundary. When the boundary is a comma and no post-modifier word came first, also the
+/// position in `words` after the comma (where an apposition starts).
+fn segment_head<'t>(
+    words: &[usize],
+    tokens: &[Span],
+    word: &dyn Fn(usize) -> &'t str,
+) -> (Option<usize>, Option<usize>) {
     let mut head = None;
-    'pieces: for piece in &source.pieces {
-        let first = tokens.partition_point(|t| t.end <= piece.start);
-        for t in first..tokens.len() {
-            let span = tokens[t];
-            if span.start >= piece.end {
-                break;
-            }
-            let w = word(t);
-            let Some(c) = w.chars().next() else { continue };
-            if head.is_some() && (is_boundary_punct(c) || POST_MODIFIERS.contains(&w)) {
-                break 'pieces;
-            }
-            if c.is_alphanumeric() {
-                head = Some(t);
-            }
+    for (i, &t) in words.iter().enumerate() {
+        let w = word(t);
+        let Some(c) = w.chars().next() else { continue };
+        let spaced = t > 0 && tokens[t - 1].end < tokens[t].start;
+        if head.is_some() && (is_boundary_punct(c, spaced) || POST_MODIFIERS.contains(&w)) {
+            return (head, (c == ',').then_some(i + 1));
+        }
+        // The `s` of a possessive split off as `’` `s` is not a head.
+        let possessive = matches!(w, "s" | "S") && t > 0 && is_apostrophe(word(t - 1));
+        if c.is_alphanumeric() && !possessive {
+            head = Some(t);
         }
     }
-    let Some(h) = head else { return false };
-    let w = word(h);
-    if !w.chars().next().is_some_and(char::is_uppercase) || pronoun(w).is_some() {
-        return false;
-    }
-    if !starts_sentence[h] {
-        return true;
-    }
-    (0..tokens.len()).any(|t| !starts_sentence[t] && word(t) == w)
+    (head, None)
 }
 
 /// For every token, whether it is the first word (letters or digits) of its sentence.
@@ -200,7 +232,11 @@ mod tests {
         let text = "Trump said so. Officials said no. The influential US daily wrote it. \
                     He said yes. Later foreign ministry spokesman Bahram Qasemi spoke, and \
                     the spokesman of the White House and Trump's campaign and they agreed. \
-                    Then Smith, a senator, and the Dutch minister Jan de Vries spoke.";
+                    Then Smith, a senator, and the Dutch minister Jan de Vries spoke. \
+                    Republican vice-presidential nominee Gov. Mike Pence (R-IN) and \
+                    Donald Trump\u{2019}s campaign and Donald Trump\u{2019}s staff met. \
+                    PENCE: Yes. Then the Trump-backed candidate spoke. Also another critic, \
+                    Laurence Tribe, and dozens of papers, the Arizona Republic among them, spoke.";
         let mut doc = Document::new("d", text);
         tokenize_document(&mut doc);
         let cases: &[(&str, SourceKind)] = &[
@@ -215,6 +251,19 @@ mod tests {
             ("Trump's campaign", SourceKind::Description),
             ("Smith, a senator", SourceKind::Name),
             ("the Dutch minister Jan de Vries", SourceKind::Name),
+            (
+                "Republican vice-presidential nominee Gov. Mike Pence (R-IN)",
+                SourceKind::Name,
+            ),
+            ("Donald Trump\u{2019}s", SourceKind::Name),
+            ("Donald Trump\u{2019}s campaign", SourceKind::Description),
+            ("PENCE", SourceKind::Name),
+            ("the Trump-backed candidate", SourceKind::Description),
+            ("another critic, Laurence Tribe,", SourceKind::Name),
+            (
+                "dozens of papers, the Arizona Republic",
+                SourceKind::Description,
+            ),
         ];
         for (source, want) in cases {
             let m = Mention::single(find(text, source));

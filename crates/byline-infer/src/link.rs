@@ -85,9 +85,8 @@ fn resolve_pronoun(
     speakers: &[(Span, usize)],
 ) -> Option<usize> {
     let here = sentences.of(at.start);
-    let in_window = |span: Span| {
-        span.end <= at.start && sentences.of(span.start) + MAX_SENTENCES >= here
-    };
+    let in_window =
+        |span: Span| span.end <= at.start && sentences.of(span.start) + MAX_SENTENCES >= here;
     let compatible = |e: usize| {
         doc.entities
             .get(e)
