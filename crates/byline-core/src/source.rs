@@ -95,7 +95,7 @@ pub fn head_entity(doc: &Document, source: &Mention) -> Option<usize> {
         .filter(|(_, e)| {
             doc.text
                 .get(e.span.end..extent.end)
-                .is_some_and(|rest| starts_post_modifier(rest))
+                .is_some_and(starts_post_modifier)
         })
         .min_by_key(|(i, e)| (e.span.start, std::cmp::Reverse(e.span.len()), *i))
         .map(|(i, _)| i)
@@ -198,10 +198,11 @@ fn segment_head<'t>(
 /// For every token, whether it is the first word (letters or digits) of its sentence.
 fn sentence_starts(text: &str, tokens: &[Span], sentences: &[std::ops::Range<usize>]) -> Vec<bool> {
     let mut starts = vec![false; tokens.len()];
-    let ranges: Vec<std::ops::Range<usize>> = if sentences.is_empty() {
-        vec![0..tokens.len()]
+    let whole = std::iter::once(0..tokens.len());
+    let ranges: Box<dyn Iterator<Item = std::ops::Range<usize>>> = if sentences.is_empty() {
+        Box::new(whole)
     } else {
-        sentences.to_vec()
+        Box::new(sentences.iter().cloned())
     };
     for r in ranges {
         let first = (r.start..r.end.min(tokens.len())).find(|&t| {
