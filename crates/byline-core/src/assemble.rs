@@ -9,6 +9,11 @@
 //!    sentence as the end of the gap, or, for direct quotes only (the first piece ends with a
 //!    closing quotation mark, the second starts with an opening one), starts the next sentence
 //!    and that sentence has no cue of its own after the gap (`"A," he said. "B."`). That cue is its cue.
+//!    **A quote over paragraphs is merged too:** a content that opens a double quotation mark
+//!    it does not close, followed with no word between (a paragraph break, say) by a content
+//!    that starts with an opening mark, is the same quote (`“We won.\n\n“We won big,” he
+//!    said`: each paragraph opens, only the last closes). PolNeAR never annotates two such
+//!    contents as two attributions (0 pairs in dev and train).
 //! 2. **Every (merged) content is one attribution.**
 //! 3. **Cue.** A content's candidate cues are those in the sentences the content touches or in
 //!    the sentence just before or after them (a quote of several sentences, or `"..." \n he
@@ -29,7 +34,7 @@ use std::ops::Range;
 use crate::align::{role_tags, roles_from_tags, AlignStats, RoleSpans, WordSpan};
 use crate::document::{Attribution, Document, Mention};
 use crate::error::Result;
-use crate::quote::{CLOSING, OPENING};
+use crate::quote::{quoted_pairs, CLOSING, OPENING};
 use crate::scheme::TagSet;
 
 /// Extra cost of a cue or source in the sentence next to its anchor.
@@ -194,6 +199,12 @@ impl<'a> Context<'a> {
         let mut groups: Vec<Group> = Vec::new();
         for (i, c) in contents.iter().enumerate() {
             if let Some(g) = groups.last_mut() {
+                let last = g.pieces.last().map(|&p| &contents[p]);
+                if last.is_some_and(|l| self.continues_paragraph_quote(l, c)) {
+                    g.pieces.push(i);
+                    g.words.end = c.words.end;
+                    continue;
+                }
                 if let Some(cue) = self.bridging_cue(g.words.end, &c.words) {
                     g.pieces.push(i);
                     g.words.end = c.words.end;
@@ -208,6 +219,23 @@ impl<'a> Context<'a> {
             });
         }
         groups
+    }
+
+    /// Whether `next` continues the quote that `content` opens and leaves open, with no word
+    /// between them (rule 1 of the [module docs](self)).
+    fn continues_paragraph_quote(&self, content: &WordSpan, next: &WordSpan) -> bool {
+        if content.words.end != next.words.start {
+            return false;
+        }
+        let text = |s: &WordSpan| s.span.slice(&self.doc.text).map(str::trim);
+        let (Some(first), Some(second)) = (text(content), text(next)) else {
+            return false;
+        };
+        let opens = |t: &str| t.starts_with(|c| OPENING.contains(&c));
+        let closed = quoted_pairs(first)
+            .iter()
+            .any(|p| p.depth == 0 && p.open.start == 0);
+        opens(first) && !closed && opens(second)
     }
 
     /// The cue in the gap between a content ending at word `from` and the next content `next`,
@@ -445,6 +473,16 @@ mod tests {
             (
                 "{C \"Taxes will rise,\"} {Q said} {S Jones}. {C \"They will not,\"} {S Smith} {Q replied}.",
                 &["\"Taxes will rise,\" | said | Jones", "\"They will not,\" | replied | Smith"],
+            ),
+            // A quote over two paragraphs, tagged as two contents.
+            (
+                "{C \u{201C}We won.}\n\n{C \u{201C}We won big,\u{201D}} {S Smith} {Q said}.",
+                &["\u{201C}We won. \u{201C}We won big,\u{201D} | said | Smith"],
+            ),
+            // ... but two closed quotes side by side stay two.
+            (
+                "{C \u{201C}We won.\u{201D}}\n\n{C \u{201C}We won big,\u{201D}} {S Smith} {Q said}.",
+                &["\u{201C}We won.\u{201D} | - | -", "\u{201C}We won big,\u{201D} | said | Smith"],
             ),
             // A quote with no speaker.
             ("The sign read: {C \"Closed.\"}", &["\"Closed.\" | - | -"]),

@@ -6,17 +6,17 @@
 //!  "entities": [{"start":0,"end":2,"label":"PER","text":"Mo","score":0.98}],
 //!  "attributions": [{"content":[{"start":8,"end":12,"text":"“hi”"}],
 //!                    "cue":[{"start":3,"end":7,"text":"said"}],
-//!                    "source":[{"start":0,"end":2,"text":"Mo"}], "direct":true}]}
+//!                    "source":[{"start":0,"end":2,"text":"Mo"}], "direct":true, "mixed":false}]}
 //! ```
 //!
 //! Offsets are Unicode **code points** (half-open); in memory they are bytes. `sentences` are
 //! `[first_token, end_token)` ranges of token indices. The writer fills every span's `text` and
-//! each attribution's `direct` ([`quote::is_direct`] of the content text).
+//! each attribution's `direct` and `mixed` ([`QuoteKind`] of the content text).
 //!
 //! Reading, only `text` is required: `id` defaults to the 1-based line number, the lists to
 //! empty, `cue` and `source` to none (an empty list also means none). A span's `text`, when
-//! given, must equal the document text at its offsets. `direct` is derived, so it is ignored, as
-//! are fields byline does not know. Blank lines are skipped. [`Reader`] yields one result per
+//! given, must equal the document text at its offsets. `direct` and `mixed` are derived, so they
+//! are ignored, as are fields byline does not know. Blank lines are skipped. [`Reader`] yields one result per
 //! line, so a bad line can be reported and skipped; [`read_all`] stops at the first error.
 
 use std::fs::File;
@@ -27,7 +27,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::document::{Attribution, Document, Entity, Mention};
 use crate::error::{Error, JsonlErrorKind, Result};
-use crate::quote;
+use crate::quote::QuoteKind;
 use crate::span::{OffsetMap, Span};
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -74,6 +74,9 @@ struct JsonAttribution {
     /// Written for readers of the file (`true`/`false`); ignored on read, as it is derived.
     #[serde(default)]
     direct: serde_json::Value,
+    /// Written like `direct`: a quoted fragment inside reported speech; ignored on read.
+    #[serde(default)]
+    mixed: serde_json::Value,
     /// The predicted entity the source names, written by [`prediction_line`]; ignored on read.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     source_entity: Option<serde_json::Value>,
@@ -182,6 +185,7 @@ fn to_json(doc: &Document) -> Result<JsonDoc> {
         .attributions
         .iter()
         .map(|a| {
+            let kind = QuoteKind::of(&a.content.text(&doc.text).unwrap_or_default());
             Ok(JsonAttribution {
                 content: mention("content", &a.content)?,
                 cue: a.cue.as_ref().map(|m| mention("cue", m)).transpose()?,
@@ -190,7 +194,8 @@ fn to_json(doc: &Document) -> Result<JsonDoc> {
                     .as_ref()
                     .map(|m| mention("source", m))
                     .transpose()?,
-                direct: quote::is_direct(&a.content.text(&doc.text).unwrap_or_default()).into(),
+                direct: (kind == QuoteKind::Direct).into(),
+                mixed: (kind == QuoteKind::Mixed).into(),
                 source_entity: None,
             })
         })
@@ -449,6 +454,24 @@ mod tests {
     }
 
     #[test]
+    fn writes_mixed_quotes_and_ignores_the_flags_on_read() {
+        let text = "Mo called it \u{201C}a disaster\u{201D} for all.";
+        let mut doc = Document::new("m", text);
+        let start = text.find("it").unwrap();
+        doc.attributions = vec![Attribution {
+            content: Mention::single(Span::new(start + 3, text.len() - 1)),
+            cue: None,
+            source: None,
+        }];
+        let line = prediction_line(&doc, &[None]).unwrap();
+        let v: serde_json::Value = serde_json::from_str(&line).unwrap();
+        assert_eq!(v["attributions"][0]["direct"], false);
+        assert_eq!(v["attributions"][0]["mixed"], true);
+        let flipped = line.replace("\"mixed\":true", "\"mixed\":\"anything\"");
+        assert_eq!(parse(&flipped).unwrap().attributions, doc.attributions);
+    }
+
+    #[test]
     fn writes_code_points_text_and_direct() {
         let v: serde_json::Value = serde_json::from_str(&to_line(&sample()).unwrap()).unwrap();
         // "José said " is 10 code points (11 bytes).
@@ -456,7 +479,9 @@ mod tests {
         assert_eq!(v["attributions"][0]["content"][0]["end"], 23);
         assert_eq!(v["attributions"][0]["content"][0]["text"], "“Zürich is 🎉”");
         assert_eq!(v["attributions"][0]["direct"], true);
+        assert_eq!(v["attributions"][0]["mixed"], false);
         assert_eq!(v["attributions"][1]["direct"], false);
+        assert_eq!(v["attributions"][1]["mixed"], false);
         assert_eq!(v["attributions"][1]["cue"], serde_json::Value::Null);
         assert_eq!(v["entities"][0]["score"], 0.5);
         assert_eq!(v["tokens"][1], serde_json::json!([5, 9]));

@@ -20,6 +20,7 @@ pub mod polnear;
 pub mod quote;
 pub mod scheme;
 pub mod shared;
+pub mod source;
 pub mod span;
 pub mod stats;
 pub mod tokenize;

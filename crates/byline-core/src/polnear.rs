@@ -205,7 +205,7 @@ pub struct PolnearStats {
     pub attributions: usize,
     pub with_source: usize,
     pub without_source: usize,
-    /// Attributions whose content text is wholly inside quotation marks ([`crate::quote::is_direct`]).
+    /// Attributions whose content text is wholly inside quotation marks ([`crate::quote::is_direct_double`]).
     pub direct_quotes: usize,
     /// Attributions whose content text contains a quotation mark ([`crate::quote::has_quote_mark`]).
     pub content_with_quote_mark: usize,

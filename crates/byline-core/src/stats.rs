@@ -10,7 +10,7 @@ use crate::quote;
 /// Counts over a set of documents.
 ///
 /// Entities are counted per label. `direct_quotes` and `content_with_quote_mark` use
-/// [`quote::is_direct`] and [`quote::has_quote_mark`] on each attribution's content text.
+/// [`quote::is_direct_double`] (the narrow rule of the README counts) and [`quote::has_quote_mark`] on each attribution's content text.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct CorpusStats {
     pub documents: usize,
@@ -52,7 +52,7 @@ impl CorpusStats {
                 self.without_source += 1;
             }
             let content = attribution.content.text(&doc.text).unwrap_or_default();
-            self.direct_quotes += usize::from(quote::is_direct(&content));
+            self.direct_quotes += usize::from(quote::is_direct_double(&content));
             self.content_with_quote_mark += usize::from(quote::has_quote_mark(&content));
         }
     }

@@ -387,8 +387,7 @@ fn write_text(out: &mut dyn Write, tagged: &Tagged) -> io::Result<()> {
     }
     writeln!(out, "quotes: {}", doc.attributions.len())?;
     for (a, link) in doc.attributions.iter().zip(&tagged.source_entities) {
-        let direct = quote::is_direct(&a.content.text(&doc.text).unwrap_or_default());
-        let kind = if direct { "direct" } else { "indirect" };
+        let kind = quote::QuoteKind::of(&a.content.text(&doc.text).unwrap_or_default()).as_str();
         writeln!(out, "  {kind} {}", mention(&a.content))?;
         if let Some(cue) = &a.cue {
             writeln!(out, "    cue {}", mention(cue))?;
