@@ -324,8 +324,7 @@ fn who_said_what(html: &mut String, tagged: &Tagged) {
         for &q in quotes {
             let a = &doc.attributions[q];
             let content = a.content.text(&doc.text).unwrap_or_default();
-            let direct = quote::is_direct_mention(&doc.text, &a.content);
-            let kind = if direct { "direct" } else { "indirect" };
+            let kind = quote::QuoteKind::of(&content).as_str();
             let cue = a
                 .cue
                 .as_ref()
@@ -409,6 +408,7 @@ aside.who h3{margin:8px 0;font-size:15px}
 .badge{font-size:11px;border-radius:3px;padding:0 4px;color:#fff}
 .badge.direct{background:#b58900}
 .badge.indirect{background:#999}
+.badge.mixed{background:#6c71c4}
 .cue{color:#11633f;font-style:italic}
 .none{color:#777}
 .failed .error{background:#fde8e8;border:1px solid #e0a0a0;color:#8a1f1f;padding:8px 12px;border-radius:4px;margin:8px 0;white-space:pre-wrap}
