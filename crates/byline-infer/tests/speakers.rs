@@ -159,6 +159,20 @@ fn constructed_texts() {
             &["indirect | profits would return | It | ORG Acme Corp"],
         ),
         (
+            "\u{201C}they\u{201D} links an ORG, never one person",
+            "[PER Smith] met [ORG Acme Corp]. {S They} {Q said} {C talks went well}. \
+             [PER Jones] arrived. {S They} {Q added} {C nothing}.",
+            &[
+                "indirect | talks went well | They | ORG Acme Corp",
+                "indirect | nothing | They | ORG Acme Corp",
+            ],
+        ),
+        (
+            "\u{201C}they\u{201D} with only people before it stays unresolved",
+            "[PER Smith] met [PER Jones]. {S They} {Q said} {C talks went well}.",
+            &["indirect | talks went well | They | -"],
+        ),
+        (
             "a pronoun with no entity in the window stays unresolved",
             "[PER Smith] left. It rained. It rained. It rained. It rained. {S He} {Q said} {C so}.",
             &["indirect | so | He | -"],
