@@ -11,37 +11,7 @@ use std::time::Duration;
 
 use assert_cmd::cargo::cargo_bin;
 use assert_cmd::Command;
-use byline_core::Scheme;
-use byline_model::{
-    Config, DecoderKind, HeadSpec, LoadOptions, Pretrained, Tagger, TaggerConfig, Tokenizer,
-    WindowConfig,
-};
-use candle_core::{Device, Tensor};
 use serde_json::Value;
-
-const VOCAB: &[&str] = &[
-    "[PAD]",
-    "[UNK]",
-    "[CLS]",
-    "[SEP]",
-    "mer",
-    "##kel",
-    "met",
-    "the",
-    "in",
-    "berlin",
-    ".",
-    ",",
-    "said",
-    "officials",
-    "\"",
-    "we",
-    "will",
-    "win",
-];
-
-/// `B-PER` in IOB2 over LOC, MISC, ORG, PER.
-const B_PER: usize = 7;
 
 const DOCS: &[(&str, &str)] = &[
     ("d1", "Merkel met officials in Berlin."),
@@ -50,39 +20,11 @@ const DOCS: &[(&str, &str)] = &[
 ];
 
 fn forced_model(dir: &Path) -> PathBuf {
-    let config = Config {
-        vocab_size: VOCAB.len(),
-        ..Config::tiny()
-    };
-    let spec = TaggerConfig {
-        heads: vec![
-            HeadSpec::entities(
-                "entities",
-                Scheme::Iob2,
-                &["LOC", "MISC", "ORG", "PER"],
-                DecoderKind::Softmax,
-            ),
-            HeadSpec::attributions("attributions", Scheme::Iob2, DecoderKind::Crf),
-        ],
-        window: WindowConfig {
-            max_subwords: 24,
-            overlap: 6,
-        },
-        casing: true,
-    };
-    let pretrained = Pretrained::random(&config, &LoadOptions::default()).unwrap();
-    let tagger = Tagger::new(pretrained, Tokenizer::from_vocab(VOCAB).unwrap(), spec).unwrap();
-    for (name, var, _) in tagger.trainable() {
-        if name == "heads.entities.classifier.weight" {
-            var.set(&var.zeros_like().unwrap()).unwrap();
-        } else if name == "heads.entities.classifier.bias" {
-            let mut bias = vec![0f32; var.dims()[0]];
-            bias[B_PER] = 20.0;
-            var.set(&Tensor::new(bias, &Device::Cpu).unwrap()).unwrap();
-        }
-    }
     let model = dir.join("model");
-    tagger.save(&model).unwrap();
+    byline_model::fixtures::forced_tagger()
+        .unwrap()
+        .save(&model)
+        .unwrap();
     model
 }
 

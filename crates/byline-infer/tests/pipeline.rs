@@ -1,71 +1,12 @@
 //! The pipeline on a tiny random tagger whose entity head is forced to tag every word `B-PER`
 //! (so every word's prediction shows up as one entity), built and saved here.
 
-use byline_core::Scheme;
 use byline_core::{Document, Span};
 use byline_infer::{DocError, Pipeline, Tagged};
-use byline_model::{
-    Config, DecoderKind, HeadSpec, LoadOptions, Pretrained, Tagger, TaggerConfig, Tokenizer,
-    WindowConfig,
-};
-use candle_core::{Device, Tensor};
-
-const VOCAB: &[&str] = &[
-    "[PAD]",
-    "[UNK]",
-    "[CLS]",
-    "[SEP]",
-    "mer",
-    "##kel",
-    "met",
-    "the",
-    "in",
-    "berlin",
-    ".",
-    ",",
-    "said",
-    "officials",
-    "\"",
-    "we",
-    "will",
-    "win",
-];
-
-/// `B-PER` in IOB2 over LOC, MISC, ORG, PER: O, then B-/I- of each label.
-const B_PER: usize = 7;
+use byline_model::{LoadOptions, Tagger};
 
 fn forced_tagger() -> Tagger {
-    let config = Config {
-        vocab_size: VOCAB.len(),
-        ..Config::tiny()
-    };
-    let spec = TaggerConfig {
-        heads: vec![
-            HeadSpec::entities(
-                "entities",
-                Scheme::Iob2,
-                &["LOC", "MISC", "ORG", "PER"],
-                DecoderKind::Softmax,
-            ),
-            HeadSpec::attributions("attributions", Scheme::Iob2, DecoderKind::Crf),
-        ],
-        window: WindowConfig {
-            max_subwords: 24,
-            overlap: 6,
-        },
-        casing: true,
-    };
-    let pretrained = Pretrained::random(&config, &LoadOptions::default()).unwrap();
-    let tagger = Tagger::new(pretrained, Tokenizer::from_vocab(VOCAB).unwrap(), spec).unwrap();
-    for (name, var, _) in tagger.trainable() {
-        if name == "heads.entities.classifier.weight" {
-            var.set(&var.zeros_like().unwrap()).unwrap();
-        } else if name == "heads.entities.classifier.bias" {
-            let mut bias = vec![0f32; var.dims()[0]];
-            bias[B_PER] = 20.0;
-            var.set(&Tensor::new(bias, &Device::Cpu).unwrap()).unwrap();
-        }
-    }
+    let tagger = byline_model::fixtures::forced_tagger().unwrap();
     // Through the model directory, as `byline tag` loads it.
     let dir = tempfile::tempdir().unwrap();
     tagger.save(dir.path()).unwrap();

@@ -50,6 +50,8 @@ pub mod encoder;
 pub mod error;
 mod fast_math;
 pub mod features;
+#[cfg(feature = "testing")]
+pub mod fixtures;
 pub mod gather;
 pub mod head;
 pub mod layer_norm;

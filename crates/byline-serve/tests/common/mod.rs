@@ -3,74 +3,16 @@
 
 use std::net::SocketAddr;
 
-use byline_core::Scheme;
-use byline_model::{
-    Config as EncoderConfig, DecoderKind, HeadSpec, LoadOptions, Pretrained, Tagger, TaggerConfig,
-    Tokenizer, WindowConfig,
-};
+use byline_model::Tagger;
 use byline_serve::client::{self, Response};
 use byline_serve::{bind, local_addr, serve, Config};
-use candle_core::{Device, Tensor};
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
-const VOCAB: &[&str] = &[
-    "[PAD]",
-    "[UNK]",
-    "[CLS]",
-    "[SEP]",
-    "mer",
-    "##kel",
-    "met",
-    "the",
-    "in",
-    "berlin",
-    ".",
-    ",",
-    "said",
-    "officials",
-    "\"",
-    "we",
-    "will",
-    "win",
-];
-
-/// `B-PER` in IOB2 over LOC, MISC, ORG, PER.
-const B_PER: usize = 7;
-
 pub fn forced_tagger() -> Tagger {
-    let config = EncoderConfig {
-        vocab_size: VOCAB.len(),
-        ..EncoderConfig::tiny()
-    };
-    let spec = TaggerConfig {
-        heads: vec![
-            HeadSpec::entities(
-                "entities",
-                Scheme::Iob2,
-                &["LOC", "MISC", "ORG", "PER"],
-                DecoderKind::Softmax,
-            ),
-            HeadSpec::attributions("attributions", Scheme::Iob2, DecoderKind::Crf),
-        ],
-        window: WindowConfig {
-            max_subwords: 24,
-            overlap: 6,
-        },
-        casing: true,
-    };
-    let pretrained = Pretrained::random(&config, &LoadOptions::default()).unwrap();
-    let tagger = Tagger::new(pretrained, Tokenizer::from_vocab(VOCAB).unwrap(), spec).unwrap();
-    for (name, var, _) in tagger.trainable() {
-        if name == "heads.entities.classifier.weight" {
-            var.set(&var.zeros_like().unwrap()).unwrap();
-        } else if name == "heads.entities.classifier.bias" {
-            let mut bias = vec![0f32; var.dims()[0]];
-            bias[B_PER] = 20.0;
-            var.set(&Tensor::new(bias, &Device::Cpu).unwrap()).unwrap();
-        }
-    }
-    tagger.detached().unwrap()
+    byline_model::fixtures::forced_tagger()
+        .and_then(|t| t.detached())
+        .unwrap()
 }
 
 /// A server running in this process.
