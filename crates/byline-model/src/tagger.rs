@@ -113,6 +113,21 @@ fn yes() -> bool {
 }
 
 impl TaggerConfig {
+    /// The heads of this config over the weights of `vb` (created there when missing).
+    fn load_heads(&self, vb: VarBuilder, hidden_size: usize) -> Result<Vec<TaggerHead>> {
+        self.heads
+            .iter()
+            .map(|h| {
+                let cfg = HeadConfig {
+                    name: h.name.clone(),
+                    dropout: h.dropout,
+                    decoder: h.decoder,
+                };
+                TaggerHead::load(vb.clone(), &cfg, hidden_size, &h.tag_set())
+            })
+            .collect()
+    }
+
     /// `opts` with the casing table frozen when this tagger has no casing feature.
     fn load_options(&self, opts: &LoadOptions) -> LoadOptions {
         LoadOptions {
@@ -262,18 +277,7 @@ impl Tagger {
             .next()
             .map_or(Device::Cpu, |t| t.device().clone());
         let vb = VarBuilder::from_varmap(&head_vars, dtype, &device);
-        let heads = spec
-            .heads
-            .iter()
-            .map(|h| {
-                let cfg = HeadConfig {
-                    name: h.name.clone(),
-                    dropout: h.dropout,
-                    decoder: h.decoder,
-                };
-                TaggerHead::load(vb.clone(), &cfg, config.hidden_size, &h.tag_set())
-            })
-            .collect::<Result<Vec<_>>>()?;
+        let heads = spec.load_heads(vb, config.hidden_size)?;
         if let Some((path, stored)) = stored {
             let vars = head_vars
                 .data()
@@ -325,19 +329,7 @@ impl Tagger {
             .map(|(name, var)| (name.clone(), var.as_tensor().clone()))
             .collect();
         let vb = VarBuilder::from_tensors(detach(head_tensors), self.dtype, &self.device);
-        let heads = self
-            .spec
-            .heads
-            .iter()
-            .map(|h| {
-                let cfg = HeadConfig {
-                    name: h.name.clone(),
-                    dropout: h.dropout,
-                    decoder: h.decoder,
-                };
-                TaggerHead::load(vb.clone(), &cfg, self.config.hidden_size, &h.tag_set())
-            })
-            .collect::<Result<Vec<_>>>()?;
+        let heads = self.spec.load_heads(vb, self.config.hidden_size)?;
         Ok(Tagger {
             encoder,
             heads,
