@@ -102,16 +102,20 @@ impl<'t> Pipeline<'t> {
     /// Tags one chunk of documents, one result per document in order. When the chunk as a
     /// whole fails, each document is tagged on its own, so the failure stays with its document.
     pub fn tag_chunk(&self, docs: Vec<Document>) -> Vec<Result<Tagged, DocError>> {
-        self.tag_prepared(self.prepare(docs))
+        self.tag_prepared(self.prepare(docs.into_iter().map(Ok)))
     }
 
     /// The tensor-free first stage: tokenises each document and cuts it into the model's
-    /// windows. A document that cannot be prepared gets its error; the others go on.
-    pub fn prepare(&self, docs: Vec<Document>) -> Vec<Result<Ready, DocError>> {
-        let _span = tracing::debug_span!("prepare", documents = docs.len()).entered();
+    /// windows. A document that cannot be prepared gets its error, a read error passes through;
+    /// the others go on. One result per input, in order.
+    pub fn prepare(
+        &self,
+        docs: impl IntoIterator<Item = Result<Document, DocError>>,
+    ) -> Vec<Result<Ready, DocError>> {
+        let _span = tracing::debug_span!("prepare").entered();
         docs.into_iter()
             .map(|doc| {
-                let doc = prepared(doc);
+                let doc = prepared(doc?);
                 match self.tagger.prepare(&doc) {
                     Ok(input) => Ok(Ready { doc, input }),
                     Err(e) => Err(DocError::new(&doc.id, chain(&e))),
@@ -262,15 +266,15 @@ pub struct Tagging<'p, 't, T, I> {
     inputs: I,
     ready: VecDeque<(T, Result<Tagged, DocError>)>,
     /// The next chunk, prepared while the previous one was tagged.
-    next: Option<Chunk<T, Vec<Result<Ready, DocError>>>>,
+    next: Option<Chunk<T, Ready>>,
 }
 
-/// A chunk of inputs: each payload with its read error, if any, and the documents that were
-/// read (in order, one for each payload without an error).
+/// A chunk of inputs: the payloads and, in the same order, their documents (or read errors),
+/// read or prepared.
 #[derive(Debug)]
 struct Chunk<T, D> {
-    payloads: Vec<(T, Option<DocError>)>,
-    docs: D,
+    payloads: Vec<T>,
+    docs: Vec<Result<D, DocError>>,
 }
 
 impl<T, I> Iterator for Tagging<'_, '_, T, I>
@@ -292,7 +296,7 @@ where
     I: Iterator<Item = (T, Result<Document, DocError>)>,
 {
     /// Reads the next chunk of inputs (nothing when they are exhausted).
-    fn read(&mut self) -> Option<Chunk<T, Vec<Document>>> {
+    fn read(&mut self) -> Option<Chunk<T, Document>> {
         let (max_docs, max_bytes) = (self.pipeline.chunk_documents, self.pipeline.chunk_bytes);
         let mut payloads = Vec::new();
         let mut docs = Vec::new();
@@ -301,14 +305,9 @@ where
             let Some((payload, input)) = self.inputs.next() else {
                 break;
             };
-            match input {
-                Ok(doc) => {
-                    bytes += doc.text.len();
-                    payloads.push((payload, None));
-                    docs.push(doc);
-                }
-                Err(e) => payloads.push((payload, Some(e))),
-            }
+            bytes += input.as_ref().map_or(0, |doc| doc.text.len());
+            payloads.push(payload);
+            docs.push(input);
         }
         (!payloads.is_empty()).then_some(Chunk { payloads, docs })
     }
@@ -329,34 +328,27 @@ where
         let pipeline = self.pipeline;
         let (tagged, next) = std::thread::scope(|s| {
             let next = upcoming.map(|Chunk { payloads, docs }| {
-                let ids: Vec<String> = docs.iter().map(|d| d.id.clone()).collect();
+                // What each input becomes should the worker panic: its read error, or an
+                // internal error under its id.
+                let fallback: Vec<Result<Ready, DocError>> = docs
+                    .iter()
+                    .map(|d| match d {
+                        Ok(doc) => Err(DocError::new(&doc.id, "internal error while preparing")),
+                        Err(e) => Err(e.clone()),
+                    })
+                    .collect();
                 let worker = s.spawn(move || pipeline.prepare(docs));
-                (payloads, ids, worker)
+                (payloads, fallback, worker)
             });
             let tagged = pipeline.tag_prepared(current.docs);
-            let next = next.map(|(payloads, ids, worker)| Chunk {
+            let next = next.map(|(payloads, fallback, worker)| Chunk {
                 payloads,
-                docs: worker.join().unwrap_or_else(|_| {
-                    ids.iter()
-                        .map(|id| Err(DocError::new(id, "internal error while preparing")))
-                        .collect()
-                }),
+                docs: worker.join().unwrap_or(fallback),
             });
             (tagged, next)
         });
         self.next = next;
-        let mut tagged = tagged.into_iter();
-        for (payload, failed) in current.payloads {
-            let result = match failed {
-                Some(e) => Err(e),
-                None => tagged.next().unwrap_or_else(|| {
-                    Err(DocError::new(
-                        "?",
-                        "the tagger gave fewer results than documents",
-                    ))
-                }),
-            };
-            self.ready.push_back((payload, result));
-        }
+        // `tag_prepared` gives one result per input, in order.
+        self.ready.extend(current.payloads.into_iter().zip(tagged));
     }
 }

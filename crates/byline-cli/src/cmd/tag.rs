@@ -275,28 +275,7 @@ fn stream(
         };
         let gathered = gather(&rx, first, limits, weight, |_| true);
         leftover = gathered.leftover;
-        let mut docs = Vec::new();
-        let mut read_errors = Vec::new();
-        for (_, item) in gathered.batch {
-            match item {
-                Ok(doc) => {
-                    read_errors.push(None);
-                    docs.push(doc);
-                }
-                Err(e) => read_errors.push(Some(e)),
-            }
-        }
-        let mut results = pipeline.tag_chunk(docs).into_iter();
-        for read_error in read_errors {
-            let result = match read_error {
-                Some(e) => Err(e),
-                None => results.next().unwrap_or_else(|| {
-                    Err(DocError::new(
-                        "?",
-                        "the tagger gave fewer results than documents",
-                    ))
-                }),
-            };
+        for result in pipeline.tag(gathered.batch.into_iter().map(|(_, item)| item)) {
             if let Err(e) = &result {
                 failed += 1;
                 tracing::error!("{}: {}", e.id, e.message);
