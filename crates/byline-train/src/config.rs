@@ -29,6 +29,11 @@ use crate::error::{Error, Result};
 pub struct TrainConfig {
     /// The pretrained encoder to start from (a Hugging Face model directory).
     pub model_dir: PathBuf,
+    /// Continue from a trained byline model instead of fresh heads: a model directory (such as
+    /// `models/byline-news-small` or a run's `best/`) or a checkpoint directory whose
+    /// `model.safetensors` holds every trainable weight of this config's tagger (same tasks,
+    /// labels, schemes and decoders). Frozen word embeddings still come from `model_dir`.
+    pub init_from: Option<PathBuf>,
     /// The run directory: resolved config, `metrics.jsonl`, `checkpoints/`, `best/`.
     pub output_dir: PathBuf,
     /// Seeds data order, task sampling and dropout. Same seed, same run.
@@ -177,6 +182,7 @@ impl Default for TrainConfig {
     fn default() -> Self {
         TrainConfig {
             model_dir: PathBuf::from("models/bert-base-cased"),
+            init_from: None,
             output_dir: PathBuf::from("runs/byline"),
             seed: 42,
             epochs: 3,

@@ -165,7 +165,43 @@ pub fn build_tagger(cfg: &TrainConfig, tasks: &[TaskData]) -> Result<Tagger> {
     tagger
         .set_dropout(cfg.dropout as f32)
         .map_err(Error::model)?;
+    if let Some(dir) = &cfg.init_from {
+        init_from(&tagger, dir)?;
+    }
     Ok(tagger)
+}
+
+/// Sets every trainable weight of `tagger` (encoder and heads) from `dir/model.safetensors`, a
+/// byline model directory or a checkpoint of a tagger with the same heads. Weights are looked up
+/// by name and converted to the tagger's dtype (an f16 export continues as f32); a missing weight
+/// or a different shape is an error naming the file and the weight.
+pub fn init_from(tagger: &Tagger, dir: &Path) -> Result<()> {
+    let path = dir.join("model.safetensors");
+    let mut tensors = candle_core::safetensors::load(&path, tagger.device())
+        .map_err(|e| Error::checkpoint(&path, e.to_string()))?;
+    for (name, var, _) in tagger.trainable() {
+        let t = tensors.remove(&name).ok_or_else(|| {
+            Error::checkpoint(
+                &path,
+                format!("no tensor `{name}`: not a model with this config's tasks"),
+            )
+        })?;
+        if t.dims() != var.dims() {
+            return Err(Error::checkpoint(
+                &path,
+                format!(
+                    "`{name}` is {:?}, this config's tagger has {:?} (different labels or model?)",
+                    t.dims(),
+                    var.dims()
+                ),
+            ));
+        }
+        t.to_dtype(var.dtype())
+            .and_then(|t| var.set(&t))
+            .map_err(|e| Error::checkpoint(&path, e.to_string()))?;
+    }
+    tracing::info!(path = %path.display(), "initialised from a trained model");
+    Ok(())
 }
 
 /// The training examples of every task (task `i` for head `i`), one per window.

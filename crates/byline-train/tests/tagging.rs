@@ -182,4 +182,30 @@ fn the_tagger_learns_eight_sentences_by_heart() {
         tagging::evaluate(&saved, &tasks).unwrap()["entities.f1"],
         1.0
     );
+
+    // `init_from`: a fresh random tagger of the same shape takes over the trained weights.
+    let fresh = || {
+        let pretrained = Pretrained::random(&config, &LoadOptions::default()).unwrap();
+        let tokenizer = Tokenizer::from_vocab(VOCAB).unwrap();
+        Tagger::new(pretrained, tokenizer, saved.spec().clone()).unwrap()
+    };
+    let continued = fresh();
+    tagging::init_from(&continued, &dir.path().join("best")).unwrap();
+    assert_eq!(
+        tagging::evaluate(&continued, &tasks).unwrap()["entities.f1"],
+        1.0
+    );
+    // A tagger with other labels cannot: the error names the file and the weight.
+    let mut other = saved.spec().clone();
+    other.heads[0] = HeadSpec::entities("entities", Scheme::Iob2, &["PER"], DecoderKind::Crf);
+    let pretrained = Pretrained::random(&config, &LoadOptions::default()).unwrap();
+    let tokenizer = Tokenizer::from_vocab(VOCAB).unwrap();
+    let other = Tagger::new(pretrained, tokenizer, other).unwrap();
+    let err = tagging::init_from(&other, &dir.path().join("best"))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("model.safetensors") && err.contains("heads."),
+        "{err}"
+    );
 }
