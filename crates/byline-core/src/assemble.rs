@@ -28,6 +28,18 @@
 //!    increasing cost, each source at most once.
 //!
 //! Sentences are `doc.sentences`; a document without them is one sentence.
+//!
+//! # A learned source scorer
+//!
+//! [`link_problem`] runs rules 1 to 3 and lists, for every content, its candidate sources: the
+//! source spans within [`SOURCE_SENTENCES`] sentences of the content or its cue, plus "no
+//! source", each with the [`LINK_FEATURES`] numbers of [`SourceCandidate::features`] (distance,
+//! direction, sentences, crossing, what rule 4 would choose, ...). A scorer (byline-model's
+//! `Linker`, which adds the encoder's vectors of the spans' first and last words) gives every
+//! candidate a score, and [`LinkProblem::decode`] takes content–source pairs by decreasing score,
+//! each content and each source at most once, a pair only when it scores above the content's
+//! "no source". [`assemble_with`] falls back to rule 4 when the scorer gives no scores; a source
+//! farther than [`SOURCE_SENTENCES`] sentences is never linked either way.
 
 use std::ops::Range;
 
@@ -43,24 +55,135 @@ pub const SENTENCE_COST: usize = 50;
 pub const CROSSING_COST: usize = 20;
 /// Extra cost of a source attached to a content that has no cue.
 pub const NO_CUE_COST: usize = 10;
+/// How many sentences away from its content (or the content's cue) a source candidate of the
+/// learned scorer may be.
+pub const SOURCE_SENTENCES: usize = 2;
+/// Length of [`SourceCandidate::features`].
+pub const LINK_FEATURES: usize = 19;
 
 /// Assembles attributions from role spans over `doc`'s words (see the [module docs](self)).
 /// Attributions come in the order of their contents.
 pub fn assemble(doc: &Document, roles: &RoleSpans) -> Vec<Attribution> {
+    let problem = link_problem(doc, roles);
+    problem.attributions(roles, &problem.rule_source_of)
+}
+
+/// [`assemble`] with sources chosen by a learned scorer: `score` gets the [`LinkProblem`] and
+/// returns one score per [`LinkProblem::candidates`] entry (higher is likelier), or `None` to
+/// fall back to the rules (see the [module docs](self)). Scores of another length fall back too.
+pub fn assemble_with(
+    doc: &Document,
+    roles: &RoleSpans,
+    score: impl FnOnce(&LinkProblem) -> Option<Vec<f32>>,
+) -> Vec<Attribution> {
+    let problem = link_problem(doc, roles);
+    let source_of = match score(&problem) {
+        Some(scores) if scores.len() == problem.candidates.len() => problem.decode(&scores),
+        _ => problem.rule_source_of.clone(),
+    };
+    problem.attributions(roles, &source_of)
+}
+
+/// One content of the assembled attributions: indices of its pieces in `roles.contents` (one,
+/// or several for a split or multi-paragraph quote) and the words from its first to its last.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ContentGroup {
+    pub pieces: Vec<usize>,
+    pub words: Range<usize>,
+}
+
+/// A possible source of one content: `source` indexes `roles.sources`, `None` is "no source".
+#[derive(Debug, Clone, PartialEq)]
+pub struct SourceCandidate {
+    /// Index into [`LinkProblem::groups`].
+    pub group: usize,
+    pub source: Option<usize>,
+    /// Numbers describing the pair, each in about `0..=1`: `[0]` no source; about the content:
+    /// `[1]` has a cue, `[2]` direct quote, `[3]` ln(1 + words) / 5, `[4]` rule 4 gives it no
+    /// source; about the candidate: `[5]` ln(1 + words between it and the cue, or the content
+    /// without cue) / 5, `[6]` before that anchor, `[7..=9]` 0, 1 or 2 sentences from it,
+    /// `[10]` another content lies between, `[11]` inside the content's extent, `[12]` ln(1 +
+    /// its words) / 3, `[13]` rule 4 chooses it, `[14]`/`[15]` the nearest / second nearest
+    /// candidate, `[16]` a pronoun, `[17]` touches the cue, `[18]` rule 4 gives it to another
+    /// content.
+    pub features: [f32; LINK_FEATURES],
+}
+
+/// Contents, cues and the source candidates a scorer chooses among (see [`link_problem`]).
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct LinkProblem {
+    pub groups: Vec<ContentGroup>,
+    /// Each group's cue (index into `roles.cues`), by rules 1 and 3.
+    pub cue_of: Vec<Option<usize>>,
+    /// Each group's source by rule 4: the fallback.
+    pub rule_source_of: Vec<Option<usize>>,
+    /// Every group's candidates, grouped by group in order, "no source" first.
+    pub candidates: Vec<SourceCandidate>,
+}
+
+impl LinkProblem {
+    /// Sources from candidate scores: pairs by decreasing score, each group and each source at
+    /// most once, a pair only when it scores above its group's "no source".
+    pub fn decode(&self, scores: &[f32]) -> Vec<Option<usize>> {
+        let mut null = vec![f32::NEG_INFINITY; self.groups.len()];
+        for (c, &score) in self.candidates.iter().zip(scores) {
+            if c.source.is_none() {
+                null[c.group] = score;
+            }
+        }
+        let mut pairs: Vec<(f32, usize, usize)> = self
+            .candidates
+            .iter()
+            .zip(scores)
+            .filter_map(|(c, &score)| c.source.map(|s| (score, c.group, s)))
+            .filter(|&(score, g, _)| score > null[g])
+            .collect();
+        pairs.sort_by(|a, b| b.0.total_cmp(&a.0).then((a.1, a.2).cmp(&(b.1, b.2))));
+        let mut source_of = vec![None; self.groups.len()];
+        let mut used = std::collections::HashSet::new();
+        for (_, g, s) in pairs {
+            if source_of[g].is_none() && used.insert(s) {
+                source_of[g] = Some(s);
+            }
+        }
+        source_of
+    }
+
+    /// The attributions: one per group, with its cue and the source `source_of` gives it.
+    pub fn attributions(&self, roles: &RoleSpans, source_of: &[Option<usize>]) -> Vec<Attribution> {
+        self.groups
+            .iter()
+            .zip(self.cue_of.iter().zip(source_of))
+            .map(|(g, (cue, source))| Attribution {
+                content: Mention::new(g.pieces.iter().map(|&i| roles.contents[i].span).collect()),
+                cue: cue.map(|c| Mention::single(roles.cues[c].span)),
+                source: source.map(|s| Mention::single(roles.sources[s].span)),
+            })
+            .collect()
+    }
+}
+
+/// Rules 1 to 4 and every content's source candidates with their features (see the
+/// [module docs](self)).
+pub fn link_problem(doc: &Document, roles: &RoleSpans) -> LinkProblem {
     let ctx = Context::new(doc, roles);
     let groups = ctx.merge_contents();
     let mut cue_of: Vec<Option<usize>> = groups.iter().map(|g| g.cue).collect();
     ctx.assign_cues(&groups, &mut cue_of);
-    let source_of = ctx.assign_sources(&groups, &cue_of);
-    groups
-        .iter()
-        .zip(cue_of.iter().zip(&source_of))
-        .map(|(g, (cue, source))| Attribution {
-            content: Mention::new(g.pieces.iter().map(|&i| roles.contents[i].span).collect()),
-            cue: cue.map(|c| Mention::single(roles.cues[c].span)),
-            source: source.map(|s| Mention::single(roles.sources[s].span)),
-        })
-        .collect()
+    let rule_source_of = ctx.assign_sources(&groups, &cue_of);
+    let candidates = ctx.source_candidates(&groups, &cue_of, &rule_source_of);
+    LinkProblem {
+        groups: groups
+            .into_iter()
+            .map(|g| ContentGroup {
+                pieces: g.pieces,
+                words: g.words,
+            })
+            .collect(),
+        cue_of,
+        rule_source_of,
+        candidates,
+    }
 }
 
 /// What a perfect tagger would get: `doc`'s own attributions to per-word role tags of `tag_set`
@@ -365,6 +488,89 @@ impl<'a> Context<'a> {
         source_of
     }
 
+    fn source_candidates(
+        &self,
+        groups: &[Group],
+        cue_of: &[Option<usize>],
+        rule_source_of: &[Option<usize>],
+    ) -> Vec<SourceCandidate> {
+        let sources = &self.roles.sources;
+        let mut rule_group = vec![None; sources.len()];
+        for (g, s) in rule_source_of.iter().enumerate() {
+            if let Some(s) = s {
+                rule_group[*s] = Some(g);
+            }
+        }
+        let ln = |x: usize, scale: f32| (x as f32).ln_1p() / scale;
+        let flag = |b: bool| if b { 1.0 } else { 0.0 };
+        let mut out = Vec::new();
+        for (g, group) in groups.iter().enumerate() {
+            let cue = cue_of[g].map(|c| &self.roles.cues[c].words);
+            let anchor = cue.unwrap_or(&group.words);
+            let (cf, cl) = self.sentences(&group.words);
+            let (af, al) = self.sentences(anchor);
+            let span = (cf.min(af), cl.max(al));
+            let direct = group.pieces.iter().all(|&p| {
+                self.roles.contents[p]
+                    .span
+                    .slice(&self.doc.text)
+                    .is_some_and(crate::quote::is_direct)
+            });
+            let mut base = [0.0f32; LINK_FEATURES];
+            base[1] = flag(cue.is_some());
+            base[2] = flag(direct);
+            base[3] = ln(group.words.len(), 5.0);
+            base[4] = flag(rule_source_of[g].is_none());
+            let mut null = base;
+            null[0] = 1.0;
+            out.push(SourceCandidate {
+                group: g,
+                source: None,
+                features: null,
+            });
+            let wide = (
+                span.0.saturating_sub(SOURCE_SENTENCES - 1),
+                span.1 + SOURCE_SENTENCES - 1,
+            );
+            let mut found: Vec<(usize, usize)> = self
+                .near(sources, wide)
+                .filter_map(|s| {
+                    let gap_s = self.sentence_gap(&sources[s].words, span);
+                    (gap_s <= SOURCE_SENTENCES).then_some((gap(anchor, &sources[s].words), s))
+                })
+                .collect();
+            found.sort_unstable();
+            for (rank, &(distance, s)) in found.iter().enumerate() {
+                let words = &sources[s].words;
+                let sg = self.sentence_gap(words, (af, al));
+                let mut f = base;
+                f[5] = ln(distance, 5.0);
+                f[6] = flag(words.end <= anchor.start);
+                f[7 + sg.min(2)] = 1.0;
+                f[10] = flag(self.crosses_other_content(words, anchor, &group.words));
+                f[11] = flag(words.start >= group.words.start && words.end <= group.words.end);
+                f[12] = ln(words.len(), 3.0);
+                f[13] = flag(rule_source_of[g] == Some(s));
+                f[14] = flag(rank == 0);
+                f[15] = flag(rank == 1);
+                f[16] = flag(
+                    sources[s]
+                        .span
+                        .slice(&self.doc.text)
+                        .is_some_and(|t| crate::source::pronoun(t).is_some()),
+                );
+                f[17] = flag(cue.is_some_and(|c| gap(c, words) == 0));
+                f[18] = flag(rule_group[s].is_some_and(|o| o != g));
+                out.push(SourceCandidate {
+                    group: g,
+                    source: Some(s),
+                    features: f,
+                });
+            }
+        }
+        out
+    }
+
     /// Whether a word of a content other than `own` lies between `a` and `b`.
     fn crosses_other_content(
         &self,
@@ -524,6 +730,77 @@ mod tests {
                 .map(|a| show(&doc, a))
                 .collect();
             assert_eq!(got, *expect, "{marked}");
+        }
+    }
+
+    #[test]
+    fn a_scorer_that_follows_rule_4_assembles_what_the_rules_do() {
+        let marked =
+            "{C \"Taxes will rise,\"} {Q said} {S Jones}. {C \"They will not,\"} {S Smith} \
+                      {Q replied}. {S He} {Q added} {C that nothing was decided}.";
+        let (doc, roles) = parse(marked);
+        let rules = assemble(&doc, &roles);
+        let follow = |p: &LinkProblem| {
+            Some(
+                p.candidates
+                    .iter()
+                    .map(|c| c.features[13] + 0.5 * c.features[0] * c.features[4])
+                    .collect(),
+            )
+        };
+        assert_eq!(assemble_with(&doc, &roles, follow), rules);
+        // No scores, or scores of the wrong length: the rules.
+        assert_eq!(assemble_with(&doc, &roles, |_| None), rules);
+        assert_eq!(assemble_with(&doc, &roles, |_| Some(vec![1.0])), rules);
+        let problem = link_problem(&doc, &roles);
+        assert_eq!(problem.groups.len(), 3);
+        // Every group's candidates: "no source" first, then the sources near it, nearest first.
+        for g in 0..3 {
+            let of: Vec<&SourceCandidate> =
+                problem.candidates.iter().filter(|c| c.group == g).collect();
+            assert_eq!(of[0].source, None);
+            assert_eq!(of[0].features[0], 1.0);
+            assert_eq!(of.len(), 4, "three sources within two sentences");
+            assert_eq!(of[1].features[14], 1.0);
+        }
+    }
+
+    #[test]
+    fn decoding_takes_pairs_by_score_above_no_source() {
+        let (doc, roles) = parse("{C \"A,\"} {Q said} {S Jones}. {C \"B,\"} {Q said} {S Smith}.");
+        let problem = link_problem(&doc, &roles);
+        let index = |g: usize, s: Option<usize>| {
+            problem
+                .candidates
+                .iter()
+                .position(|c| c.group == g && c.source == s)
+                .unwrap()
+        };
+        let table: &[(&[(usize, Option<usize>, f32)], [Option<usize>; 2])] = &[
+            // Both contents prefer Smith: the higher score wins it, the other takes Jones.
+            (
+                &[(0, Some(1), 3.0), (1, Some(1), 2.0), (1, Some(0), 1.0)],
+                [Some(1), Some(0)],
+            ),
+            // A source below its content's "no source" is not taken.
+            (
+                &[(0, None, 5.0), (0, Some(0), 4.0), (1, Some(1), 1.0)],
+                [None, Some(1)],
+            ),
+            // Nothing above zero, every "no source" at zero: Jones only for the first.
+            (&[(0, Some(0), 0.5)], [Some(0), None]),
+        ];
+        for (scores, expect) in table {
+            let mut v = vec![0.0f32; problem.candidates.len()];
+            for c in &problem.candidates {
+                if c.source.is_some() {
+                    v[index(c.group, c.source)] = -1.0;
+                }
+            }
+            for &(g, s, x) in scores.iter() {
+                v[index(g, s)] = x;
+            }
+            assert_eq!(problem.decode(&v), expect.to_vec(), "{scores:?}");
         }
     }
 
