@@ -43,6 +43,24 @@
 //! « »`): the piece starts with an opening mark or follows one (spaces between allowed), it ends
 //! with a closing mark (trailing `. , ! ? ; : …` allowed) or is followed by one (after such
 //! punctuation and spaces), and there is no double quotation mark inside.
+//!
+//! # Direct-quote speakers
+//!
+//! How often the speaker of a direct quote is found, whatever else the prediction gets right.
+//! Over the gold attributions whose content is a direct quote (as above) **and** that have a
+//! source:
+//!
+//! * `quotes` is their number;
+//! * each is paired with the predicted attribution (any, direct quote or not) whose content has
+//!   the highest Dice coefficient with it, if that Dice is at least 0.5: pairs are taken greedily
+//!   in decreasing Dice order and each predicted attribution serves at most one gold quote, as in
+//!   the attribution match above but **without** the source condition; `found` is the number of
+//!   gold quotes paired;
+//! * `correct` is the number of paired gold quotes whose predicted source is exactly the gold
+//!   source (same pieces).
+//!
+//! The figures are **speaker correct** = `correct / quotes` (the headline figure) and **speaker
+//! correct when the quote is found** = `correct / found`.
 
 use std::borrow::Cow;
 use std::collections::HashMap;
@@ -106,6 +124,53 @@ impl AddAssign for Overlap {
     }
 }
 
+/// Counts of the direct-quote speaker figure (see the [module docs](self#direct-quote-speakers)).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize)]
+pub struct SpeakerCounts {
+    /// Gold attributions whose content is a direct quote and that have a source.
+    pub quotes: usize,
+    /// Those paired with a predicted attribution by content Dice.
+    pub found: usize,
+    /// Those paired with a predicted attribution that has exactly the gold source.
+    pub correct: usize,
+}
+
+impl SpeakerCounts {
+    /// Speaker correct: `correct / quotes`, `0.0` when there are no quotes.
+    pub fn accuracy(&self) -> f64 {
+        ratio(self.correct as f64, self.quotes)
+    }
+
+    /// Speaker correct when the quote is found: `correct / found`, `0.0` when none is found.
+    pub fn accuracy_when_found(&self) -> f64 {
+        ratio(self.correct as f64, self.found)
+    }
+
+    /// The two table rows. A [`Row`] has no accuracy column, so each accuracy is shown as
+    /// precision = recall = F1, from counts whose predicted and gold totals are both the
+    /// denominator (`quotes`, or `found`); the support is that denominator.
+    fn rows(&self) -> [Row; 2] {
+        [
+            Row::from_counts(
+                "direct speaker correct",
+                Counts::new(self.correct, self.quotes, self.quotes),
+            ),
+            Row::from_counts(
+                "direct speaker correct (quote found)",
+                Counts::new(self.correct, self.found, self.found),
+            ),
+        ]
+    }
+}
+
+impl AddAssign for SpeakerCounts {
+    fn add_assign(&mut self, o: SpeakerCounts) {
+        self.quotes += o.quotes;
+        self.found += o.found;
+        self.correct += o.correct;
+    }
+}
+
 /// Scores of one role (content, source or cue).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Serialize)]
 pub struct RoleScores {
@@ -142,19 +207,24 @@ impl AttributionFigures {
     }
 }
 
-/// Attribution scores over all attributions and over direct quotes only.
+/// Attribution scores over all attributions and over direct quotes only, and the speakers of
+/// direct quotes.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Serialize)]
 pub struct AttributionScores {
     pub all: AttributionFigures,
     pub direct: AttributionFigures,
+    /// Whether the speaker (source) of each gold direct quote is found.
+    pub direct_speaker: SpeakerCounts,
 }
 
 impl AttributionScores {
     /// Rows `content exact`, `content overlap`, `source ...`, `cue ...`, `attribution`, then the
-    /// same prefixed with `direct `.
+    /// same prefixed with `direct `, then `direct speaker correct` and `direct speaker correct
+    /// (quote found)`.
     pub fn table(&self) -> Table {
         let mut rows = self.all.rows("");
         rows.extend(self.direct.rows("direct "));
+        rows.extend(self.direct_speaker.rows());
         Table {
             title: "attribution".into(),
             rows,
@@ -175,6 +245,11 @@ pub fn evaluate_attributions(gold: &[Document], pred: &[Document]) -> Result<Att
         let doc = DocTokens { tokens: &tokens };
         doc.add(&mut scores.all, &all(g), &all(p));
         doc.add(&mut scores.direct, &direct(g), &direct(p));
+        let sourced: Vec<&Attribution> = direct(g)
+            .into_iter()
+            .filter(|a| a.source.is_some())
+            .collect();
+        scores.direct_speaker += doc.speakers(&sourced, &all(p));
     }
     Ok(scores)
 }
@@ -245,29 +320,60 @@ impl DocTokens<'_> {
         }
     }
 
+    /// Whole attributions: content Dice ≥ [`CONTENT_DICE_THRESHOLD`] and the same source.
     fn match_attributions(&self, gold: &[&Attribution], pred: &[&Attribution]) -> Counts {
+        let correct = self
+            .pair_contents(gold, pred, |g, p| g.source == p.source)
+            .len();
+        Counts::new(correct, pred.len(), gold.len())
+    }
+
+    /// The direct-quote speaker counts of `gold`, the gold direct quotes that have a source,
+    /// against all predicted attributions.
+    fn speakers(&self, gold: &[&Attribution], pred: &[&Attribution]) -> SpeakerCounts {
+        let pairs = self.pair_contents(gold, pred, |_, _| true);
+        SpeakerCounts {
+            quotes: gold.len(),
+            found: pairs.len(),
+            correct: pairs
+                .iter()
+                .filter(|&&(gi, pi)| gold[gi].source == pred[pi].source)
+                .count(),
+        }
+    }
+
+    /// Pairs gold with predicted attributions by content: among the pairs that `allowed` accepts
+    /// and whose content Dice is at least [`CONTENT_DICE_THRESHOLD`], takes them in decreasing
+    /// Dice order (ties: earlier gold, then earlier prediction), each gold and each predicted
+    /// attribution at most once. Returns `(gold index, predicted index)` pairs in that order.
+    fn pair_contents(
+        &self,
+        gold: &[&Attribution],
+        pred: &[&Attribution],
+        allowed: impl Fn(&Attribution, &Attribution) -> bool,
+    ) -> Vec<(usize, usize)> {
         let g: Vec<Vec<usize>> = gold.iter().map(|a| self.token_set(&a.content)).collect();
         let p: Vec<Vec<usize>> = pred.iter().map(|a| self.token_set(&a.content)).collect();
         let mut candidates: Vec<(f64, usize, usize)> = Vec::new();
         for (gi, ga) in gold.iter().enumerate() {
             for (pi, pa) in pred.iter().enumerate() {
                 let d = dice(&g[gi], &p[pi]);
-                if d >= CONTENT_DICE_THRESHOLD && ga.source == pa.source {
+                if d >= CONTENT_DICE_THRESHOLD && allowed(ga, pa) {
                     candidates.push((d, gi, pi));
                 }
             }
         }
         candidates.sort_by(|a, b| b.0.total_cmp(&a.0).then((a.1, a.2).cmp(&(b.1, b.2))));
         let (mut gold_used, mut pred_used) = (vec![false; gold.len()], vec![false; pred.len()]);
-        let mut correct = 0;
+        let mut pairs = Vec::new();
         for (_, gi, pi) in candidates {
             if !gold_used[gi] && !pred_used[pi] {
                 gold_used[gi] = true;
                 pred_used[pi] = true;
-                correct += 1;
+                pairs.push((gi, pi));
             }
         }
-        Counts::new(correct, pred.len(), gold.len())
+        pairs
     }
 }
 
@@ -422,10 +528,284 @@ mod tests {
         assert_eq!(scores.direct.content.exact, Counts::new(0, 1, 1));
         assert!(close(scores.direct.content.overlap.recall(), 5.0 / 8.0));
         let table = scores.table();
-        assert_eq!(table.rows.len(), 14);
+        assert_eq!(table.rows.len(), 16);
         assert_eq!(table.rows[7].name, "direct content exact");
         assert_eq!(table.rows[13].name, "direct attribution");
         assert_eq!(table.rows[1].correct, None);
+    }
+
+    fn speakers(
+        name: &str,
+        gold: Vec<Attribution>,
+        pred: Vec<Attribution>,
+        quotes: usize,
+        found: usize,
+        correct: usize,
+    ) -> (&str, Vec<Attribution>, Vec<Attribution>, SpeakerCounts) {
+        let expected = SpeakerCounts {
+            quotes,
+            found,
+            correct,
+        };
+        (name, gold, pred, expected)
+    }
+
+    #[test]
+    fn direct_quote_speakers() {
+        // Gold direct quote: “ We will win the election , ” = 8 tokens, source Smith.
+        let quote = || attr("“We will win the election,”", Some("said"), Some("Smith"));
+        let cases = [
+            speakers(
+                "speaker right, content Dice 10/13, no cue",
+                vec![quote()],
+                vec![attr("We will win the election", None, Some("Smith"))],
+                1,
+                1,
+                1,
+            ),
+            speakers(
+                "speaker wrong",
+                vec![quote()],
+                vec![attr(
+                    "“We will win the election,”",
+                    Some("said"),
+                    Some("Jones"),
+                )],
+                1,
+                1,
+                0,
+            ),
+            speakers(
+                "speaker overlaps but is not exact",
+                vec![quote()],
+                vec![attr(
+                    "“We will win the election,”",
+                    None,
+                    Some("Smith said"),
+                )],
+                1,
+                1,
+                0,
+            ),
+            speakers(
+                "no predicted speaker",
+                vec![quote()],
+                vec![attr("“We will win the election,”", Some("said"), None)],
+                1,
+                1,
+                0,
+            ),
+            speakers(
+                "quote not found: Dice 4/10",
+                vec![quote()],
+                vec![attr("We will", Some("said"), Some("Smith"))],
+                1,
+                0,
+                0,
+            ),
+            speakers("no prediction", vec![quote()], vec![], 1, 0, 0),
+            speakers(
+                "a prediction that is not a direct quote still pairs: Dice 16/18",
+                vec![quote()],
+                vec![attr(
+                    "“We will win the election,” Smith said",
+                    None,
+                    Some("Smith"),
+                )],
+                1,
+                1,
+                1,
+            ),
+            speakers(
+                "indirect gold quote is not counted",
+                vec![attr(
+                    "the plan had failed badly",
+                    Some("told"),
+                    Some("Jones"),
+                )],
+                vec![attr(
+                    "the plan had failed badly",
+                    Some("told"),
+                    Some("Jones"),
+                )],
+                0,
+                0,
+                0,
+            ),
+            speakers(
+                "direct gold quote without source is not counted",
+                vec![attr("“We will win the election,”", Some("said"), None)],
+                vec![attr("“We will win the election,”", Some("said"), None)],
+                0,
+                0,
+                0,
+            ),
+            speakers(
+                "one prediction cannot serve two gold quotes",
+                vec![
+                    quote(),
+                    attr("We will win the election", Some("said"), Some("Smith")),
+                ],
+                vec![attr("“We will win the election,”", None, Some("Smith"))],
+                2,
+                1,
+                1,
+            ),
+            speakers(
+                "two predictions serve two gold quotes",
+                vec![
+                    quote(),
+                    attr("We will win the election", Some("said"), Some("Smith")),
+                ],
+                vec![
+                    attr("We will win the election", None, Some("Smith")),
+                    attr("“We will win the election,”", None, Some("Jones")),
+                ],
+                2,
+                2,
+                1,
+            ),
+            speakers(
+                "pairing is by Dice alone: the best content has the wrong speaker",
+                vec![quote()],
+                vec![
+                    attr("We will win the election", None, Some("Smith")),
+                    attr("“We will win the election,”", None, Some("Jones")),
+                ],
+                1,
+                1,
+                0,
+            ),
+        ];
+        let indirect = m("“We will win the election,” Smith said");
+        assert!(!is_direct_mention(TEXT, &indirect));
+        for (name, gold, pred, expected) in cases {
+            let (g, p) = docs(gold, pred);
+            let scores = evaluate_attributions(&g, &p).unwrap();
+            assert_eq!(scores.direct_speaker, expected, "{name}");
+        }
+    }
+
+    #[test]
+    fn speaker_pairing_differs_from_attribution_match() {
+        // The attribution match needs the same source, so it takes the Dice-10/13 prediction;
+        // the speaker pairing takes the exact content, whose speaker is wrong.
+        let gold = vec![attr(
+            "“We will win the election,”",
+            Some("said"),
+            Some("Smith"),
+        )];
+        let pred = vec![
+            attr("We will win the election", None, Some("Smith")),
+            attr("“We will win the election,”", None, Some("Jones")),
+        ];
+        let (g, p) = docs(gold, pred);
+        let scores = evaluate_attributions(&g, &p).unwrap();
+        assert_eq!(scores.all.attribution, Counts::new(1, 2, 1));
+        assert_eq!(
+            scores.direct_speaker,
+            SpeakerCounts {
+                quotes: 1,
+                found: 1,
+                correct: 0
+            }
+        );
+    }
+
+    #[test]
+    fn speaker_figures_sum_over_documents_and_fill_the_table() {
+        let text2 = "“Nothing will change,” Jones said. “Rates stay,” she added.";
+        let m2 = |s: &str| Mention::single(find(text2, s, 0));
+        let attr2 = |content: &str, source: Option<&str>| Attribution {
+            content: m2(content),
+            cue: None,
+            source: source.map(m2),
+        };
+        let (mut g1, mut p1) = docs(
+            vec![attr("“We will win the election,”", None, Some("Smith"))],
+            vec![attr("We will win the election", None, Some("Smith"))],
+        );
+        let mut g2 = Document::new("e", text2);
+        g2.attributions = vec![
+            attr2("“Nothing will change,”", Some("Jones")),
+            attr2("“Rates stay,”", Some("she")),
+        ];
+        let mut p2 = Document::new("e", text2);
+        p2.attributions = vec![
+            attr2("Nothing will change", Some("she")),
+            attr2("Rates", Some("she")),
+        ];
+        g1.push(g2);
+        p1.push(p2);
+        let scores = evaluate_attributions(&g1, &p1).unwrap();
+        // Document d: found and right. Document e: "Nothing will change" found with the wrong
+        // speaker; "Rates" is 1 of the 5 tokens of “ Rates stay , ”: Dice 2/6, not found.
+        let s = scores.direct_speaker;
+        assert_eq!(
+            s,
+            SpeakerCounts {
+                quotes: 3,
+                found: 2,
+                correct: 1
+            }
+        );
+        assert!(close(s.accuracy(), 1.0 / 3.0));
+        assert!(close(s.accuracy_when_found(), 0.5));
+
+        let table = scores.table();
+        assert_eq!(table.rows.len(), 16);
+        let (row, found_row) = (&table.rows[14], &table.rows[15]);
+        assert_eq!(row.name, "direct speaker correct");
+        assert_eq!(found_row.name, "direct speaker correct (quote found)");
+        for (row, accuracy, support) in [(row, 1.0 / 3.0, 3), (found_row, 0.5, 2)] {
+            assert!(close(row.precision, accuracy), "{}", row.name);
+            assert!(close(row.recall, accuracy), "{}", row.name);
+            assert!(close(row.f1, accuracy), "{}", row.name);
+            assert_eq!(row.support, support, "{}", row.name);
+            assert_eq!(row.correct, Some(1), "{}", row.name);
+        }
+    }
+
+    #[test]
+    fn speaker_accuracy_is_zero_without_quotes() {
+        let cases = [
+            (SpeakerCounts::default(), 0.0, 0.0),
+            (
+                SpeakerCounts {
+                    quotes: 2,
+                    found: 0,
+                    correct: 0,
+                },
+                0.0,
+                0.0,
+            ),
+            (
+                SpeakerCounts {
+                    quotes: 4,
+                    found: 2,
+                    correct: 1,
+                },
+                0.25,
+                0.5,
+            ),
+        ];
+        for (counts, accuracy, when_found) in cases {
+            assert!(close(counts.accuracy(), accuracy), "{counts:?}");
+            assert!(
+                close(counts.accuracy_when_found(), when_found),
+                "{counts:?}"
+            );
+        }
+        let mut sum = cases[1].0;
+        sum += cases[2].0;
+        assert_eq!(
+            sum,
+            SpeakerCounts {
+                quotes: 6,
+                found: 2,
+                correct: 1
+            }
+        );
     }
 
     #[test]

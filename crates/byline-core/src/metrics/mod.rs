@@ -16,7 +16,9 @@ use serde::Serialize;
 use crate::document::Document;
 use crate::error::{Error, Result, Side};
 
-pub use attribution::{evaluate_attributions, AttributionFigures, AttributionScores};
+pub use attribution::{
+    evaluate_attributions, AttributionFigures, AttributionScores, SpeakerCounts,
+};
 pub use entity::{evaluate_entities, EntityScores};
 
 /// Counts of one class: what the gold standard has, what was predicted, and how many
