@@ -57,6 +57,7 @@ pub fn forced_tagger() -> Result<Tagger> {
             overlap: 6,
         },
         casing: true,
+        linker: None,
     };
     let pretrained = Pretrained::random(&config, &LoadOptions::default())?;
     let tagger = Tagger::new(pretrained, Tokenizer::from_vocab(VOCAB)?, spec)?;

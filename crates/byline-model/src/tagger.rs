@@ -16,7 +16,7 @@ use std::path::Path;
 use byline_core::align::{
     entities_from_tags, entity_tags, role_labels, role_tags, roles_from_tags,
 };
-use byline_core::assemble::assemble;
+use byline_core::assemble::{assemble, assemble_with};
 use byline_core::tokenize::tokenize_document;
 use byline_core::{Attribution, Document, Entity, LabelSet, Scheme, Tag, TagSet};
 use candle_core::{DType, Device, Tensor, Var};
@@ -30,6 +30,7 @@ use crate::error::{Error, Result};
 use crate::features::{document_windows, DocumentInput, Specials, TagExample, WindowConfig};
 use crate::gather::WordPositions;
 use crate::head::{DecoderKind, HeadConfig, TaggerHead};
+use crate::linker::{Linker, LinkerConfig, WordVectors};
 use crate::tag_batch::TagBatch;
 use crate::tokenize::Tokenizer;
 use crate::weights::{LoadOptions, ParamStore, Pretrained, CONFIG_FILE, SAFETENSORS_FILE};
@@ -106,6 +107,9 @@ pub struct TaggerConfig {
     /// encoder sees exactly what the pretrained, uncased model sees.
     #[serde(default = "yes")]
     pub casing: bool,
+    /// The learned source scorer of attribution assembly ([`crate::linker`]), when trained.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub linker: Option<LinkerConfig>,
 }
 
 fn yes() -> bool {
@@ -144,6 +148,9 @@ pub struct WordPredictions {
     pub tags: Vec<usize>,
     /// Marginal probability of each word's tag.
     pub scores: Vec<f32>,
+    /// Encoder vectors of the first and last words of the head's spans, collected for the
+    /// [`Linker`] of an attribution head (empty otherwise).
+    pub vectors: WordVectors,
 }
 
 /// A padded training batch of one head.
@@ -172,6 +179,7 @@ pub struct Tagger {
     dtype: DType,
     device: Device,
     predict_batch_tokens: usize,
+    linker: Option<Linker>,
 }
 
 impl std::fmt::Debug for Tagger {
@@ -224,13 +232,54 @@ impl Tagger {
                 stored.insert(name);
             }
         }
-        Self::assemble(
+        let linker = spec.linker.clone();
+        let mut tagger = Self::assemble(
             pretrained,
             tokenizer,
-            spec,
+            TaggerConfig {
+                linker: None,
+                ..spec
+            },
             head_vars,
             Some((&weights, stored)),
-        )
+        )?;
+        if let Some(config) = linker {
+            let hidden = tagger.config.hidden_size;
+            let linker = Linker::load(dir, config, hidden, &tagger.device)?;
+            tagger.set_linker(Some(linker))?;
+        }
+        Ok(tagger)
+    }
+
+    /// Attaches (or removes) the learned source scorer; its head must be an attribution head.
+    pub fn set_linker(&mut self, linker: Option<Linker>) -> Result<()> {
+        if let Some(l) = &linker {
+            let h = self.head_index(&l.config().head)?;
+            if self.spec.heads[h].kind != HeadKind::Attributions {
+                return Err(Error::InvalidTagger {
+                    message: format!(
+                        "linker head `{}` is not an attribution head",
+                        l.config().head
+                    ),
+                });
+            }
+            if l.hidden() != self.config.hidden_size {
+                return Err(Error::InvalidTagger {
+                    message: format!(
+                        "linker reads vectors of width {}, the encoder's are {}",
+                        l.hidden(),
+                        self.config.hidden_size
+                    ),
+                });
+            }
+        }
+        self.spec.linker = linker.as_ref().map(|l| l.config().clone());
+        self.linker = linker;
+        Ok(())
+    }
+
+    pub fn linker(&self) -> Option<&Linker> {
+        self.linker.as_ref()
     }
 
     fn assemble(
@@ -302,6 +351,7 @@ impl Tagger {
             dtype,
             device,
             predict_batch_tokens: PREDICT_BATCH_TOKENS,
+            linker: None,
         })
     }
 
@@ -588,9 +638,86 @@ impl Tagger {
             .map(|i| WordPredictions {
                 tags: vec![0; i.owner.len()],
                 scores: vec![0.0; i.owner.len()],
+                vectors: WordVectors::default(),
             })
             .collect();
         let mut out = vec![empty; heads.len()];
+        // The head whose span ends the linker reads.
+        let linked = self
+            .linker
+            .as_ref()
+            .and_then(|l| self.head_index(&l.config().head).ok())
+            .and_then(|h| heads.iter().position(|&x| x == h));
+        self.for_each_batch(inputs, |chunk, words, lengths| {
+            let vectors = match linked {
+                Some(_) => Some(words.to_dtype(DType::F32)?.to_vec3::<f32>()?),
+                None => None,
+            };
+            for (i, (&h, out)) in heads.iter().zip(out.iter_mut()).enumerate() {
+                let emissions = self.heads[h].forward(words, false)?;
+                let decoded = self.heads[h].decode(&emissions, lengths)?;
+                let tag_set = self.heads[h].tag_set();
+                for (b, (&(d, w), dec)) in chunk.iter().zip(decoded).enumerate() {
+                    let window = &inputs[d].windows[w].words;
+                    let owner = &inputs[d].owner;
+                    for word in window.clone() {
+                        if owner[word] != w {
+                            continue;
+                        }
+                        let at = word - window.start;
+                        out[d].tags[word] = dec.tags[at];
+                        out[d].scores[word] = dec.scores[at];
+                        if let (Some(v), true) = (&vectors, linked == Some(i)) {
+                            let tag = |j: usize| dec.tags.get(j).and_then(|&t| tag_set.tag(t));
+                            let first = word == 0 || owner[word - 1] != w;
+                            let last = owner.get(word + 1).is_none_or(|&o| o != w);
+                            let next = if last { None } else { tag(at + 1) };
+                            let prev = if first {
+                                None
+                            } else {
+                                at.checked_sub(1).and_then(tag)
+                            };
+                            if let Some(t) = tag(at) {
+                                if span_end(prev, t, next) {
+                                    out[d].vectors.insert(word, v[b][at].clone());
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+            Ok(())
+        })?;
+        Ok(out)
+    }
+
+    /// Encoder vectors of every word of each document (each word's first subword, from the
+    /// window that owns it), for training a [`Linker`].
+    pub fn word_vectors(&self, inputs: &[&DocumentInput]) -> Result<Vec<WordVectors>> {
+        let mut out = vec![WordVectors::default(); inputs.len()];
+        self.for_each_batch(inputs, |chunk, words, _| {
+            let v = words.to_dtype(DType::F32)?.to_vec3::<f32>()?;
+            for (b, &(d, w)) in chunk.iter().enumerate() {
+                let window = &inputs[d].windows[w].words;
+                for word in window.clone() {
+                    if inputs[d].owner[word] == w {
+                        out[d].insert(word, v[b][word - window.start].clone());
+                    }
+                }
+            }
+            Ok(())
+        })?;
+        Ok(out)
+    }
+
+    /// Runs the encoder over the windows of `inputs`, sorted by length and batched by padded
+    /// subwords, and hands `f` each batch: its (document, window) pairs, the words' vectors
+    /// (batch, words, hidden) and the windows' word counts.
+    fn for_each_batch(
+        &self,
+        inputs: &[&DocumentInput],
+        mut f: impl FnMut(&[(usize, usize)], &Tensor, &[usize]) -> Result<()>,
+    ) -> Result<()> {
         let mut items: Vec<(usize, usize)> = inputs
             .iter()
             .enumerate()
@@ -612,21 +739,9 @@ impl Tagger {
             )?;
             let hidden = self.encode(&batch, false)?;
             let words = positions.gather(&hidden)?; // (batch, words, hidden)
-            for (&h, out) in heads.iter().zip(out.iter_mut()) {
-                let emissions = self.heads[h].forward(&words, false)?;
-                let decoded = self.heads[h].decode(&emissions, positions.lengths())?;
-                for (&(d, w), dec) in chunk.iter().zip(decoded) {
-                    let words = &inputs[d].windows[w].words;
-                    for word in words.clone() {
-                        if inputs[d].owner[word] == w {
-                            out[d].tags[word] = dec.tags[word - words.start];
-                            out[d].scores[word] = dec.scores[word - words.start];
-                        }
-                    }
-                }
-            }
+            f(chunk, &words, positions.lengths())?;
         }
-        Ok(out)
+        Ok(())
     }
 
     /// Predicts with head `head` and returns the documents (tokenised, ids and texts unchanged)
@@ -674,7 +789,14 @@ impl Tagger {
         let tag_set = self.head(head)?.tag_set();
         let tags = self.tags(pred, tag_set)?;
         let roles = roles_from_tags(doc, &tags, Some(&pred.scores), tag_set)?;
-        Ok(assemble(doc, &roles))
+        let linker = self
+            .linker
+            .as_ref()
+            .filter(|l| l.config().head == self.spec.heads[head].name && !pred.vectors.is_empty());
+        Ok(match linker {
+            Some(l) => assemble_with(doc, &roles, |p| l.score(p, &roles, &pred.vectors)),
+            None => assemble(doc, &roles),
+        })
     }
 
     fn tags(&self, pred: &WordPredictions, tag_set: &TagSet) -> Result<Vec<Tag>> {
@@ -780,8 +902,29 @@ impl Tagger {
             line: 0,
             source,
         })?;
-        std::fs::write(&spec, text + "\n").map_err(|e| Error::io(&spec, e))
+        std::fs::write(&spec, text + "\n").map_err(|e| Error::io(&spec, e))?;
+        match &self.linker {
+            Some(l) => l.save(dir, dtype),
+            None => Ok(()),
+        }
     }
+}
+
+/// Whether a word tagged `tag`, between words tagged `prev` and `next` (`None`: not in the same
+/// window, or none), starts or ends a span: the words whose vectors the linker reads.
+fn span_end(prev: Option<Tag>, tag: Tag, next: Option<Tag>) -> bool {
+    use byline_core::Prefix;
+    if tag.prefix() == Prefix::O {
+        return false;
+    }
+    let continues = |a: Tag, b: Tag| {
+        a.label() == b.label()
+            && matches!(b.prefix(), Prefix::I | Prefix::E)
+            && a.prefix() != Prefix::O
+    };
+    let starts = prev.is_none_or(|p| !continues(p, tag));
+    let ends = next.is_none_or(|n| !continues(tag, n));
+    starts || ends
 }
 
 /// The document itself when it has tokens, else a tokenised copy.

@@ -94,6 +94,7 @@ fn a_quantized_tagger_predicts_like_the_f32_one_and_refuses_to_train() -> Result
             overlap: 2,
         },
         casing: true,
+        linker: None,
     };
     let pretrained = Pretrained::random(&config, &LoadOptions::default())?;
     let tagger = Tagger::new(pretrained, Tokenizer::from_vocab(&vocab)?, spec)?;

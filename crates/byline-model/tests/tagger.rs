@@ -59,6 +59,7 @@ fn spec(window: WindowConfig, heads: Vec<HeadSpec>) -> TaggerConfig {
         heads,
         window,
         casing: true,
+        linker: None,
     }
 }
 

@@ -156,6 +156,7 @@ pub fn build_tagger(cfg: &TrainConfig, tasks: &[TaskData]) -> Result<Tagger> {
             overlap: cfg.window_overlap,
         },
         casing: cfg.casing,
+        linker: None,
     };
     let opts = LoadOptions {
         freeze_word_embeddings: cfg.freeze_word_embeddings,

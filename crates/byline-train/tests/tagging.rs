@@ -136,6 +136,7 @@ fn the_tagger_learns_eight_sentences_by_heart() {
             overlap: 6,
         },
         casing: true,
+        linker: None,
     };
     let tagger = Tagger::new(pretrained, tokenizer, spec).unwrap();
     let docs = documents();

@@ -127,6 +127,7 @@ fn train(args: TrainArgs) -> Result<ExitCode> {
             overlap: 0,
         },
         casing: true,
+        linker: None,
     };
     let opts = LoadOptions {
         freeze_word_embeddings: !args.train_word_embeddings,

@@ -1,0 +1,264 @@
+//! The learned source scorer of attribution assembly: which source span said which content.
+//!
+//! [`byline_core::assemble::link_problem`] lists each content's candidate sources (and "no
+//! source") with [`LINK_FEATURES`] numbers about the pair. The [`Linker`] scores a candidate from
+//! the encoder's vectors (last layer, each word's first subword; [`WordVectors`]) of the content's
+//! first and last words, the candidate's first and last words and the cue's first word (zeros
+//! where there is none), followed by those numbers, through a two-layer perceptron:
+//! `Linear(5·hidden + features → width) → GELU → Linear(width → 1)`. Training (byline-train's
+//! `linker`) is a softmax over each content's candidates, on gold role spans.
+//!
+//! The linker is stored beside the tagger as `linker.safetensors` (weights `l1.*`, `l2.*`) with
+//! its [`LinkerConfig`] in `byline.json`; a tagger without one assembles by the rules.
+
+use std::collections::HashMap;
+use std::path::Path;
+
+use byline_core::align::RoleSpans;
+use byline_core::assemble::{LinkProblem, LINK_FEATURES};
+use candle_core::{DType, Device, Tensor};
+use candle_nn::{Linear, Module, VarBuilder, VarMap};
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result};
+
+/// File of the linker's weights in a model directory.
+pub const LINKER_FILE: &str = "linker.safetensors";
+
+/// Shape of a [`Linker`], stored in `byline.json`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LinkerConfig {
+    /// The attribution head whose spans it links.
+    pub head: String,
+    /// Width of the hidden layer.
+    pub width: usize,
+}
+
+/// Encoder vectors of some of a document's words (each word's first subword, last layer).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct WordVectors {
+    vectors: HashMap<usize, Vec<f32>>,
+}
+
+impl WordVectors {
+    pub fn insert(&mut self, word: usize, vector: Vec<f32>) {
+        self.vectors.insert(word, vector);
+    }
+
+    pub fn get(&self, word: usize) -> Option<&[f32]> {
+        self.vectors.get(&word).map(Vec::as_slice)
+    }
+
+    pub fn len(&self) -> usize {
+        self.vectors.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.vectors.is_empty()
+    }
+
+    /// Keeps only the words `keep` says yes to.
+    pub fn retain(&mut self, mut keep: impl FnMut(usize) -> bool) {
+        self.vectors.retain(|w, _| keep(*w));
+    }
+}
+
+/// The words whose vectors a link problem reads: every content's first and last word, every
+/// candidate's first and last, every cue's first.
+pub fn needed_words(problem: &LinkProblem, roles: &RoleSpans) -> Vec<usize> {
+    let mut words = Vec::new();
+    for g in &problem.groups {
+        words.push(g.words.start);
+        words.push(g.words.end.saturating_sub(1));
+    }
+    for c in problem.cue_of.iter().flatten() {
+        words.push(roles.cues[*c].words.start);
+    }
+    for c in &problem.candidates {
+        if let Some(s) = c.source {
+            words.push(roles.sources[s].words.start);
+            words.push(roles.sources[s].words.end.saturating_sub(1));
+        }
+    }
+    words.sort_unstable();
+    words.dedup();
+    words
+}
+
+/// The input rows of a link problem, one per candidate (`candidates × input_size(hidden)`,
+/// row-major), or `None` when a vector it needs is missing.
+pub fn link_inputs(
+    problem: &LinkProblem,
+    roles: &RoleSpans,
+    vectors: &WordVectors,
+    hidden: usize,
+) -> Option<Vec<f32>> {
+    let width = input_size(hidden);
+    let mut rows = Vec::with_capacity(problem.candidates.len() * width);
+    let zeros = vec![0.0f32; hidden];
+    let vector = |w: usize| vectors.get(w).filter(|v| v.len() == hidden);
+    for c in &problem.candidates {
+        let g = &problem.groups[c.group];
+        rows.extend_from_slice(vector(g.words.start)?);
+        rows.extend_from_slice(vector(g.words.end.saturating_sub(1))?);
+        match c.source {
+            Some(s) => {
+                let words = &roles.sources[s].words;
+                rows.extend_from_slice(vector(words.start)?);
+                rows.extend_from_slice(vector(words.end.saturating_sub(1))?);
+            }
+            None => {
+                rows.extend_from_slice(&zeros);
+                rows.extend_from_slice(&zeros);
+            }
+        }
+        match problem.cue_of[c.group] {
+            Some(q) => rows.extend_from_slice(vector(roles.cues[q].words.start)?),
+            None => rows.extend_from_slice(&zeros),
+        }
+        rows.extend_from_slice(&c.features);
+    }
+    Some(rows)
+}
+
+/// Length of one input row for an encoder of width `hidden`.
+pub fn input_size(hidden: usize) -> usize {
+    5 * hidden + LINK_FEATURES
+}
+
+/// The source scorer (see the [module docs](self)).
+#[derive(Clone)]
+pub struct Linker {
+    config: LinkerConfig,
+    hidden: usize,
+    l1: Linear,
+    l2: Linear,
+    vars: VarMap,
+}
+
+impl std::fmt::Debug for Linker {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Linker")
+            .field("config", &self.config)
+            .field("hidden", &self.hidden)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Linker {
+    /// A freshly initialised linker for an encoder of width `hidden`, in f32.
+    pub fn new(config: LinkerConfig, hidden: usize, device: &Device) -> Result<Self> {
+        let vars = VarMap::new();
+        let vb = VarBuilder::from_varmap(&vars, DType::F32, device);
+        let l1 = candle_nn::linear(input_size(hidden), config.width, vb.pp("l1"))?;
+        let l2 = candle_nn::linear(config.width, 1, vb.pp("l2"))?;
+        Ok(Linker {
+            config,
+            hidden,
+            l1,
+            l2,
+            vars,
+        })
+    }
+
+    /// Loads `dir/linker.safetensors` into a linker of shape `config`.
+    pub fn load(dir: &Path, config: LinkerConfig, hidden: usize, device: &Device) -> Result<Self> {
+        let path = dir.join(LINKER_FILE);
+        let linker = Linker::new(config, hidden, device)?;
+        let tensors = candle_core::safetensors::load(&path, device)?;
+        let data = linker
+            .vars
+            .data()
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        for (name, var) in data.iter() {
+            let t = tensors.get(name).ok_or_else(|| Error::MissingWeight {
+                path: path.clone(),
+                name: name.clone(),
+            })?;
+            if t.dims() != var.dims() {
+                return Err(Error::InvalidTagger {
+                    message: format!(
+                        "{}: `{name}` is {:?}, the linker expects {:?}",
+                        path.display(),
+                        t.dims(),
+                        var.dims()
+                    ),
+                });
+            }
+            var.set(&t.to_dtype(DType::F32)?)?;
+        }
+        drop(data);
+        Ok(linker)
+    }
+
+    /// Writes `dir/linker.safetensors` with every weight as `dtype`.
+    pub fn save(&self, dir: &Path, dtype: DType) -> Result<()> {
+        let data = self
+            .vars
+            .data()
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let tensors = data
+            .iter()
+            .map(|(n, v)| Ok((n.clone(), v.as_tensor().to_dtype(dtype)?)))
+            .collect::<Result<HashMap<String, Tensor>>>()?;
+        candle_core::safetensors::save(&tensors, dir.join(LINKER_FILE))?;
+        Ok(())
+    }
+
+    pub fn config(&self) -> &LinkerConfig {
+        &self.config
+    }
+
+    /// The trainable weights, by name.
+    pub fn vars(&self) -> &VarMap {
+        &self.vars
+    }
+
+    pub fn hidden(&self) -> usize {
+        self.hidden
+    }
+
+    /// Scores of input rows `(n, input_size)` → `(n,)`; dropout `p` on the hidden layer when
+    /// training.
+    pub fn forward(&self, rows: &Tensor, dropout: Option<f32>) -> Result<Tensor> {
+        let h = self.l1.forward(rows)?.gelu_erf()?;
+        let h = match dropout {
+            Some(p) if p > 0.0 => candle_nn::ops::dropout(&h, p)?,
+            _ => h,
+        };
+        Ok(self.l2.forward(&h)?.squeeze(1)?)
+    }
+
+    /// One score per candidate of `problem`, or `None` when a vector is missing (the caller
+    /// falls back to the rules).
+    pub fn score(
+        &self,
+        problem: &LinkProblem,
+        roles: &RoleSpans,
+        vectors: &WordVectors,
+    ) -> Option<Vec<f32>> {
+        if problem.candidates.is_empty() {
+            return Some(Vec::new());
+        }
+        let rows = link_inputs(problem, roles, vectors, self.hidden)?;
+        let device = self.l1.weight().device();
+        let n = problem.candidates.len();
+        let scores = Tensor::from_vec(rows, (n, input_size(self.hidden)), device)
+            .and_then(|x| self.forward(&x, None).map_err(candle_error))
+            .and_then(|s| s.to_vec1::<f32>());
+        match scores {
+            Ok(s) => Some(s),
+            Err(e) => {
+                tracing::warn!(error = %e, "linker failed; assembling by the rules");
+                None
+            }
+        }
+    }
+}
+
+fn candle_error(e: Error) -> candle_core::Error {
+    candle_core::Error::Msg(e.to_string())
+}
