@@ -44,6 +44,8 @@ enum Command {
     Eval(cmd::eval::Args),
     /// Fine-tune a tagger (encoder + one head per task) from a TOML config.
     Train(cmd::train::Args),
+    /// Train the learned source scorer of a trained model's quote attribution.
+    TrainLinker(cmd::train_linker::Args),
     /// Tag documents with a trained model: entities, quotes and their speakers.
     Tag(cmd::tag::Args),
     /// Serve a model over HTTP: POST /v1/tag, with dynamic batching of concurrent requests.
@@ -60,6 +62,7 @@ impl Command {
     fn threads(&self) -> Option<usize> {
         match self {
             Command::Train(args) => args.threads,
+            Command::TrainLinker(args) => Some(args.threads),
             Command::Tag(args) => Some(args.threads),
             Command::Serve(args) => Some(args.threads),
             Command::Bench(cmd::bench::Command::Train(args)) => Some(args.threads),
@@ -81,6 +84,7 @@ fn main() -> ExitCode {
         Command::Convert(args) => cmd::convert::run(args),
         Command::Eval(args) => cmd::eval::run(args),
         Command::Train(args) => cmd::train::run(args),
+        Command::TrainLinker(args) => cmd::train_linker::run(args),
         Command::Tag(args) => cmd::tag::run(args),
         Command::Serve(args) => cmd::serve::run(args),
         Command::Export(args) => cmd::export::run(args),

@@ -111,6 +111,7 @@ fn train_runs_then_resume_continues() {
         "attributions.f1",
         "attributions.content_overlap_f1",
         "attributions.cue_exact_f1",
+        "attributions.direct_speaker_correct",
     ] {
         assert!(best[figure].is_number(), "{figure}: {summary}");
     }

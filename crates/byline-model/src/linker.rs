@@ -262,3 +262,108 @@ impl Linker {
 fn candle_error(e: Error) -> candle_core::Error {
     candle_core::Error::Msg(e.to_string())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use byline_core::align::{role_labels, role_tags, roles_from_tags};
+    use byline_core::assemble::link_problem;
+    use byline_core::tokenize::tokenize_document;
+    use byline_core::{Attribution, Document, Mention, Scheme, Span, TagSet};
+
+    const HIDDEN: usize = 8;
+
+    /// `"A," Smith said. Jones added that B.`: two attributions, each with cue and source.
+    fn problem() -> (Document, RoleSpans, LinkProblem) {
+        let text = "\"We won,\" Smith said. Jones added that taxes rise.";
+        let find = |s: &str| {
+            let start = text.find(s).unwrap();
+            Mention::single(Span::new(start, start + s.len()))
+        };
+        let mut doc = Document::new("d", text);
+        tokenize_document(&mut doc);
+        doc.attributions = vec![
+            Attribution {
+                content: find("\"We won,\""),
+                cue: Some(find("said")),
+                source: Some(find("Smith")),
+            },
+            Attribution {
+                content: find("taxes rise"),
+                cue: Some(find("added that")),
+                source: Some(find("Jones")),
+            },
+        ];
+        let set = TagSet::new(Scheme::Iob2, &role_labels());
+        let tags = role_tags(&doc, &set);
+        let roles = roles_from_tags(&doc, &tags.tags, None, &set).unwrap();
+        let problem = link_problem(&doc, &roles);
+        (doc, roles, problem)
+    }
+
+    fn vectors(doc: &Document) -> WordVectors {
+        let mut v = WordVectors::default();
+        for w in 0..doc.tokens.len() {
+            v.insert(
+                w,
+                (0..HIDDEN)
+                    .map(|i| (w * HIDDEN + i) as f32 / 100.0)
+                    .collect(),
+            );
+        }
+        v
+    }
+
+    #[test]
+    fn inputs_have_one_row_per_candidate_and_need_every_span_end() {
+        let (doc, roles, problem) = problem();
+        let all = vectors(&doc);
+        let rows = link_inputs(&problem, &roles, &all, HIDDEN).unwrap();
+        assert_eq!(rows.len(), problem.candidates.len() * input_size(HIDDEN));
+        // The first row is the first content's "no source": source and cue parts... the cue is
+        // there, the source is zeros, the features end the row.
+        let row = &rows[..input_size(HIDDEN)];
+        assert!(row[2 * HIDDEN..4 * HIDDEN].iter().all(|&x| x == 0.0));
+        assert_eq!(row[5 * HIDDEN..], problem.candidates[0].features);
+        // Only the needed words: still enough. One fewer: no rows.
+        let needed = needed_words(&problem, &roles);
+        let mut some = all.clone();
+        some.retain(|w| needed.contains(&w));
+        assert_eq!(link_inputs(&problem, &roles, &some, HIDDEN).unwrap(), rows);
+        some.retain(|w| w != needed[0]);
+        assert_eq!(link_inputs(&problem, &roles, &some, HIDDEN), None);
+        // Vectors of another width are not read.
+        assert_eq!(link_inputs(&problem, &roles, &all, HIDDEN + 1), None);
+    }
+
+    #[test]
+    fn a_saved_linker_loads_and_scores_the_same() {
+        let (doc, roles, problem) = problem();
+        let config = LinkerConfig {
+            head: "attributions".into(),
+            width: 16,
+        };
+        let linker = Linker::new(config.clone(), HIDDEN, &Device::Cpu).unwrap();
+        let scores = linker.score(&problem, &roles, &vectors(&doc)).unwrap();
+        assert_eq!(scores.len(), problem.candidates.len());
+        let dir = tempfile::tempdir().unwrap();
+        linker.save(dir.path(), DType::F32).unwrap();
+        let loaded = Linker::load(dir.path(), config.clone(), HIDDEN, &Device::Cpu).unwrap();
+        assert_eq!(
+            loaded.score(&problem, &roles, &vectors(&doc)).unwrap(),
+            scores
+        );
+        // Another width: an error naming the file.
+        let wider = LinkerConfig {
+            width: 32,
+            ..config
+        };
+        let err = Linker::load(dir.path(), wider, HIDDEN, &Device::Cpu).unwrap_err();
+        assert!(err.to_string().contains(LINKER_FILE), "{err}");
+        // A missing vector: no scores (the caller uses the rules).
+        assert_eq!(
+            linker.score(&problem, &roles, &WordVectors::default()),
+            None
+        );
+    }
+}

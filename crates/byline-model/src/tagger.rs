@@ -945,3 +945,32 @@ fn encoder_dtype(params: &ParamStore) -> DType {
         .next()
         .map_or(DType::F32, |t| t.dtype())
 }
+
+#[cfg(test)]
+mod span_end_tests {
+    use super::span_end;
+    use byline_core::{LabelId, Prefix, Tag};
+
+    #[test]
+    fn span_ends_are_first_and_last_words_of_spans() {
+        let t = |p: Prefix, l: u16| Tag::new(p, Some(LabelId(l))).unwrap();
+        let (b, i, o) = (Prefix::B, Prefix::I, Tag::O);
+        let cases: &[(Option<Tag>, Tag, Option<Tag>, bool)] = &[
+            (None, o, None, false),
+            (Some(o), t(b, 0), Some(t(i, 0)), true), // starts
+            (Some(t(b, 0)), t(i, 0), Some(t(i, 0)), false), // inside
+            (Some(t(b, 0)), t(i, 0), Some(o), true), // ends
+            (Some(t(b, 0)), t(i, 0), Some(t(b, 0)), true), // ends before a new span
+            (Some(t(i, 1)), t(i, 0), Some(t(i, 0)), true), // another label before
+            (Some(t(b, 0)), t(i, 0), None, true),    // the window's last owned word
+            (None, t(i, 0), Some(t(i, 0)), true),    // the window's first owned word
+        ];
+        for &(prev, tag, next, expect) in cases {
+            assert_eq!(
+                span_end(prev, tag, next),
+                expect,
+                "{prev:?} {tag:?} {next:?}"
+            );
+        }
+    }
+}

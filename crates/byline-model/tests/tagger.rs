@@ -380,3 +380,88 @@ fn padding_and_non_first_subwords_do_not_change_the_loss() {
     assert_eq!(value(&hidden), value(&noisy));
     assert!(a.first.len() < a.ids.len() - 2, "Merkel has two subwords");
 }
+
+#[test]
+fn a_linker_reads_the_ends_of_every_span_and_is_saved_with_the_model() {
+    use byline_core::align::roles_from_tags;
+    use byline_core::assemble::assemble_with;
+    use byline_model::{Linker, LinkerConfig};
+
+    let window = WindowConfig {
+        max_subwords: 8,
+        overlap: 3,
+    };
+    let head = HeadSpec::attributions("attributions", Scheme::Iob2, DecoderKind::Crf);
+    let mut tagger = random_tagger(window, vec![head]);
+    randomise(&tagger, "classifier.weight", 3.0);
+    let doc = sentences();
+    let plain = tagger
+        .predict(std::slice::from_ref(&doc), "attributions")
+        .unwrap();
+    assert!(plain[0].vectors.is_empty(), "no linker, no vectors");
+
+    let config = LinkerConfig {
+        head: "attributions".into(),
+        width: 8,
+    };
+    let linker = Linker::new(config, tagger.config().hidden_size, &Device::Cpu).unwrap();
+    tagger.set_linker(Some(linker.clone())).unwrap();
+    let pred = tagger
+        .predict(std::slice::from_ref(&doc), "attributions")
+        .unwrap();
+    assert_eq!(pred[0].tags, plain[0].tags);
+    let tag_set = tagger.heads()[0].tag_set().clone();
+    let tags: Vec<_> = pred[0]
+        .tags
+        .iter()
+        .map(|&t| tag_set.tag(t).unwrap())
+        .collect();
+    let roles = roles_from_tags(&doc, &tags, None, &tag_set).unwrap();
+    let spans: Vec<_> = roles
+        .sources
+        .iter()
+        .chain(&roles.cues)
+        .chain(&roles.contents)
+        .collect();
+    assert!(
+        spans.len() >= 3,
+        "the random head tags some spans: {tags:?}"
+    );
+    for s in &spans {
+        for w in [s.words.start, s.words.end - 1] {
+            assert!(
+                pred[0].vectors.get(w).is_some(),
+                "word {w} of {:?}",
+                s.words
+            );
+        }
+    }
+    // The tagger assembles with the linker's scores.
+    let expect = assemble_with(&doc, &roles, |p| linker.score(p, &roles, &pred[0].vectors));
+    assert_eq!(tagger.attributions(&doc, &pred[0], 0).unwrap(), expect);
+
+    let dir = tempfile::tempdir().unwrap();
+    tagger.save(dir.path()).unwrap();
+    assert!(dir.path().join("linker.safetensors").is_file());
+    let spec = std::fs::read_to_string(dir.path().join("byline.json")).unwrap();
+    assert!(spec.contains("\"linker\""), "{spec}");
+    let loaded = Tagger::load(dir.path(), &LoadOptions::default()).unwrap();
+    assert!(loaded.linker().is_some());
+    let again = loaded
+        .predict(std::slice::from_ref(&doc), "attributions")
+        .unwrap();
+    assert_eq!(loaded.attributions(&doc, &again[0], 0).unwrap(), expect);
+
+    // A linker must sit on an attribution head.
+    let mut entities = random_tagger(window, vec![entity_head(Scheme::Iob2, DecoderKind::Crf)]);
+    let wrong = Linker::new(
+        LinkerConfig {
+            head: "entities".into(),
+            width: 8,
+        },
+        entities.config().hidden_size,
+        &Device::Cpu,
+    )
+    .unwrap();
+    assert!(entities.set_linker(Some(wrong)).is_err());
+}

@@ -21,6 +21,7 @@ pub mod batching;
 pub mod checkpoint;
 pub mod config;
 pub mod error;
+pub mod linker;
 pub mod optim;
 pub mod progress;
 pub mod state;

@@ -5,7 +5,9 @@
 //! Evaluation figures, per task named `<t>`:
 //! * entity tasks: `<t>.f1` (micro), `<t>.precision`, `<t>.recall`;
 //! * attribution tasks: `<t>.f1` (whole attributions), `<t>.content_overlap_f1`,
-//!   `<t>.content_exact_f1`, `<t>.source_exact_f1`, `<t>.cue_exact_f1`;
+//!   `<t>.content_exact_f1`, `<t>.source_exact_f1`, `<t>.cue_exact_f1`,
+//!   `<t>.direct_speaker_correct` (share of gold direct quotes with a source whose predicted
+//!   source is exactly right);
 //! * `f1`: the mean of the tasks' `<t>.f1` (the default best-model figure).
 
 use std::path::Path;
@@ -274,7 +276,9 @@ pub fn evaluate(tagger: &Tagger, tasks: &[TaskData]) -> Result<Metrics> {
                 micro.f1()
             }
             HeadKind::Attributions => {
-                let all = evaluate_attributions(&task.dev, &pred).map_err(eval)?.all;
+                let scores = evaluate_attributions(&task.dev, &pred).map_err(eval)?;
+                let all = scores.all;
+                put("direct_speaker_correct", scores.direct_speaker.accuracy());
                 put("content_overlap_f1", all.content.overlap.f1());
                 put("content_exact_f1", all.content.exact.f1());
                 put("source_exact_f1", all.source.exact.f1());

@@ -10,3 +10,4 @@ pub mod stats;
 mod table;
 pub mod tag;
 pub mod train;
+pub mod train_linker;

@@ -1,0 +1,148 @@
+//! `byline train-linker`: train the learned source scorer of a tagger's attribution head on
+//! gold attributions (PolNeAR split directory or JSONL) and write the model with it.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::{bail, Context, Result};
+use byline_core::corpus;
+use byline_core::metrics::attribution::{evaluate_attributions, AttributionScores};
+use byline_core::tokenize::tokenize_document;
+use byline_core::Document;
+use byline_model::{HeadKind, LoadOptions, Tagger};
+use byline_train::linker::{link_examples, train_linker, LinkerTraining};
+use candle_core::DType;
+use serde_json::json;
+
+use crate::cmd::export::Precision;
+
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// The trained model (e.g. `runs/news-small/best` or `models/byline-news-small`).
+    model: PathBuf,
+    /// Where to write the model with its linker (created; files in it are replaced).
+    #[arg(long)]
+    output: PathBuf,
+    /// Gold attributions to train on: a PolNeAR split directory or byline JSONL.
+    #[arg(long)]
+    train: PathBuf,
+    /// Gold attributions to choose the epoch on and to report figures on.
+    #[arg(long)]
+    dev: PathBuf,
+    /// The attribution head (default: the model's first).
+    #[arg(long)]
+    head: Option<String>,
+    #[arg(long, default_value_t = LinkerTraining::default().epochs)]
+    epochs: usize,
+    #[arg(long, default_value_t = LinkerTraining::default().width)]
+    width: usize,
+    #[arg(long, default_value_t = LinkerTraining::default().learning_rate)]
+    learning_rate: f64,
+    /// The weights' precision in the written model.
+    #[arg(long, default_value = "f32")]
+    dtype: Precision,
+    /// Worker threads (default: every core).
+    #[arg(long, default_value_t = 0)]
+    pub threads: usize,
+}
+
+fn read(path: &Path) -> Result<Vec<Document>> {
+    let mut docs =
+        corpus::load_documents(path).with_context(|| format!("cannot read {}", path.display()))?;
+    docs.iter_mut().for_each(tokenize_document);
+    Ok(docs)
+}
+
+fn figures(s: &AttributionScores) -> serde_json::Value {
+    json!({
+        "content_overlap_f1": s.all.content.overlap.f1(),
+        "content_exact_f1": s.all.content.exact.f1(),
+        "source_exact_f1": s.all.source.exact.f1(),
+        "cue_exact_f1": s.all.cue.exact.f1(),
+        "attribution_f1": s.all.attribution.f1(),
+        "direct_attribution_f1": s.direct.attribution.f1(),
+        "direct_speaker_correct": s.direct_speaker.accuracy(),
+        "direct_speaker_correct_when_found": s.direct_speaker.accuracy_when_found(),
+    })
+}
+
+pub fn run(args: Args) -> Result<ExitCode> {
+    if args.model.canonicalize().ok() == args.output.canonicalize().ok() {
+        bail!("the output directory is the model directory: write the model with its linker elsewhere");
+    }
+    let mut tagger = Tagger::load(&args.model, &LoadOptions::default())
+        .with_context(|| format!("cannot load the model in {}", args.model.display()))?;
+    let head = match &args.head {
+        Some(h) => h.clone(),
+        None => tagger
+            .spec()
+            .heads
+            .iter()
+            .find(|h| h.kind == HeadKind::Attributions)
+            .map(|h| h.name.clone())
+            .context("the model has no attribution head")?,
+    };
+    let h = tagger.head_index(&head)?;
+    let encoder = tagger.detached()?;
+    let train_docs = read(&args.train)?;
+    let dev_docs = read(&args.dev)?;
+    let cfg = LinkerTraining {
+        epochs: args.epochs,
+        width: args.width,
+        learning_rate: args.learning_rate,
+        ..LinkerTraining::default()
+    };
+    let (train, train_stats) = link_examples(&encoder, &head, &train_docs, cfg.chunk_documents)?;
+    let (dev, dev_stats) = link_examples(&encoder, &head, &dev_docs, cfg.chunk_documents)?;
+    eprintln!("link examples: train {train_stats:?}; dev {dev_stats:?}");
+    let hidden = tagger.config().hidden_size;
+    let mut epochs = Vec::new();
+    let linker = train_linker(&head, hidden, &train, &dev, &cfg, |e| {
+        eprintln!(
+            "epoch {:>2}  loss {:.4}  dev accuracy {:.4} (rules {:.4})",
+            e.epoch, e.loss, e.dev.linker, e.dev.rules
+        );
+        epochs.push(*e);
+    })?;
+
+    // End to end on dev: the model's own spans, assembled by the rules and by the linker.
+    let mut linked = encoder.clone();
+    linked.set_linker(Some(linker.clone()))?;
+    let pred = linked.predict(&dev_docs, &head)?;
+    let (mut by_rules, mut by_linker) = (Vec::new(), Vec::new());
+    for (doc, p) in dev_docs.iter().zip(&pred) {
+        let mut rules = p.clone();
+        rules.vectors = Default::default();
+        by_rules.push(Document {
+            attributions: linked.attributions(doc, &rules, h)?,
+            entities: Vec::new(),
+            ..doc.clone()
+        });
+        by_linker.push(Document {
+            attributions: linked.attributions(doc, p, h)?,
+            entities: Vec::new(),
+            ..doc.clone()
+        });
+    }
+    let rules = evaluate_attributions(&dev_docs, &by_rules)?;
+    let learned = evaluate_attributions(&dev_docs, &by_linker)?;
+
+    tagger.set_linker(Some(linker))?;
+    let dtype = match args.dtype {
+        Precision::F16 => DType::F16,
+        Precision::F32 => DType::F32,
+    };
+    tagger
+        .save_as(&args.output, dtype)
+        .with_context(|| format!("cannot write the model to {}", args.output.display()))?;
+    let report = json!({
+        "model": args.output,
+        "head": head,
+        "train_examples": train_stats,
+        "dev_examples": dev_stats,
+        "epochs": epochs,
+        "dev": { "rules": figures(&rules), "linker": figures(&learned) },
+    });
+    crate::write_stdout(&(serde_json::to_string_pretty(&report)? + "\n"))?;
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,382 @@
+//! Training the learned source scorer ([`byline_model::Linker`]) of a trained tagger.
+//!
+//! Examples come from gold attributions: each document's gold role spans (through word tags,
+//! as a perfect tagger would give them) go through [`link_problem`]; every content that
+//! matches a gold content (Dice ≥ 0.5 over words) is one example whose answer is the candidate
+//! with exactly the gold source's words, or "no source" when the gold attribution has none.
+//! Contents whose gold source is not among the candidates (farther than
+//! [`SOURCE_SENTENCES`](byline_core::assemble::SOURCE_SENTENCES), or cut differently) are
+//! counted and left out. The inputs are the tagger's encoder vectors, computed once (the
+//! encoder stays frozen), so training is a small perceptron on fixed rows: a softmax over each
+//! content's candidates, AdamW, a few seconds an epoch on two cores. The epoch with the best
+//! dev accuracy (on gold spans) is kept.
+
+use std::collections::HashSet;
+
+use byline_core::align::{role_tags, roles_from_tags};
+use byline_core::assemble::link_problem;
+use byline_core::{Document, Mention};
+use byline_model::linker::{input_size, link_inputs, needed_words};
+use byline_model::{HeadKind, Linker, LinkerConfig, Tagger};
+use candle_core::{DType, Device, Tensor};
+use candle_nn::{AdamW, Optimizer, ParamsAdamW};
+use rand::seq::SliceRandom;
+use rand::SeedableRng;
+use serde::Serialize;
+
+use crate::error::{Error, Result};
+
+/// How the linker is trained.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LinkerTraining {
+    pub width: usize,
+    pub epochs: usize,
+    pub learning_rate: f64,
+    pub weight_decay: f64,
+    /// Contents per optimiser step.
+    pub batch_size: usize,
+    pub dropout: f32,
+    pub seed: u64,
+    /// Documents whose vectors are computed together.
+    pub chunk_documents: usize,
+}
+
+impl Default for LinkerTraining {
+    fn default() -> Self {
+        LinkerTraining {
+            width: 256,
+            epochs: 12,
+            learning_rate: 1e-3,
+            weight_decay: 0.01,
+            batch_size: 64,
+            dropout: 0.1,
+            seed: 42,
+            chunk_documents: 16,
+        }
+    }
+}
+
+/// One content with its candidates' input rows and the index of the right one.
+#[derive(Debug, Clone)]
+pub struct LinkExample {
+    pub rows: Vec<f32>,
+    pub candidates: usize,
+    pub answer: usize,
+    /// Index of the candidate rule 4 chooses (for comparing with the rules).
+    pub rule: usize,
+}
+
+/// What building examples found.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize)]
+pub struct LinkExampleStats {
+    pub contents: usize,
+    pub examples: usize,
+    /// Contents matching no gold content.
+    pub unmatched: usize,
+    /// Contents whose gold source is not among the candidates.
+    pub unreachable: usize,
+    /// Examples whose answer is "no source".
+    pub no_source: usize,
+}
+
+/// The link examples of `docs` (gold documents) for the attribution head `head`.
+pub fn link_examples(
+    tagger: &Tagger,
+    head: &str,
+    docs: &[Document],
+    chunk_documents: usize,
+) -> Result<(Vec<LinkExample>, LinkExampleStats)> {
+    let h = tagger.head_index(head).map_err(Error::model)?;
+    let spec = &tagger.spec().heads[h];
+    if spec.kind != HeadKind::Attributions {
+        return Err(Error::Invalid(format!(
+            "head `{head}` is not an attribution head"
+        )));
+    }
+    let tag_set = spec.tag_set();
+    let hidden = tagger.config().hidden_size;
+    let mut stats = LinkExampleStats::default();
+    let mut out = Vec::new();
+    for chunk in docs.chunks(chunk_documents.max(1)) {
+        let docs: Vec<Document> = chunk
+            .iter()
+            .map(|d| byline_model::tagger::tokenized(d).into_owned())
+            .collect();
+        let inputs = docs
+            .iter()
+            .map(|d| tagger.prepare(d))
+            .collect::<byline_model::Result<Vec<_>>>()
+            .map_err(Error::model)?;
+        let mut vectors = tagger
+            .word_vectors(&inputs.iter().collect::<Vec<_>>())
+            .map_err(Error::model)?;
+        for (doc, vectors) in docs.iter().zip(&mut vectors) {
+            let tags = role_tags(doc, &tag_set);
+            let roles = roles_from_tags(doc, &tags.tags, None, &tag_set)
+                .map_err(|e| Error::Invalid(format!("document {}: {e}", doc.id)))?;
+            let problem = link_problem(doc, &roles);
+            let needed: HashSet<usize> = needed_words(&problem, &roles).into_iter().collect();
+            vectors.retain(|w| needed.contains(&w));
+            let Some(rows) = link_inputs(&problem, &roles, vectors, hidden) else {
+                return Err(Error::Invalid(format!(
+                    "document {}: a span word has no vector",
+                    doc.id
+                )));
+            };
+            let gold: Vec<(Vec<usize>, Option<Vec<usize>>)> = doc
+                .attributions
+                .iter()
+                .map(|a| {
+                    (
+                        words_of(doc, &a.content),
+                        a.source.as_ref().map(|s| words_of(doc, s)),
+                    )
+                })
+                .collect();
+            let width = input_size(hidden);
+            let mut first = 0;
+            for (g, group) in problem.groups.iter().enumerate() {
+                let n = problem.candidates[first..]
+                    .iter()
+                    .take_while(|c| c.group == g)
+                    .count();
+                let candidates = &problem.candidates[first..first + n];
+                let range = first..first + n;
+                first += n;
+                stats.contents += 1;
+                let words: Vec<usize> = group
+                    .pieces
+                    .iter()
+                    .flat_map(|&p| roles.contents[p].words.clone())
+                    .collect();
+                let best = gold
+                    .iter()
+                    .map(|(c, s)| (dice(&words, c), s))
+                    .filter(|(d, _)| *d >= 0.5)
+                    .max_by(|a, b| a.0.total_cmp(&b.0));
+                let Some((_, source)) = best else {
+                    stats.unmatched += 1;
+                    continue;
+                };
+                let answer = candidates.iter().position(|c| match (c.source, source) {
+                    (None, None) => true,
+                    (Some(s), Some(gold)) => {
+                        roles.sources[s].words.clone().eq(gold.iter().copied())
+                    }
+                    _ => false,
+                });
+                let Some(answer) = answer else {
+                    stats.unreachable += 1;
+                    continue;
+                };
+                let rule = candidates
+                    .iter()
+                    .position(|c| c.source == problem.rule_source_of[g])
+                    .unwrap_or(0);
+                stats.examples += 1;
+                stats.no_source += usize::from(source.is_none());
+                out.push(LinkExample {
+                    rows: rows[range.start * width..range.end * width].to_vec(),
+                    candidates: n,
+                    answer,
+                    rule,
+                });
+            }
+        }
+    }
+    Ok((out, stats))
+}
+
+/// Sorted indices of the words a mention's pieces overlap.
+fn words_of(doc: &Document, m: &Mention) -> Vec<usize> {
+    let mut out: Vec<usize> = m
+        .pieces
+        .iter()
+        .flat_map(|p| {
+            let first = doc.tokens.partition_point(|t| t.end <= p.start);
+            let last = doc.tokens.partition_point(|t| t.start < p.end);
+            first..last.max(first)
+        })
+        .collect();
+    out.sort_unstable();
+    out.dedup();
+    out
+}
+
+fn dice(a: &[usize], b: &[usize]) -> f64 {
+    let set: HashSet<&usize> = a.iter().collect();
+    let shared = b.iter().filter(|w| set.contains(w)).count();
+    if a.is_empty() && b.is_empty() {
+        return 0.0;
+    }
+    2.0 * shared as f64 / (a.len() + b.len()) as f64
+}
+
+/// Accuracy figures of a linker on examples.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize)]
+pub struct LinkAccuracy {
+    pub examples: usize,
+    /// Share answered right by the linker.
+    pub linker: f64,
+    /// Share answered right by rule 4.
+    pub rules: f64,
+}
+
+/// How often `linker` (and the rules) pick the right candidate of `examples`.
+pub fn link_accuracy(linker: &Linker, examples: &[LinkExample]) -> Result<LinkAccuracy> {
+    let mut right = 0;
+    for batch in examples.chunks(256) {
+        let scores = scores(linker, batch, None)?;
+        let mut at = 0;
+        for e in batch {
+            let s = &scores[at..at + e.candidates];
+            at += e.candidates;
+            let best = (0..s.len())
+                .max_by(|&a, &b| s[a].total_cmp(&s[b]))
+                .unwrap_or(0);
+            right += usize::from(best == e.answer);
+        }
+    }
+    let rules = examples.iter().filter(|e| e.rule == e.answer).count();
+    let n = examples.len().max(1) as f64;
+    Ok(LinkAccuracy {
+        examples: examples.len(),
+        linker: right as f64 / n,
+        rules: rules as f64 / n,
+    })
+}
+
+fn rows_tensor(linker: &Linker, batch: &[LinkExample]) -> Result<Tensor> {
+    let width = input_size(linker.hidden());
+    let rows: Vec<f32> = batch.iter().flat_map(|e| e.rows.iter().copied()).collect();
+    let n = rows.len() / width;
+    Ok(Tensor::from_vec(rows, (n, width), &Device::Cpu)?)
+}
+
+fn scores(linker: &Linker, batch: &[LinkExample], dropout: Option<f32>) -> Result<Vec<f32>> {
+    let x = rows_tensor(linker, batch)?;
+    Ok(linker
+        .forward(&x, dropout)
+        .map_err(Error::model)?
+        .to_vec1::<f32>()?)
+}
+
+/// Mean negative log-likelihood of the answers: a softmax over each example's candidates.
+fn loss(linker: &Linker, batch: &[LinkExample], dropout: f32) -> Result<Tensor> {
+    let x = rows_tensor(linker, batch)?;
+    let s = linker.forward(&x, Some(dropout)).map_err(Error::model)?;
+    let total = s.dim(0)?;
+    // Pad every example to the longest with a score of -1e9 (index `total`).
+    let s = Tensor::cat(&[&s, &Tensor::new(&[-1e9f32], &Device::Cpu)?], 0)?;
+    let longest = batch.iter().map(|e| e.candidates).max().unwrap_or(1);
+    let mut index = Vec::with_capacity(batch.len() * longest);
+    let mut answers = Vec::with_capacity(batch.len());
+    let mut at = 0u32;
+    for e in batch {
+        for i in 0..longest {
+            index.push(if i < e.candidates {
+                at + i as u32
+            } else {
+                total as u32
+            });
+        }
+        at += e.candidates as u32;
+        answers.push(e.answer as u32);
+    }
+    let index = Tensor::from_vec(index, batch.len() * longest, &Device::Cpu)?;
+    let padded = s.index_select(&index, 0)?.reshape((batch.len(), longest))?;
+    let logp = candle_nn::ops::log_softmax(&padded, 1)?;
+    let answers = Tensor::from_vec(answers, (batch.len(), 1), &Device::Cpu)?;
+    Ok(logp.gather(&answers, 1)?.mean_all()?.neg()?)
+}
+
+/// One epoch's figures.
+#[derive(Debug, Clone, Copy, Serialize)]
+pub struct LinkEpoch {
+    pub epoch: usize,
+    pub loss: f64,
+    pub dev: LinkAccuracy,
+}
+
+/// Trains a linker for `head` on `train`, keeping the epoch with the best accuracy on `dev`.
+/// `report` gets every epoch's figures.
+pub fn train_linker(
+    head: &str,
+    hidden: usize,
+    train: &[LinkExample],
+    dev: &[LinkExample],
+    cfg: &LinkerTraining,
+    mut report: impl FnMut(&LinkEpoch),
+) -> Result<Linker> {
+    if train.is_empty() {
+        return Err(Error::Invalid("no link examples to train on".into()));
+    }
+    let config = LinkerConfig {
+        head: head.to_string(),
+        width: cfg.width,
+    };
+    let linker = Linker::new(config.clone(), hidden, &Device::Cpu).map_err(Error::model)?;
+    let mut opt = AdamW::new(
+        linker.vars().all_vars(),
+        ParamsAdamW {
+            lr: cfg.learning_rate,
+            weight_decay: cfg.weight_decay,
+            ..ParamsAdamW::default()
+        },
+    )?;
+    let mut rng = rand::rngs::StdRng::seed_from_u64(cfg.seed);
+    let mut order: Vec<usize> = (0..train.len()).collect();
+    let mut best: Option<(f64, Vec<(String, Tensor)>)> = None;
+    let total_steps = cfg.epochs * train.len().div_ceil(cfg.batch_size.max(1));
+    let mut step = 0;
+    for epoch in 1..=cfg.epochs {
+        order.shuffle(&mut rng);
+        let mut sum = 0.0;
+        let mut batches = 0;
+        for idx in order.chunks(cfg.batch_size.max(1)) {
+            // Linear decay to a tenth of the rate.
+            let done = step as f64 / total_steps.max(1) as f64;
+            opt.set_learning_rate(cfg.learning_rate * (1.0 - 0.9 * done));
+            step += 1;
+            let batch: Vec<LinkExample> = idx.iter().map(|&i| train[i].clone()).collect();
+            let l = loss(&linker, &batch, cfg.dropout)?;
+            opt.backward_step(&l)?;
+            sum += f64::from(l.to_scalar::<f32>()?);
+            batches += 1;
+        }
+        let dev_acc = link_accuracy(&linker, if dev.is_empty() { train } else { dev })?;
+        let e = LinkEpoch {
+            epoch,
+            loss: sum / batches.max(1) as f64,
+            dev: dev_acc,
+        };
+        report(&e);
+        if best.as_ref().is_none_or(|(b, _)| dev_acc.linker > *b) {
+            best = Some((dev_acc.linker, snapshot(&linker)?));
+        }
+    }
+    if let Some((_, weights)) = best {
+        let data = linker
+            .vars()
+            .data()
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        for (name, t) in weights {
+            if let Some(v) = data.get(&name) {
+                v.set(&t)?;
+            }
+        }
+    }
+    Ok(linker)
+}
+
+fn snapshot(linker: &Linker) -> Result<Vec<(String, Tensor)>> {
+    let data = linker
+        .vars()
+        .data()
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    data.iter()
+        .map(|(n, v)| Ok((n.clone(), v.as_tensor().to_dtype(DType::F32)?.copy()?)))
+        .collect()
+}

@@ -1,0 +1,159 @@
+//! Training the learned source scorer on a tiny random encoder: examples from gold
+//! attributions, and a linker that learns them.
+
+use byline_core::tokenize::tokenize_document;
+use byline_core::{Attribution, Document, Mention, Scheme, Span};
+use byline_model::{
+    Config, DecoderKind, HeadSpec, LoadOptions, Pretrained, Tagger, TaggerConfig, Tokenizer,
+    WindowConfig,
+};
+use byline_train::linker::{link_accuracy, link_examples, train_linker, LinkerTraining};
+
+const VOCAB: &[&str] = &[
+    "[PAD]",
+    "[UNK]",
+    "[CLS]",
+    "[SEP]",
+    "\"",
+    ",",
+    ".",
+    "smith",
+    "jones",
+    "he",
+    "she",
+    "said",
+    "told",
+    "added",
+    "that",
+    "taxes",
+    "rise",
+    "we",
+    "won",
+    "the",
+    "plan",
+    "failed",
+    "reporters",
+];
+
+/// A document from `(text, [(content, cue, source)])`, each role the first occurrence of its
+/// text as whole words.
+fn document(id: &str, text: &str, attributions: &[(&str, &str, Option<&str>)]) -> Document {
+    let word = |i: usize| text[i..].chars().next().is_some_and(char::is_alphanumeric);
+    let find = |s: &str| {
+        let start = text
+            .match_indices(s)
+            .map(|(i, _)| i)
+            .find(|&i| {
+                (i == 0 || !word(i - 1)) && (i + s.len() == text.len() || !word(i + s.len()))
+            })
+            .unwrap_or_else(|| panic!("{s:?} in {text:?}"));
+        Span::new(start, start + s.len())
+    };
+    let mut doc = Document::new(id, text);
+    for (content, cue, source) in attributions {
+        doc.attributions.push(Attribution {
+            content: Mention::single(find(content)),
+            cue: Some(Mention::single(find(cue))),
+            source: source.map(|s| Mention::single(find(s))),
+        });
+    }
+    tokenize_document(&mut doc);
+    doc
+}
+
+fn documents() -> Vec<Document> {
+    vec![
+        document(
+            "a",
+            "\"We won,\" Smith said. Jones told reporters that the plan failed.",
+            &[
+                ("\"We won,\"", "said", Some("Smith")),
+                ("the plan failed", "told", Some("Jones")),
+            ],
+        ),
+        document(
+            "b",
+            "Jones said taxes rise. \"We won,\" she added.",
+            &[
+                ("taxes rise", "said", Some("Jones")),
+                ("\"We won,\"", "added", Some("she")),
+            ],
+        ),
+        document(
+            "c",
+            "Smith said that the plan failed. \"Taxes rise,\" he told reporters.",
+            &[
+                ("the plan failed", "said", Some("Smith")),
+                ("\"Taxes rise,\"", "told", Some("he")),
+            ],
+        ),
+        document(
+            "d",
+            "\"We won.\" said the plan.",
+            &[("\"We won.\"", "said", None)],
+        ),
+    ]
+}
+
+fn tagger() -> Tagger {
+    let config = Config {
+        vocab_size: VOCAB.len(),
+        ..Config::tiny()
+    };
+    let pretrained = Pretrained::random(&config, &LoadOptions::default()).unwrap();
+    let spec = TaggerConfig {
+        heads: vec![HeadSpec::attributions(
+            "attributions",
+            Scheme::Iob2,
+            DecoderKind::Crf,
+        )],
+        window: WindowConfig {
+            max_subwords: 12,
+            overlap: 4,
+        },
+        casing: true,
+        linker: None,
+    };
+    Tagger::new(pretrained, Tokenizer::from_vocab(VOCAB).unwrap(), spec).unwrap()
+}
+
+#[test]
+fn examples_cover_every_gold_content_and_a_linker_learns_them() {
+    let tagger = tagger();
+    let docs = documents();
+    let (examples, stats) = link_examples(&tagger, "attributions", &docs, 2).unwrap();
+    assert_eq!(stats.contents, 7);
+    assert_eq!(stats.examples, 7, "{stats:?}");
+    assert_eq!(stats.no_source, 1);
+    assert_eq!(stats.unmatched + stats.unreachable, 0);
+    for e in &examples {
+        assert!(e.answer < e.candidates && e.rule < e.candidates);
+        assert_eq!(e.rows.len() % e.candidates, 0);
+    }
+    // Every two-attribution document offers both sources to both contents.
+    assert!(examples.iter().filter(|e| e.candidates == 3).count() >= 6);
+
+    let cfg = LinkerTraining {
+        width: 32,
+        epochs: 60,
+        learning_rate: 3e-3,
+        batch_size: 4,
+        dropout: 0.0,
+        ..LinkerTraining::default()
+    };
+    let hidden = tagger.config().hidden_size;
+    let mut losses = Vec::new();
+    let linker = train_linker("attributions", hidden, &examples, &[], &cfg, |e| {
+        losses.push(e.loss)
+    })
+    .unwrap();
+    assert_eq!(losses.len(), 60);
+    assert!(losses[59] < losses[0] / 4.0, "{losses:?}");
+    let acc = link_accuracy(&linker, &examples).unwrap();
+    assert_eq!(acc.linker, 1.0, "{acc:?}");
+    assert_eq!(acc.examples, 7);
+
+    // Not an attribution head, or nothing to train on: errors.
+    assert!(link_examples(&tagger, "entities", &docs, 2).is_err());
+    assert!(train_linker("attributions", hidden, &[], &[], &cfg, |_| ()).is_err());
+}
