@@ -776,7 +776,9 @@ mod tests {
                 .position(|c| c.group == g && c.source == s)
                 .unwrap()
         };
-        let table: &[(&[(usize, Option<usize>, f32)], [Option<usize>; 2])] = &[
+        // (group, source, score) settings, then the sources decoded.
+        type Scores<'a> = &'a [(usize, Option<usize>, f32)];
+        let table: &[(Scores, [Option<usize>; 2])] = &[
             // Both contents prefer Smith: the higher score wins it, the other takes Jones.
             (
                 &[(0, Some(1), 3.0), (1, Some(1), 2.0), (1, Some(0), 1.0)],
