@@ -96,6 +96,10 @@ pub struct TrainConfig {
     pub window_overlap: usize,
     /// Dropout on the word vectors before each head's linear layer.
     pub head_dropout: f64,
+    /// After training, train the learned source scorer of the first attribution task for this
+    /// many epochs on its gold attributions (`byline_train::linker`) and store it with the best
+    /// model; `0`: assemble attributions by the rules only.
+    pub linker_epochs: usize,
     pub tasks: Vec<TaskConfig>,
 }
 
@@ -212,6 +216,7 @@ impl Default for TrainConfig {
             window_subwords: 254,
             window_overlap: 64,
             head_dropout: 0.1,
+            linker_epochs: 12,
             tasks: Vec::new(),
         }
     }

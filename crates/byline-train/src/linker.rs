@@ -380,3 +380,43 @@ fn snapshot(linker: &Linker) -> Result<Vec<(String, Tensor)>> {
         .map(|(n, v)| Ok((n.clone(), v.as_tensor().to_dtype(DType::F32)?.copy()?)))
         .collect()
 }
+
+/// What [`fit_linker`] found and did.
+#[derive(Debug, Clone, Serialize)]
+pub struct LinkerFit {
+    pub head: String,
+    pub train: LinkExampleStats,
+    pub dev: LinkExampleStats,
+    pub epochs: Vec<LinkEpoch>,
+}
+
+/// Builds link examples of `train` and `dev` (gold documents) with `tagger`'s encoder and trains
+/// a linker for its attribution head `head`; `report` gets every epoch.
+pub fn fit_linker(
+    tagger: &Tagger,
+    head: &str,
+    train: &[Document],
+    dev: &[Document],
+    cfg: &LinkerTraining,
+    mut report: impl FnMut(&LinkEpoch),
+) -> Result<(Linker, LinkerFit)> {
+    let encoder = tagger.detached().map_err(Error::model)?;
+    let (train_examples, train_stats) = link_examples(&encoder, head, train, cfg.chunk_documents)?;
+    let (dev_examples, dev_stats) = link_examples(&encoder, head, dev, cfg.chunk_documents)?;
+    tracing::info!(?train_stats, ?dev_stats, "built link examples");
+    let mut epochs = Vec::new();
+    let hidden = tagger.config().hidden_size;
+    let linker = train_linker(head, hidden, &train_examples, &dev_examples, cfg, |e| {
+        report(e);
+        epochs.push(*e);
+    })?;
+    Ok((
+        linker,
+        LinkerFit {
+            head: head.to_string(),
+            train: train_stats,
+            dev: dev_stats,
+            epochs,
+        },
+    ))
+}

@@ -66,7 +66,63 @@ pub fn run(args: Args) -> Result<ExitCode> {
     let mut reporter = progress::reporter();
     let summary = trainer.run(|model| tagging::evaluate(model, &tasks), reporter.as_mut())?;
     drop(reporter);
+    let mut summary = serde_json::to_value(&summary)?;
+    let best = trainer.run_dir().join("best");
+    if let Some(linker) = train_linker(trainer.config(), &tasks, &best)? {
+        summary["linker"] = linker;
+    }
     let text = serde_json::to_string(&summary)? + "\n";
     crate::write_stdout(&text)?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// Trains the learned source scorer of the first attribution task on the best model and stores
+/// it there (`linker_epochs` > 0); returns what it found and the best model's dev figures with it.
+fn train_linker(
+    cfg: &byline_train::TrainConfig,
+    tasks: &[byline_train::TaskData],
+    best: &std::path::Path,
+) -> Result<Option<serde_json::Value>> {
+    let Some(task) = tasks
+        .iter()
+        .find(|t| t.kind == byline_model::HeadKind::Attributions)
+    else {
+        return Ok(None);
+    };
+    if cfg.linker_epochs == 0 || !best.join("byline.json").is_file() {
+        return Ok(None);
+    }
+    let mut tagger = byline_model::Tagger::load(best, &byline_model::LoadOptions::default())
+        .with_context(|| format!("cannot load the best model in {}", best.display()))?;
+    let training = byline_train::linker::LinkerTraining {
+        epochs: cfg.linker_epochs,
+        seed: cfg.seed,
+        ..Default::default()
+    };
+    let (linker, fit) = byline_train::linker::fit_linker(
+        &tagger,
+        &task.name,
+        &task.train,
+        &task.dev,
+        &training,
+        |e| {
+            tracing::info!(
+                epoch = e.epoch,
+                loss = e.loss,
+                dev_accuracy = e.dev.linker,
+                rules = e.dev.rules,
+                "linker epoch"
+            );
+        },
+    )?;
+    tagger.set_linker(Some(linker))?;
+    tagger
+        .save(best)
+        .with_context(|| format!("cannot write the linker to {}", best.display()))?;
+    let metrics = if task.dev.is_empty() {
+        serde_json::Value::Null
+    } else {
+        serde_json::to_value(tagging::evaluate(&tagger, tasks)?)?
+    };
+    Ok(Some(serde_json::json!({ "fit": fit, "metrics": metrics })))
 }

@@ -10,7 +10,7 @@ use byline_core::metrics::attribution::{evaluate_attributions, AttributionScores
 use byline_core::tokenize::tokenize_document;
 use byline_core::Document;
 use byline_model::{HeadKind, LoadOptions, Tagger};
-use byline_train::linker::{link_examples, train_linker, LinkerTraining};
+use byline_train::linker::{fit_linker, LinkerTraining};
 use candle_core::DType;
 use serde_json::json;
 
@@ -83,7 +83,6 @@ pub fn run(args: Args) -> Result<ExitCode> {
             .context("the model has no attribution head")?,
     };
     let h = tagger.head_index(&head)?;
-    let encoder = tagger.detached()?;
     let train_docs = read(&args.train)?;
     let dev_docs = read(&args.dev)?;
     let cfg = LinkerTraining {
@@ -92,18 +91,13 @@ pub fn run(args: Args) -> Result<ExitCode> {
         learning_rate: args.learning_rate,
         ..LinkerTraining::default()
     };
-    let (train, train_stats) = link_examples(&encoder, &head, &train_docs, cfg.chunk_documents)?;
-    let (dev, dev_stats) = link_examples(&encoder, &head, &dev_docs, cfg.chunk_documents)?;
-    eprintln!("link examples: train {train_stats:?}; dev {dev_stats:?}");
-    let hidden = tagger.config().hidden_size;
-    let mut epochs = Vec::new();
-    let linker = train_linker(&head, hidden, &train, &dev, &cfg, |e| {
+    let (linker, fit) = fit_linker(&tagger, &head, &train_docs, &dev_docs, &cfg, |e| {
         eprintln!(
             "epoch {:>2}  loss {:.4}  dev accuracy {:.4} (rules {:.4})",
             e.epoch, e.loss, e.dev.linker, e.dev.rules
         );
-        epochs.push(*e);
     })?;
+    let encoder = tagger.detached()?;
 
     // End to end on dev: the model's own spans, assembled by the rules and by the linker.
     let mut linked = encoder.clone();
@@ -138,9 +132,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
     let report = json!({
         "model": args.output,
         "head": head,
-        "train_examples": train_stats,
-        "dev_examples": dev_stats,
-        "epochs": epochs,
+        "linker": fit,
         "dev": { "rules": figures(&rules), "linker": figures(&learned) },
     });
     crate::write_stdout(&(serde_json::to_string_pretty(&report)? + "\n"))?;

@@ -1,0 +1,114 @@
+//! Where predicted sources go wrong on a PolNeAR split: each gold source is found exactly,
+//! found with other boundaries (printed with the prediction), or missed; predicted sources that
+//! overlap no gold source are spurious. Also what a perfect linker would add: gold attributions
+//! whose content and source were both predicted (content Dice ≥ 0.5, source exact) in any pairing.
+//!
+//! `cargo run --release -p byline-train --example source_errors -- MODEL_DIR [SPLIT_DIR] [N]`
+use std::collections::HashSet;
+
+use byline_core::corpus;
+use byline_core::tokenize::tokenize_document;
+use byline_core::{Document, Mention};
+use byline_model::{LoadOptions, Tagger};
+
+fn text(d: &Document, m: &Mention) -> String {
+    m.text(&d.text)
+        .map(|t| t.replace('\n', " "))
+        .unwrap_or_default()
+}
+
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let args: Vec<String> = std::env::args().collect();
+    let model = args
+        .get(1)
+        .ok_or("usage: source_errors MODEL_DIR [SPLIT_DIR] [N]")?;
+    let split = args
+        .get(2)
+        .cloned()
+        .unwrap_or_else(|| "../shared/data/polnear/dev".into());
+    let show: usize = args.get(3).and_then(|n| n.parse().ok()).unwrap_or(40);
+    let tagger = Tagger::load(model.as_ref(), &LoadOptions::default())?.detached()?;
+    let mut gold = corpus::load_documents(split.as_ref())?;
+    gold.iter_mut().for_each(tokenize_document);
+    let head = tagger
+        .spec()
+        .heads
+        .iter()
+        .find(|h| h.kind == byline_model::HeadKind::Attributions)
+        .ok_or("no attribution head")?
+        .name
+        .clone();
+    let pred = tagger.annotate(&gold, &head)?;
+    // The source spans the tagger found, linked or not.
+    let h = tagger.head_index(&head)?;
+    let tag_set = tagger.heads()[h].tag_set().clone();
+    let words = tagger.predict(&gold, &head)?;
+    let tagged: Vec<Vec<Mention>> = gold
+        .iter()
+        .zip(&words)
+        .map(|(g, w)| {
+            let tags: Vec<_> = w.tags.iter().filter_map(|&t| tag_set.tag(t)).collect();
+            byline_core::align::roles_from_tags(g, &tags, None, &tag_set)
+                .map(|r| r.sources.iter().map(|s| Mention::single(s.span)).collect())
+                .unwrap_or_default()
+        })
+        .collect();
+    let mut unlinked = 0;
+    let (mut exact, mut boundary, mut missed, mut spurious, mut total) = (0, 0, 0, 0, 0);
+    let mut shown = 0;
+    for ((g, p), tagged) in gold.iter().zip(&pred).zip(&tagged) {
+        let ps: Vec<&Mention> = p
+            .attributions
+            .iter()
+            .filter_map(|a| a.source.as_ref())
+            .collect();
+        let gs: Vec<&Mention> = g
+            .attributions
+            .iter()
+            .filter_map(|a| a.source.as_ref())
+            .collect();
+        let overlaps = |a: &Mention, b: &Mention| {
+            a.pieces
+                .iter()
+                .any(|x| b.pieces.iter().any(|y| x.start < y.end && y.start < x.end))
+        };
+        let pset: HashSet<&Mention> = ps.iter().copied().collect();
+        for s in &gs {
+            total += 1;
+            if pset.contains(s) {
+                exact += 1;
+            } else if let Some(o) = ps.iter().find(|o| overlaps(o, s)) {
+                boundary += 1;
+                if shown < show {
+                    shown += 1;
+                    println!("boundary  gold [{}]  pred [{}]", text(g, s), text(p, o));
+                }
+            } else {
+                missed += 1;
+                let found = tagged.iter().find(|o| overlaps(o, s));
+                unlinked += usize::from(found.is_some());
+                if shown < show {
+                    shown += 1;
+                    let found = found.map(|o| text(g, o)).unwrap_or_default();
+                    println!(
+                        "missed    gold [{}]  tagged, unlinked [{found}]",
+                        text(g, s)
+                    );
+                }
+            }
+        }
+        for o in &ps {
+            if !gs.iter().any(|s| overlaps(o, s)) {
+                spurious += 1;
+                if shown < show {
+                    shown += 1;
+                    println!("spurious  pred [{}]", text(p, o));
+                }
+            }
+        }
+    }
+    println!(
+        "gold sources {total}: exact {exact}, other boundaries {boundary}, missed {missed} ({unlinked} of them tagged but linked to no content); spurious predictions {spurious}"
+    );
+    Ok(())
+}
