@@ -120,10 +120,16 @@ fn train_runs_then_resume_continues() {
         "tokenizer.json",
         "model.safetensors",
         "byline.json",
+        "linker.safetensors",
     ] {
         assert!(run.join("best").join(file).is_file(), "best/{file}");
     }
     assert!(run.join("config.toml").is_file());
+    // The linker was trained on the best model's encoder and scored with it.
+    let fit = &summary["linker"]["fit"];
+    assert_eq!(fit["head"], "attributions", "{summary}");
+    assert!(fit["train"]["examples"].as_u64().unwrap() > 0, "{summary}");
+    assert!(summary["linker"]["metrics"]["attributions.f1"].is_number());
 
     // Continue the same run to 8 steps from its step-5 checkpoint.
     let out = train(&["--resume", "--set", "max_steps=8"]);

@@ -1,7 +1,8 @@
 //! Where predicted sources go wrong on a PolNeAR split: each gold source is found exactly,
 //! found with other boundaries (printed with the prediction), or missed; predicted sources that
-//! overlap no gold source are spurious. Also what a perfect linker would add: gold attributions
-//! whose content and source were both predicted (content Dice ≥ 0.5, source exact) in any pairing.
+//! overlap no gold source are spurious; a missed source the tagger found but linked to no content
+//! is counted apart. Then the direct quotes with a gold source whose content was found (Dice ≥
+//! 0.5): is the predicted speaker right, cut differently, another source, or none?
 //!
 //! `cargo run --release -p byline-train --example source_errors -- MODEL_DIR [SPLIT_DIR] [N]`
 use std::collections::HashSet;
@@ -15,6 +16,29 @@ fn text(d: &Document, m: &Mention) -> String {
     m.text(&d.text)
         .map(|t| t.replace('\n', " "))
         .unwrap_or_default()
+}
+
+fn words(d: &Document, m: &Mention) -> Vec<usize> {
+    let mut out: Vec<usize> = m
+        .pieces
+        .iter()
+        .flat_map(|p| {
+            let first = d.tokens.partition_point(|t| t.end <= p.start);
+            let last = d.tokens.partition_point(|t| t.start < p.end);
+            first..last.max(first)
+        })
+        .collect();
+    out.sort_unstable();
+    out.dedup();
+    out
+}
+
+fn dice(a: &[usize], b: &[usize]) -> f64 {
+    let shared = a.iter().filter(|w| b.binary_search(w).is_ok()).count();
+    if a.is_empty() && b.is_empty() {
+        return 0.0;
+    }
+    2.0 * shared as f64 / (a.len() + b.len()) as f64
 }
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -42,10 +66,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     // The source spans the tagger found, linked or not.
     let h = tagger.head_index(&head)?;
     let tag_set = tagger.heads()[h].tag_set().clone();
-    let words = tagger.predict(&gold, &head)?;
+    let predicted = tagger.predict(&gold, &head)?;
     let tagged: Vec<Vec<Mention>> = gold
         .iter()
-        .zip(&words)
+        .zip(&predicted)
         .map(|(g, w)| {
             let tags: Vec<_> = w.tags.iter().filter_map(|&t| tag_set.tag(t)).collect();
             byline_core::align::roles_from_tags(g, &tags, None, &tag_set)
@@ -107,6 +131,51 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             }
         }
     }
+    // Direct quotes with a gold source whose content was found: the predicted speaker.
+    let (mut found, mut right) = (0, 0);
+    let mut kinds: std::collections::BTreeMap<&str, usize> = Default::default();
+    for (g, p) in gold.iter().zip(&pred) {
+        for a in &g.attributions {
+            let Some(gs) = &a.source else { continue };
+            if !byline_core::quote::is_direct_mention(&g.text, &a.content) {
+                continue;
+            }
+            let gw = words(g, &a.content);
+            let best = p
+                .attributions
+                .iter()
+                .map(|b| (dice(&gw, &words(g, &b.content)), b))
+                .filter(|(d, _)| *d >= 0.5)
+                .max_by(|x, y| x.0.total_cmp(&y.0));
+            let Some((_, b)) = best else { continue };
+            found += 1;
+            let kind = match &b.source {
+                Some(ps) if ps == gs => {
+                    right += 1;
+                    "right"
+                }
+                Some(ps)
+                    if ps
+                        .pieces
+                        .iter()
+                        .any(|x| gs.pieces.iter().any(|y| x.start < y.end && y.start < x.end)) =>
+                {
+                    "other boundaries"
+                }
+                Some(_) => "another source",
+                None => "no source",
+            };
+            *kinds.entry(kind).or_default() += 1;
+            if kind != "right" && shown < show {
+                shown += 1;
+                let ps = b.source.as_ref().map(|m| text(g, m)).unwrap_or_default();
+                println!("direct    {kind}: gold [{}]  pred [{ps}]", text(g, gs));
+            }
+        }
+    }
+    println!(
+        "direct quotes with a source, content found: {found}, speaker right {right}: {kinds:?}"
+    );
     println!(
         "gold sources {total}: exact {exact}, other boundaries {boundary}, missed {missed} ({unlinked} of them tagged but linked to no content); spurious predictions {spurious}"
     );
