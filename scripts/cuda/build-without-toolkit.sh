@@ -1,0 +1,151 @@
+#!/usr/bin/env bash
+# Builds the `byline` release binary with `--features cuda` on a machine that has neither a GPU
+# nor the CUDA toolkit (see README.md next to this script).
+#
+# Usage: scripts/cuda/build-without-toolkit.sh [WORK_DIR] [-- EXTRA_CARGO_ARGS...]
+#   WORK_DIR          where wheels, the unpacked toolkit and the stub libraries go
+#                     (default: target/cuda-toolkit in the repository, which git ignores)
+#   EXTRA_CARGO_ARGS  passed on to `cargo build`, e.g. `-- -j 2` or `-- --locked`
+#
+# Environment (all optional):
+#   CARGO_TARGET_DIR   cargo's target directory, as usual
+#   CUDA_COMPUTE_CAP   GPU architecture the kernels are compiled for (default 90: H100/H200)
+#   CUDAFORGE_THREADS  parallel nvcc jobs when candle-kernels builds (default: all cores)
+#   PYTHON             interpreter whose pip downloads the wheels (default python3)
+#
+# How it works. candle-core's CUDA backend uses cudarc with `dynamic-linking`: libcuda, libnvrtc,
+# libcurand, libcublas, libcublasLt and libcudart are linked when the binary is built and loaded
+# when it starts (the linker keeps only those the code uses: today libcuda, libcurand, libcublas and
+# libcudart end up as NEEDED entries). Building therefore needs
+#   1. nvcc (and the headers it uses) to compile candle-kernels' PTX: taken from NVIDIA's CUDA 13.0
+#      pip wheels, which PyPI serves without any installer;
+#   2. libraries to link against: the real libcudart from the runtime wheel, and for the others,
+#      which have no small wheel (libcuda comes only with the driver), stub libraries whose
+#      functions are empty but carry the right names and sonames. Their symbol lists are generated
+#      from the `extern "C"` declarations of cudarc's sys bindings, so they match the cudarc version
+#      in Cargo.lock. The stubs are only for linking: at run time the real libraries are loaded.
+set -euo pipefail
+
+say() { printf 'build-without-toolkit.sh: %s\n' "$*" >&2; }
+die() { say "error: $*"; exit 1; }
+
+repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
+python="${PYTHON:-python3}"
+
+# Arguments: an optional WORK_DIR first, then (after an optional `--`) cargo arguments.
+work_arg="$repo/target/cuda-toolkit"
+if [[ $# -gt 0 && "$1" != -* ]]; then
+  work_arg="$1"
+  shift
+fi
+[[ $# -gt 0 && "$1" == "--" ]] && shift
+cargo_args=("$@")
+
+mkdir -p "$work_arg"
+work="$(cd "$work_arg" && pwd)" # absolute: CUDA_HOME must not depend on cargo's working directory
+
+for tool in "$python" unzip gcc cargo; do
+  command -v "$tool" >/dev/null || die "'$tool' is needed and not on PATH"
+done
+
+# --- 1. CUDA 13.0 wheels: nvcc, its front end (crt) and back end (nvvm), the runtime, CCCL headers.
+wheels=(
+  nvidia-cuda-nvcc==13.0.88
+  nvidia-cuda-runtime==13.0.96
+  nvidia-cuda-cccl==13.0.85
+  nvidia-cuda-crt==13.0.88
+  nvidia-nvvm==13.0.88
+)
+mkdir -p "$work/wheels"
+if [[ $(find "$work/wheels" -name '*.whl' | wc -l) -lt ${#wheels[@]} ]]; then
+  say "downloading ${#wheels[@]} wheels into $work/wheels"
+  "$python" -m pip download --quiet --no-deps --only-binary=:all: -d "$work/wheels" "${wheels[@]}"
+fi
+
+# --- 2. Unpack them; all five put their files under nvidia/cu13, which becomes CUDA_HOME.
+# `unzip` (not Python's zipfile) keeps the executable bits of nvcc, ptxas, cicc, ...
+say "unpacking into $work/unz"
+for whl in "$work"/wheels/*.whl; do
+  unzip -qo "$whl" -d "$work/unz"
+done
+cuda_home="$work/unz/nvidia/cu13"
+[[ -x "$cuda_home/bin/nvcc" ]] || die "no executable $cuda_home/bin/nvcc after unpacking"
+[[ -f "$cuda_home/lib/libcudart.so.13" ]] || die "no $cuda_home/lib/libcudart.so.13 after unpacking"
+
+# --- 3. Stub libraries generated from cudarc's bindings.
+# The cudarc source that this build will compile (exact version from Cargo.lock; cargo fetches it
+# if it is not in the registry yet).
+cudarc_manifest="$(cd "$repo" && cargo metadata --format-version 1 --features byline-cli/cuda |
+  "$python" -c 'import json, sys
+print(next(p["manifest_path"] for p in json.load(sys.stdin)["packages"] if p["name"] == "cudarc"))')"
+cudarc_src="$(dirname "$cudarc_manifest")/src"
+say "symbol names from $cudarc_src"
+
+# library soname : cudarc module whose sys/mod.rs declares its functions
+stubs=(
+  libcuda.so.1:driver
+  libnvrtc.so.13:nvrtc
+  libcurand.so.10:curand
+  libcublas.so.13:cublas
+  libcublasLt.so.13:cublaslt
+)
+mkdir -p "$work/stubs/src" "$work/stubs/lib"
+for entry in "${stubs[@]}"; do
+  soname="${entry%%:*}"
+  module="${entry##*:}"
+  bindings="$cudarc_src/$module/sys/mod.rs"
+  [[ -f "$bindings" ]] || die "no $bindings"
+  # Each binding wraps its symbol as `extern "C" {` followed by `fn NAME(...)` on the next line.
+  # A name declared under several cfg's appears more than once: keep one.
+  names="$(grep -A1 'extern "C" {' "$bindings" | grep -oP '^\s+fn \K\w+(?=\()' | sort -u)"
+  [[ -n "$names" ]] || die "no extern \"C\" functions found in $bindings"
+  c="$work/stubs/src/$module.c"
+  {
+    echo "/* Generated by scripts/cuda/build-without-toolkit.sh from $bindings: link-time stubs for $soname. */"
+    sed 's/.*/void &(void) {}/' <<<"$names"
+  } >"$c"
+  gcc -shared -fPIC -Wl,-soname,"$soname" -o "$work/stubs/lib/$soname" "$c"
+  # The linker looks for the unversioned name (-lcuda -> libcuda.so).
+  ln -sfn "$soname" "$work/stubs/lib/${soname%.so.*}.so"
+  say "stub $soname: $(wc -l <<<"$names") functions"
+done
+# libcudart is the real one from the wheel, which ships only the versioned name.
+ln -sfn "$cuda_home/lib/libcudart.so.13" "$work/stubs/lib/libcudart.so"
+# cudarc's build script searches $CUDA_HOME/lib/stubs (among others).
+ln -sfn "$work/stubs/lib" "$cuda_home/lib/stubs"
+
+# --- 4. Build.
+export CUDA_HOME="$cuda_home"
+export CUDA_COMPUTE_CAP="${CUDA_COMPUTE_CAP:-90}" # no GPU here for candle-kernels to query
+export PATH="$cuda_home/bin:$PATH"
+say "cargo build --release --features cuda -p byline-cli ${cargo_args[*]:-} (CUDA_HOME=$CUDA_HOME, CUDA_COMPUTE_CAP=$CUDA_COMPUTE_CAP)"
+# JSON messages on stdout tell where the executable went (honours CARGO_TARGET_DIR, --target, ...);
+# diagnostics and progress still go to stderr as usual.
+bin="$(cd "$repo" && cargo build --release --features cuda -p byline-cli \
+  --message-format=json-render-diagnostics "${cargo_args[@]}" |
+  "$python" -c 'import json, sys
+exe = ""
+for line in sys.stdin:
+    msg = json.loads(line)
+    if msg.get("reason") == "compiler-artifact" and msg["target"]["name"] == "byline" and msg.get("executable"):
+        exe = msg["executable"]
+print(exe)')"
+[[ -n "$bin" && -x "$bin" ]] || die "cargo did not report the byline executable"
+
+cat <<EOF
+
+Built: $bin
+  (for a smaller file: strip --strip-debug, which keeps symbol names for backtraces)
+
+To run it on a GPU machine:
+  - NVIDIA driver supporting CUDA 13.0 or newer (libcuda.so.1, installed with the driver);
+  - libcudart.so.13, libcublas.so.13, libcublasLt.so.13 (which libcublas loads) and libcurand.so.10
+    found by the loader, e.g. a CUDA 13 toolkit's targets/x86_64-linux/lib on LD_LIBRARY_PATH
+    (or the lib folders of the nvidia-cublas / nvidia-curand 13.x wheels);
+  - libcudart.so.13 alone can be taken from here: $cuda_home/lib
+  The kernels are compiled for compute capability $CUDA_COMPUTE_CAP.
+  Check with: ldd $(basename "$bin") | grep 'not found'
+
+To run it here (CPU only; the stubs satisfy the loader, --device cpu never calls them):
+  LD_LIBRARY_PATH=$work/stubs/lib:$cuda_home/lib $bin tag --device cpu ...
+EOF
