@@ -1,9 +1,9 @@
 #!/usr/bin/env python3
 """The `hf` engine of tag_bench.py: raw text to entity JSON lines with the Hugging Face
-transformers token-classification pipeline on PyTorch (CPU, fp32).
+transformers token-classification pipeline on PyTorch (fp32; CPU, or a GPU with --device cuda).
 
 * `pipeline("token-classification", model, tokenizer, aggregation_strategy="simple",
-  device=-1, stride=64)`, called once on the list of all texts with `batch_size=--batch`
+  device=-1 or 0 with --device cuda, stride=64)`, called once on the list of all texts with `batch_size=--batch`
   (default 32; with a stride the pipeline batches the windows of the documents).
 * Long documents are not truncated: the fast tokenizer's `model_max_length` is set to 256
   (254 subwords + [CLS] + [SEP], byline's window) and the pipeline's `stride=64` (byline's
@@ -43,6 +43,8 @@ def main(argv: list[str]) -> int:
     p.add_argument("--batch", type=int, default=32, help="pipeline batch_size (default 32)")
     p.add_argument("--window", type=int, default=254, help="subwords per window (default 254)")
     p.add_argument("--overlap", type=int, default=64, help="pipeline stride (default 64)")
+    p.add_argument("--device", choices=["cpu", "cuda"], default="cpu",
+                   help="where the model runs (default cpu; cuda: the first GPU)")
     args = p.parse_args(argv)
     torch.set_num_threads(args.threads)
     torch.set_num_interop_threads(1)
@@ -64,7 +66,8 @@ def main(argv: list[str]) -> int:
                              f"{sorted(info['missing_keys'])}")
         model.eval()
         tagger = pipeline("token-classification", model=model, tokenizer=tok,
-                          aggregation_strategy="simple", device=-1, stride=args.overlap)
+                          aggregation_strategy="simple",
+                          device=0 if args.device == "cuda" else -1, stride=args.overlap)
         loaded = CLOCK.now()
         docs = read_documents(args.input)
         texts = [t for _, t in docs]

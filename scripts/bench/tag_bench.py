@@ -83,6 +83,8 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--byline-args", default="", help="extra arguments for both byline engines")
     p.add_argument("--byline-q8-args", default="--quantize q8",
                    help="extra arguments of byline-q8 (default \"--quantize q8\")")
+    p.add_argument("--hf-device", choices=["cpu", "cuda"], default="cpu",
+                   help="where the hf engine's model runs (default cpu)")
     p.add_argument("--python", type=Path, default=default_python(),
                    help="interpreter for hf/ort workers (default $BENCH_VENV/bin/python, else "
                         "scripts/bench/.venv/bin/python)")
@@ -149,7 +151,7 @@ def command(engine: str, args: argparse.Namespace, inp: Path, out: Path, stats: 
     common = ["--model", str(args.model), "--input", str(inp), "--output", str(out), "--stats",
               str(stats), "--threads", str(args.threads), "--batch", str(args.batch)]
     if engine == "hf":
-        return [str(args.python), str(HERE / "hf_tag.py"), *common]
+        return [str(args.python), str(HERE / "hf_tag.py"), *common, "--device", args.hf_device]
     onnx = args.work / "onnx" / ("model.q8.onnx" if engine == "ort-q8" else "model.opt.onnx")
     return [str(args.python), str(HERE / "ort_tag.py"), "--onnx", str(onnx), *common]
 
