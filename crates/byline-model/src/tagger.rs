@@ -650,7 +650,7 @@ impl Tagger {
             .and_then(|h| heads.iter().position(|&x| x == h));
         self.for_each_batch(inputs, |chunk, words, lengths| {
             let vectors = match linked {
-                Some(_) => Some(words.to_dtype(DType::F32)?.to_vec3::<f32>()?),
+                Some(_) => Some(BatchVectors::new(words)?),
                 None => None,
             };
             for (i, (&h, out)) in heads.iter().zip(out.iter_mut()).enumerate() {
@@ -679,7 +679,7 @@ impl Tagger {
                             };
                             if let Some(t) = tag(at) {
                                 if span_end(prev, t, next) {
-                                    out[d].vectors.insert(word, v[b][at].clone());
+                                    out[d].vectors.insert(word, v.get(b, at).to_vec());
                                 }
                             }
                         }
@@ -696,12 +696,12 @@ impl Tagger {
     pub fn word_vectors(&self, inputs: &[&DocumentInput]) -> Result<Vec<WordVectors>> {
         let mut out = vec![WordVectors::default(); inputs.len()];
         self.for_each_batch(inputs, |chunk, words, _| {
-            let v = words.to_dtype(DType::F32)?.to_vec3::<f32>()?;
+            let v = BatchVectors::new(words)?;
             for (b, &(d, w)) in chunk.iter().enumerate() {
                 let window = &inputs[d].windows[w].words;
                 for word in window.clone() {
                     if inputs[d].owner[word] == w {
-                        out[d].insert(word, v[b][word - window.start].clone());
+                        out[d].insert(word, v.get(b, word - window.start).to_vec());
                     }
                 }
             }
@@ -907,6 +907,34 @@ impl Tagger {
             Some(l) => l.save(dir, dtype),
             None => Ok(()),
         }
+    }
+}
+
+/// A batch's word vectors `(batch, words, hidden)` copied out of the tensor in one piece.
+struct BatchVectors {
+    data: Vec<f32>,
+    words: usize,
+    hidden: usize,
+}
+
+impl BatchVectors {
+    fn new(words: &Tensor) -> Result<Self> {
+        let (_, n, hidden) = words.dims3()?;
+        let data = words
+            .to_dtype(DType::F32)?
+            .flatten_all()?
+            .to_vec1::<f32>()?;
+        Ok(BatchVectors {
+            data,
+            words: n,
+            hidden,
+        })
+    }
+
+    /// The vector of word `at` of window `b`.
+    fn get(&self, b: usize, at: usize) -> &[f32] {
+        let start = (b * self.words + at) * self.hidden;
+        &self.data[start..start + self.hidden]
     }
 }
 
