@@ -8,6 +8,7 @@
 use std::collections::HashSet;
 
 use byline_core::corpus;
+use byline_core::metrics::attribution::{dice, mention_tokens};
 use byline_core::tokenize::tokenize_document;
 use byline_core::{Document, Mention};
 use byline_model::{LoadOptions, Tagger};
@@ -16,29 +17,6 @@ fn text(d: &Document, m: &Mention) -> String {
     m.text(&d.text)
         .map(|t| t.replace('\n', " "))
         .unwrap_or_default()
-}
-
-fn words(d: &Document, m: &Mention) -> Vec<usize> {
-    let mut out: Vec<usize> = m
-        .pieces
-        .iter()
-        .flat_map(|p| {
-            let first = d.tokens.partition_point(|t| t.end <= p.start);
-            let last = d.tokens.partition_point(|t| t.start < p.end);
-            first..last.max(first)
-        })
-        .collect();
-    out.sort_unstable();
-    out.dedup();
-    out
-}
-
-fn dice(a: &[usize], b: &[usize]) -> f64 {
-    let shared = a.iter().filter(|w| b.binary_search(w).is_ok()).count();
-    if a.is_empty() && b.is_empty() {
-        return 0.0;
-    }
-    2.0 * shared as f64 / (a.len() + b.len()) as f64
 }
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -140,11 +118,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             if !byline_core::quote::is_direct_mention(&g.text, &a.content) {
                 continue;
             }
-            let gw = words(g, &a.content);
+            let gw = mention_tokens(&g.tokens, &a.content);
             let best = p
                 .attributions
                 .iter()
-                .map(|b| (dice(&gw, &words(g, &b.content)), b))
+                .map(|b| (dice(&gw, &mention_tokens(&g.tokens, &b.content)), b))
                 .filter(|(d, _)| *d >= 0.5)
                 .max_by(|x, y| x.0.total_cmp(&y.0));
             let Some((_, b)) = best else { continue };

@@ -15,7 +15,8 @@ use std::collections::HashSet;
 
 use byline_core::align::{role_tags, roles_from_tags};
 use byline_core::assemble::link_problem;
-use byline_core::{Document, Mention};
+use byline_core::metrics::attribution::{dice, mention_tokens};
+use byline_core::Document;
 use byline_model::linker::{input_size, link_inputs, needed_words};
 use byline_model::{HeadKind, Linker, LinkerConfig, Tagger};
 use candle_core::{DType, Device, Tensor};
@@ -128,8 +129,8 @@ pub fn link_examples(
                 .iter()
                 .map(|a| {
                     (
-                        words_of(doc, &a.content),
-                        a.source.as_ref().map(|s| words_of(doc, s)),
+                        mention_tokens(&doc.tokens, &a.content),
+                        a.source.as_ref().map(|s| mention_tokens(&doc.tokens, s)),
                     )
                 })
                 .collect();
@@ -185,31 +186,6 @@ pub fn link_examples(
         }
     }
     Ok((out, stats))
-}
-
-/// Sorted indices of the words a mention's pieces overlap.
-fn words_of(doc: &Document, m: &Mention) -> Vec<usize> {
-    let mut out: Vec<usize> = m
-        .pieces
-        .iter()
-        .flat_map(|p| {
-            let first = doc.tokens.partition_point(|t| t.end <= p.start);
-            let last = doc.tokens.partition_point(|t| t.start < p.end);
-            first..last.max(first)
-        })
-        .collect();
-    out.sort_unstable();
-    out.dedup();
-    out
-}
-
-fn dice(a: &[usize], b: &[usize]) -> f64 {
-    let set: HashSet<&usize> = a.iter().collect();
-    let shared = b.iter().filter(|w| set.contains(w)).count();
-    if a.is_empty() && b.is_empty() {
-        return 0.0;
-    }
-    2.0 * shared as f64 / (a.len() + b.len()) as f64
 }
 
 /// Accuracy figures of a linker on examples.

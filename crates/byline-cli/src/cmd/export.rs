@@ -15,6 +15,15 @@ pub enum Precision {
     F32,
 }
 
+impl Precision {
+    pub fn dtype(self) -> DType {
+        match self {
+            Precision::F16 => DType::F16,
+            Precision::F32 => DType::F32,
+        }
+    }
+}
+
 #[derive(Debug, clap::Args)]
 pub struct Args {
     /// A model directory written by `byline train` (e.g. `runs/news-small/best`).
@@ -32,10 +41,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
     }
     let tagger = Tagger::load(&args.model, &LoadOptions::default())
         .with_context(|| format!("cannot load the model in {}", args.model.display()))?;
-    let dtype = match args.dtype {
-        Precision::F16 => DType::F16,
-        Precision::F32 => DType::F32,
-    };
+    let dtype = args.dtype.dtype();
     tagger
         .save_as(&args.output, dtype)
         .with_context(|| format!("cannot write the model to {}", args.output.display()))?;

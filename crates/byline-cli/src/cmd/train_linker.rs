@@ -11,7 +11,6 @@ use byline_core::tokenize::tokenize_document;
 use byline_core::Document;
 use byline_model::{HeadKind, LoadOptions, Tagger};
 use byline_train::linker::{fit_linker, LinkerTraining};
-use candle_core::DType;
 use serde_json::json;
 
 use crate::cmd::export::Precision;
@@ -122,10 +121,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
     let learned = evaluate_attributions(&dev_docs, &by_linker)?;
 
     tagger.set_linker(Some(linker))?;
-    let dtype = match args.dtype {
-        Precision::F16 => DType::F16,
-        Precision::F32 => DType::F32,
-    };
+    let dtype = args.dtype.dtype();
     tagger
         .save_as(&args.output, dtype)
         .with_context(|| format!("cannot write the model to {}", args.output.display()))?;

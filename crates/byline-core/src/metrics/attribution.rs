@@ -265,28 +265,33 @@ fn direct(d: &Document) -> Vec<&Attribution> {
         .collect()
 }
 
+/// Sorted indices of the `tokens` (a document's, in text order) that the mention's pieces
+/// overlap (by at least one byte): the token set of the [module docs](self).
+pub fn mention_tokens(tokens: &[Span], mention: &Mention) -> Vec<usize> {
+    let mut set: Vec<usize> = Vec::new();
+    for piece in &mention.pieces {
+        let first = tokens.partition_point(|t| t.end <= piece.start);
+        let last = tokens.partition_point(|t| t.start < piece.end);
+        for i in first..last.max(first) {
+            if set.last().is_none_or(|&l| l < i) {
+                set.push(i);
+            } else if !set.contains(&i) {
+                set.push(i);
+                set.sort_unstable();
+            }
+        }
+    }
+    set
+}
+
 /// The tokens of one document, to turn mentions into token sets.
 struct DocTokens<'a> {
     tokens: &'a [Span],
 }
 
 impl DocTokens<'_> {
-    /// Sorted indices of the tokens that the mention's pieces overlap.
     fn token_set(&self, mention: &Mention) -> Vec<usize> {
-        let mut set: Vec<usize> = Vec::new();
-        for piece in &mention.pieces {
-            let first = self.tokens.partition_point(|t| t.end <= piece.start);
-            let last = self.tokens.partition_point(|t| t.start < piece.end);
-            for i in first..last.max(first) {
-                if set.last().is_none_or(|&l| l < i) {
-                    set.push(i);
-                } else if !set.contains(&i) {
-                    set.push(i);
-                    set.sort_unstable();
-                }
-            }
-        }
-        set
+        mention_tokens(self.tokens, mention)
     }
 
     fn add(&self, figures: &mut AttributionFigures, gold: &[&Attribution], pred: &[&Attribution]) {
@@ -410,8 +415,8 @@ fn shared(a: &[usize], b: &[usize]) -> usize {
     n
 }
 
-/// Dice coefficient of two token sets; 0 when both are empty.
-fn dice(a: &[usize], b: &[usize]) -> f64 {
+/// Dice coefficient of two sorted token sets; 0 when both are empty.
+pub fn dice(a: &[usize], b: &[usize]) -> f64 {
     ratio(2.0 * shared(a, b) as f64, a.len() + b.len())
 }
 
