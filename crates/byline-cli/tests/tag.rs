@@ -386,3 +386,72 @@ fn tag_conll_then_eval_equals_the_training_evaluation() {
     );
     assert!(f1 > 0.8, "{f1}");
 }
+
+#[test]
+fn export_writes_f16_weights_and_a_decode_bias_that_tagging_uses() {
+    let tmp = tempfile::tempdir().unwrap();
+    let model = forced_model(tmp.path());
+    let out = tmp.path().join("exported");
+    let export = |extra: &[&str]| {
+        let mut cmd = Command::cargo_bin("byline").unwrap();
+        cmd.env("NO_COLOR", "1")
+            .env_remove("RUST_LOG")
+            .arg("export")
+            .arg(&model)
+            .arg(&out)
+            .args(extra);
+        cmd.output().unwrap()
+    };
+    // The forced head tags every word B-PER; a large negative PER bias turns that off.
+    let done = export(&["--decode-bias", "entities.PER=-1000"]);
+    assert!(
+        done.status.success(),
+        "{}",
+        String::from_utf8_lossy(&done.stderr)
+    );
+    let spec = std::fs::read_to_string(out.join("byline.json")).unwrap();
+    assert!(spec.contains("\"decode_bias\""), "{spec}");
+    assert!(
+        std::fs::metadata(out.join("model.safetensors"))
+            .unwrap()
+            .len()
+            < std::fs::metadata(model.join("model.safetensors"))
+                .unwrap()
+                .len(),
+        "f16 weights are smaller"
+    );
+    let tagged = tag(&out)
+        .write_stdin("Merkel met Sato in Berlin.")
+        .output()
+        .unwrap();
+    assert!(tagged.status.success());
+    let docs = json_lines(&tagged.stdout);
+    assert_eq!(
+        docs[0]["entities"].as_array().unwrap().len(),
+        0,
+        "{:?}",
+        docs[0]
+    );
+    let plain = tag(&model)
+        .write_stdin("Merkel met Sato in Berlin.")
+        .output()
+        .unwrap();
+    assert!(!json_lines(&plain.stdout)[0]["entities"]
+        .as_array()
+        .unwrap()
+        .is_empty());
+
+    // Bad specs and unknown labels are errors that say what is wrong.
+    for (bad, says) in [
+        ("entities.PER", "HEAD.LABEL=VALUE"),
+        ("entities.NOPE=1", "NOPE"),
+        ("nohead.PER=1", "nohead"),
+    ] {
+        let failed = export(&["--decode-bias", bad]);
+        let stderr = String::from_utf8_lossy(&failed.stderr);
+        assert!(
+            !failed.status.success() && stderr.contains(says),
+            "{bad}: {stderr}"
+        );
+    }
+}

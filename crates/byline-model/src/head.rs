@@ -4,6 +4,8 @@
 //! (tags,) and, with a CRF, `crf.transitions`, `crf.start_transitions`, `crf.end_transitions`.
 //! They are created through the [`VarBuilder`] so a trainer's `VarMap` holds (and saves) them.
 
+use std::collections::BTreeMap;
+
 use byline_core::TagSet;
 use candle_core::Tensor;
 use candle_nn::VarBuilder;
@@ -39,6 +41,10 @@ pub struct HeadConfig {
     pub dropout: f32,
     #[serde(default)]
     pub decoder: DecoderKind,
+    /// Added at prediction time to the scores of every tag of a label (label name -> value):
+    /// above 0 the head predicts that label more often (recall for precision), below less.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub decode_bias: BTreeMap<String, f32>,
 }
 
 fn default_dropout() -> f32 {
@@ -51,6 +57,7 @@ impl HeadConfig {
             name: name.into(),
             dropout: default_dropout(),
             decoder,
+            decode_bias: BTreeMap::new(),
         }
     }
 
@@ -59,6 +66,8 @@ impl HeadConfig {
             "a head name must be non-empty and contain no `.`".to_string()
         } else if !(0.0..1.0).contains(&self.dropout) {
             format!("dropout {} is not in [0, 1)", self.dropout)
+        } else if let Some((label, v)) = self.decode_bias.iter().find(|(_, v)| !v.is_finite()) {
+            format!("decode bias {v} of `{label}` is not a finite number")
         } else {
             return Ok(());
         };
@@ -83,6 +92,8 @@ pub struct TaggerHead {
     tags: TagSet,
     classifier: Linear,
     decoder: Decoder,
+    /// `config.decode_bias` per tag (tags,), when any.
+    bias: Option<Tensor>,
 }
 
 impl TaggerHead {
@@ -100,11 +111,13 @@ impl TaggerHead {
             DecoderKind::Crf => Decoder::Crf(Crf::load(vb.pp("crf"), tags)?),
             DecoderKind::Softmax => Decoder::Softmax(Chain::constrained(tags)),
         };
+        let bias = bias_tensor(config, tags, vb.device(), vb.dtype())?;
         Ok(Self {
             config: config.clone(),
             tags: tags.clone(),
             classifier,
             decoder,
+            bias,
         })
     }
 
@@ -124,11 +137,28 @@ impl TaggerHead {
         &self.decoder
     }
 
+    /// Replaces the head's [`HeadConfig::decode_bias`].
+    pub fn set_decode_bias(&mut self, bias: BTreeMap<String, f32>) -> Result<()> {
+        let config = HeadConfig {
+            decode_bias: bias,
+            ..self.config.clone()
+        };
+        config.validate()?;
+        let weight = self.classifier.weight();
+        self.bias = bias_tensor(&config, &self.tags, weight.device(), weight.dtype())?;
+        self.config = config;
+        Ok(())
+    }
+
     /// Tag scores of each word: `words` (batch, words, hidden) -> (batch, words, tags).
     /// Dropout applies only when `train`.
     pub fn forward(&self, words: &Tensor, train: bool) -> Result<Tensor> {
         let words = crate::dropout::dropout(words, self.config.dropout, train)?;
-        self.classifier.forward(&words).map_err(Error::from) // (batch, words, tags)
+        let emissions = self.classifier.forward(&words)?; // (batch, words, tags)
+        match &self.bias {
+            Some(bias) if !train => Ok(emissions.broadcast_add(bias)?),
+            _ => Ok(emissions),
+        }
     }
 
     /// The training loss (mean per real word) of `emissions` from [`TaggerHead::forward`].
@@ -153,4 +183,29 @@ impl TaggerHead {
             Decoder::Softmax(chain) => chain.decode_batch(emissions, lengths),
         }
     }
+}
+
+/// `config.decode_bias` spread over the tags of `tags`: a (tags,) tensor, or `None` when empty.
+fn bias_tensor(
+    config: &HeadConfig,
+    tags: &TagSet,
+    device: &candle_core::Device,
+    dtype: candle_core::DType,
+) -> Result<Option<Tensor>> {
+    if config.decode_bias.is_empty() {
+        return Ok(None);
+    }
+    let mut per_tag = vec![0f32; tags.len()];
+    for (label, &value) in &config.decode_bias {
+        let id = tags.labels().id(label).ok_or_else(|| Error::InvalidHead {
+            name: config.name.clone(),
+            message: format!("decode bias for `{label}`, which is not one of its labels"),
+        })?;
+        for (i, b) in per_tag.iter_mut().enumerate() {
+            if tags.tag(i).and_then(|t| t.label()) == Some(id) {
+                *b = value;
+            }
+        }
+    }
+    Ok(Some(Tensor::new(per_tag, device)?.to_dtype(dtype)?))
 }

@@ -60,6 +60,9 @@ pub struct HeadSpec {
     pub decoder: DecoderKind,
     #[serde(default = "default_head_dropout")]
     pub dropout: f32,
+    /// See [`HeadConfig::decode_bias`].
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub decode_bias: BTreeMap<String, f32>,
 }
 
 fn default_head_dropout() -> f32 {
@@ -76,6 +79,7 @@ impl HeadSpec {
             labels: labels.iter().map(|l| l.to_string()).collect(),
             decoder,
             dropout: default_head_dropout(),
+            decode_bias: BTreeMap::new(),
         }
     }
 
@@ -88,6 +92,7 @@ impl HeadSpec {
             labels: role_labels().names().to_vec(),
             decoder,
             dropout: default_head_dropout(),
+            decode_bias: BTreeMap::new(),
         }
     }
 
@@ -126,6 +131,7 @@ impl TaggerConfig {
                     name: h.name.clone(),
                     dropout: h.dropout,
                     decoder: h.decoder,
+                    decode_bias: h.decode_bias.clone(),
                 };
                 TaggerHead::load(vb.clone(), &cfg, hidden_size, &h.tag_set())
             })
@@ -275,6 +281,15 @@ impl Tagger {
         }
         self.spec.linker = linker.as_ref().map(|l| l.config().clone());
         self.linker = linker;
+        Ok(())
+    }
+
+    /// Sets the [`HeadConfig::decode_bias`](crate::HeadConfig::decode_bias) of head `head`
+    /// (saved with the model).
+    pub fn set_decode_bias(&mut self, head: &str, bias: BTreeMap<String, f32>) -> Result<()> {
+        let h = self.head_index(head)?;
+        self.heads[h].set_decode_bias(bias.clone())?;
+        self.spec.heads[h].decode_bias = bias;
         Ok(())
     }
 

@@ -483,3 +483,45 @@ fn a_linker_reads_the_ends_of_every_span_and_is_saved_with_the_model() {
     .unwrap();
     assert!(entities.set_linker(Some(wrong)).is_err());
 }
+
+#[test]
+fn a_decode_bias_shifts_predictions_and_is_saved_with_the_model() {
+    let window = WindowConfig {
+        max_subwords: 16,
+        overlap: 4,
+    };
+    let mut tagger = random_tagger(window, vec![entity_head(Scheme::Iob2, DecoderKind::Crf)]);
+    let doc = sentences();
+    let per = |t: &Tagger| -> usize {
+        let pred = t.predict(std::slice::from_ref(&doc), "entities").unwrap();
+        let set = t.heads()[0].tag_set();
+        let per = set.labels().id("PER").unwrap();
+        pred[0]
+            .tags
+            .iter()
+            .filter(|&&i| set.tag(i).and_then(|t| t.label()) == Some(per))
+            .count()
+    };
+    let words = doc.tokens.len();
+    let bias = |v: f32| std::collections::BTreeMap::from([("PER".to_string(), v)]);
+    tagger.set_decode_bias("entities", bias(1e4)).unwrap();
+    assert_eq!(per(&tagger), words, "a huge bias: every word PER");
+    tagger.set_decode_bias("entities", bias(-1e4)).unwrap();
+    assert_eq!(per(&tagger), 0, "a huge negative bias: no word PER");
+
+    tagger.set_decode_bias("entities", bias(1e4)).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    tagger.save(dir.path()).unwrap();
+    let loaded = Tagger::load(dir.path(), &LoadOptions::default()).unwrap();
+    assert_eq!(per(&loaded), words);
+    assert_eq!(per(&loaded.detached().unwrap()), words);
+
+    let err = tagger
+        .set_decode_bias(
+            "entities",
+            std::collections::BTreeMap::from([("NOPE".to_string(), 1.0)]),
+        )
+        .unwrap_err();
+    assert!(err.to_string().contains("NOPE"), "{err}");
+    assert!(tagger.set_decode_bias("entities", bias(f32::NAN)).is_err());
+}
