@@ -11,13 +11,11 @@
 //! content's candidates, AdamW, a few seconds an epoch on two cores. The epoch with the best
 //! dev accuracy (on gold spans) is kept.
 
-use std::collections::HashSet;
-
-use byline_core::align::{role_tags, roles_from_tags};
+use byline_core::align::{role_tags, roles_from_tags, RoleSpans};
 use byline_core::assemble::link_problem;
 use byline_core::metrics::attribution::{dice, mention_tokens};
 use byline_core::Document;
-use byline_model::linker::{input_size, link_inputs, needed_words};
+use byline_model::linker::{input_size, link_inputs};
 use byline_model::{HeadKind, Linker, LinkerConfig, Tagger};
 use candle_core::{DType, Device, Tensor};
 use candle_nn::{AdamW, Optimizer, ParamsAdamW};
@@ -40,6 +38,8 @@ pub struct LinkerTraining {
     pub seed: u64,
     /// Documents whose vectors are computed together.
     pub chunk_documents: usize,
+    /// The role spans the examples are built on (training and dev alike).
+    pub spans: LinkSpans,
 }
 
 impl Default for LinkerTraining {
@@ -53,6 +53,7 @@ impl Default for LinkerTraining {
             dropout: 0.1,
             seed: 42,
             chunk_documents: 16,
+            spans: LinkSpans::Gold,
         }
     }
 }
@@ -80,12 +81,36 @@ pub struct LinkExampleStats {
     pub no_source: usize,
 }
 
+/// Which role spans link examples are built on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum LinkSpans {
+    /// The gold spans (what a perfect tagger would give).
+    #[default]
+    Gold,
+    /// The tagger's own spans of the documents, as at prediction time. A content whose gold
+    /// source is not among its candidates learns "no source" (any source would be wrong).
+    Predicted,
+    /// Both: each document gives its gold-span and its predicted-span examples.
+    Both,
+}
+
 /// The link examples of `docs` (gold documents) for the attribution head `head`.
 pub fn link_examples(
     tagger: &Tagger,
     head: &str,
     docs: &[Document],
     chunk_documents: usize,
+) -> Result<(Vec<LinkExample>, LinkExampleStats)> {
+    link_examples_on(tagger, head, docs, chunk_documents, LinkSpans::Gold)
+}
+
+/// [`link_examples`] on the role spans `spans` says.
+pub fn link_examples_on(
+    tagger: &Tagger,
+    head: &str,
+    docs: &[Document],
+    chunk_documents: usize,
+    spans: LinkSpans,
 ) -> Result<(Vec<LinkExample>, LinkExampleStats)> {
     let h = tagger.head_index(head).map_err(Error::model)?;
     let spec = &tagger.spec().heads[h];
@@ -98,6 +123,8 @@ pub fn link_examples(
     let hidden = tagger.config().hidden_size;
     let mut stats = LinkExampleStats::default();
     let mut out = Vec::new();
+    let bad =
+        |doc: &Document, e: byline_core::Error| Error::Invalid(format!("document {}: {e}", doc.id));
     for chunk in docs.chunks(chunk_documents.max(1)) {
         let docs: Vec<Document> = chunk
             .iter()
@@ -108,84 +135,114 @@ pub fn link_examples(
             .map(|d| tagger.prepare(d))
             .collect::<byline_model::Result<Vec<_>>>()
             .map_err(Error::model)?;
-        let mut vectors = tagger
-            .word_vectors(&inputs.iter().collect::<Vec<_>>())
-            .map_err(Error::model)?;
-        for (doc, vectors) in docs.iter().zip(&mut vectors) {
-            let tags = role_tags(doc, &tag_set);
-            let roles = roles_from_tags(doc, &tags.tags, None, &tag_set)
-                .map_err(|e| Error::Invalid(format!("document {}: {e}", doc.id)))?;
-            let problem = link_problem(doc, &roles);
-            let needed: HashSet<usize> = needed_words(&problem, &roles).into_iter().collect();
-            vectors.retain(|w| needed.contains(&w));
-            let Some(rows) = link_inputs(&problem, &roles, vectors, hidden) else {
-                return Err(Error::Invalid(format!(
-                    "document {}: a span word has no vector",
-                    doc.id
-                )));
-            };
-            let gold: Vec<(Vec<usize>, Option<Vec<usize>>)> = doc
-                .attributions
-                .iter()
-                .map(|a| {
-                    (
-                        mention_tokens(&doc.tokens, &a.content),
-                        a.source.as_ref().map(|s| mention_tokens(&doc.tokens, s)),
-                    )
-                })
-                .collect();
-            let width = input_size(hidden);
-            let mut first = 0;
-            for (g, group) in problem.groups.iter().enumerate() {
-                let n = problem.candidates[first..]
-                    .iter()
-                    .take_while(|c| c.group == g)
-                    .count();
-                let candidates = &problem.candidates[first..first + n];
-                let range = first..first + n;
-                first += n;
-                stats.contents += 1;
-                let words: Vec<usize> = group
-                    .pieces
-                    .iter()
-                    .flat_map(|&p| roles.contents[p].words.clone())
-                    .collect();
-                let best = gold
-                    .iter()
-                    .map(|(c, s)| (dice(&words, c), s))
-                    .filter(|(d, _)| *d >= 0.5)
-                    .max_by(|a, b| a.0.total_cmp(&b.0));
-                let Some((_, source)) = best else {
-                    stats.unmatched += 1;
-                    continue;
-                };
-                let answer = candidates.iter().position(|c| match (c.source, source) {
-                    (None, None) => true,
-                    (Some(s), Some(gold)) => {
-                        roles.sources[s].words.clone().eq(gold.iter().copied())
-                    }
-                    _ => false,
-                });
-                let Some(answer) = answer else {
-                    stats.unreachable += 1;
-                    continue;
-                };
-                let rule = candidates
-                    .iter()
-                    .position(|c| c.source == problem.rule_source_of[g])
-                    .unwrap_or(0);
-                stats.examples += 1;
-                stats.no_source += usize::from(source.is_none());
-                out.push(LinkExample {
-                    rows: rows[range.start * width..range.end * width].to_vec(),
-                    candidates: n,
-                    answer,
-                    rule,
-                });
+        let refs: Vec<_> = inputs.iter().collect();
+        let vectors = tagger.word_vectors(&refs).map_err(Error::model)?;
+        let predicted = match spans {
+            LinkSpans::Gold => Vec::new(),
+            LinkSpans::Predicted | LinkSpans::Both => tagger
+                .predict_prepared(&refs, &[h])
+                .map_err(Error::model)?
+                .pop()
+                .unwrap_or_default(),
+        };
+        for (i, (doc, vectors)) in docs.iter().zip(&vectors).enumerate() {
+            if spans != LinkSpans::Predicted {
+                let tags = role_tags(doc, &tag_set);
+                let roles =
+                    roles_from_tags(doc, &tags.tags, None, &tag_set).map_err(|e| bad(doc, e))?;
+                doc_examples(doc, &roles, vectors, hidden, false, &mut stats, &mut out)?;
+            }
+            if let Some(pred) = predicted.get(i) {
+                let tags: Vec<_> = pred.tags.iter().filter_map(|&t| tag_set.tag(t)).collect();
+                let roles = roles_from_tags(doc, &tags, None, &tag_set).map_err(|e| bad(doc, e))?;
+                doc_examples(doc, &roles, vectors, hidden, true, &mut stats, &mut out)?;
             }
         }
     }
     Ok((out, stats))
+}
+
+/// The examples of one document's role spans: each content matching a gold content, answered
+/// by the candidate with exactly the gold source's words (or "no source"). When nothing answers,
+/// the content is left out, or, with `unreachable_is_none`, answered "no source".
+fn doc_examples(
+    doc: &Document,
+    roles: &RoleSpans,
+    vectors: &byline_model::WordVectors,
+    hidden: usize,
+    unreachable_is_none: bool,
+    stats: &mut LinkExampleStats,
+    out: &mut Vec<LinkExample>,
+) -> Result<()> {
+    let problem = link_problem(doc, roles);
+    let Some(rows) = link_inputs(&problem, roles, vectors, hidden) else {
+        return Err(Error::Invalid(format!(
+            "document {}: a span word has no vector",
+            doc.id
+        )));
+    };
+    let gold: Vec<(Vec<usize>, Option<Vec<usize>>)> = doc
+        .attributions
+        .iter()
+        .map(|a| {
+            (
+                mention_tokens(&doc.tokens, &a.content),
+                a.source.as_ref().map(|s| mention_tokens(&doc.tokens, s)),
+            )
+        })
+        .collect();
+    let width = input_size(hidden);
+    let mut first = 0;
+    for (g, group) in problem.groups.iter().enumerate() {
+        let n = problem.candidates[first..]
+            .iter()
+            .take_while(|c| c.group == g)
+            .count();
+        let candidates = &problem.candidates[first..first + n];
+        let range = first..first + n;
+        first += n;
+        stats.contents += 1;
+        let words: Vec<usize> = group
+            .pieces
+            .iter()
+            .flat_map(|&p| roles.contents[p].words.clone())
+            .collect();
+        let best = gold
+            .iter()
+            .map(|(c, s)| (dice(&words, c), s))
+            .filter(|(d, _)| *d >= 0.5)
+            .max_by(|a, b| a.0.total_cmp(&b.0));
+        let Some((_, source)) = best else {
+            stats.unmatched += 1;
+            continue;
+        };
+        let answer = candidates.iter().position(|c| match (c.source, source) {
+            (None, None) => true,
+            (Some(s), Some(gold)) => roles.sources[s].words.clone().eq(gold.iter().copied()),
+            _ => false,
+        });
+        let answer = match answer {
+            Some(a) => a,
+            None if unreachable_is_none => 0,
+            None => {
+                stats.unreachable += 1;
+                continue;
+            }
+        };
+        let rule = candidates
+            .iter()
+            .position(|c| c.source == problem.rule_source_of[g])
+            .unwrap_or(0);
+        stats.examples += 1;
+        stats.no_source += usize::from(answer == 0);
+        out.push(LinkExample {
+            rows: rows[range.start * width..range.end * width].to_vec(),
+            candidates: n,
+            answer,
+            rule,
+        });
+    }
+    Ok(())
 }
 
 /// Accuracy figures of a linker on examples.
@@ -377,8 +434,9 @@ pub fn fit_linker(
     mut report: impl FnMut(&LinkEpoch),
 ) -> Result<(Linker, LinkerFit)> {
     let encoder = tagger.detached().map_err(Error::model)?;
-    let (train_examples, train_stats) = link_examples(&encoder, head, train, cfg.chunk_documents)?;
-    let (dev_examples, dev_stats) = link_examples(&encoder, head, dev, cfg.chunk_documents)?;
+    let examples = |docs| link_examples_on(&encoder, head, docs, cfg.chunk_documents, cfg.spans);
+    let (train_examples, train_stats) = examples(train)?;
+    let (dev_examples, dev_stats) = examples(dev)?;
     tracing::info!(?train_stats, ?dev_stats, "built link examples");
     let mut epochs = Vec::new();
     let hidden = tagger.config().hidden_size;

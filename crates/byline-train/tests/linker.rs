@@ -7,7 +7,9 @@ use byline_model::{
     Config, DecoderKind, HeadSpec, LoadOptions, Pretrained, Tagger, TaggerConfig, Tokenizer,
     WindowConfig,
 };
-use byline_train::linker::{link_accuracy, link_examples, train_linker, LinkerTraining};
+use byline_train::linker::{
+    link_accuracy, link_examples, link_examples_on, train_linker, LinkSpans, LinkerTraining,
+};
 
 const VOCAB: &[&str] = &[
     "[PAD]",
@@ -152,6 +154,25 @@ fn examples_cover_every_gold_content_and_a_linker_learns_them() {
     let acc = link_accuracy(&linker, &examples).unwrap();
     assert_eq!(acc.linker, 1.0, "{acc:?}");
     assert_eq!(acc.examples, 7);
+
+    // On the model's own spans too: `Both` is the gold-span and the predicted-span examples.
+    let on = |spans| link_examples_on(&tagger, "attributions", &docs, 2, spans).unwrap();
+    let (gold, gold_stats) = on(LinkSpans::Gold);
+    let (predicted, predicted_stats) = on(LinkSpans::Predicted);
+    let (both, both_stats) = on(LinkSpans::Both);
+    assert_eq!(gold.len(), examples.len());
+    assert_eq!(both.len(), gold.len() + predicted.len());
+    assert_eq!(
+        both_stats.contents,
+        gold_stats.contents + predicted_stats.contents
+    );
+    assert_eq!(
+        predicted_stats.unreachable, 0,
+        "predicted spans answer \"no source\" instead"
+    );
+    for e in &predicted {
+        assert!(e.answer < e.candidates);
+    }
 
     // Not an attribution head, or nothing to train on: errors.
     assert!(link_examples(&tagger, "entities", &docs, 2).is_err());

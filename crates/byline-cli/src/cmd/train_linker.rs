@@ -10,7 +10,7 @@ use byline_core::metrics::attribution::{evaluate_attributions, AttributionScores
 use byline_core::tokenize::tokenize_document;
 use byline_core::Document;
 use byline_model::{HeadKind, LoadOptions, Tagger};
-use byline_train::linker::{fit_linker, LinkerTraining};
+use byline_train::linker::{fit_linker, LinkSpans, LinkerTraining};
 use serde_json::json;
 
 use crate::cmd::export::Precision;
@@ -37,12 +37,23 @@ pub struct Args {
     width: usize,
     #[arg(long, default_value_t = LinkerTraining::default().learning_rate)]
     learning_rate: f64,
+    /// The role spans to learn from: the gold ones, the model's own predictions of the training
+    /// documents, or both.
+    #[arg(long, value_enum, default_value = "gold")]
+    spans: Spans,
     /// The weights' precision in the written model.
     #[arg(long, default_value = "f32")]
     dtype: Precision,
     /// Worker threads (default: every core).
     #[arg(long, default_value_t = 0)]
     pub threads: usize,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum Spans {
+    Gold,
+    Predicted,
+    Both,
 }
 
 fn read(path: &Path) -> Result<Vec<Document>> {
@@ -88,6 +99,11 @@ pub fn run(args: Args) -> Result<ExitCode> {
         epochs: args.epochs,
         width: args.width,
         learning_rate: args.learning_rate,
+        spans: match args.spans {
+            Spans::Gold => LinkSpans::Gold,
+            Spans::Predicted => LinkSpans::Predicted,
+            Spans::Both => LinkSpans::Both,
+        },
         ..LinkerTraining::default()
     };
     let (linker, fit) = fit_linker(&tagger, &head, &train_docs, &dev_docs, &cfg, |e| {
