@@ -22,6 +22,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
 
+/// Candidates scored in one forward pass by [`Linker::score`].
+pub const SCORE_CHUNK: usize = 2048;
+
 /// File of the linker's weights in a model directory.
 pub const LINKER_FILE: &str = "linker.safetensors";
 
@@ -94,11 +97,23 @@ pub fn link_inputs(
     vectors: &WordVectors,
     hidden: usize,
 ) -> Option<Vec<f32>> {
+    link_rows(problem, roles, vectors, hidden, 0..problem.candidates.len())
+}
+
+/// [`link_inputs`] of the candidates `range` only.
+pub fn link_rows(
+    problem: &LinkProblem,
+    roles: &RoleSpans,
+    vectors: &WordVectors,
+    hidden: usize,
+    range: std::ops::Range<usize>,
+) -> Option<Vec<f32>> {
     let width = input_size(hidden);
-    let mut rows = Vec::with_capacity(problem.candidates.len() * width);
+    let candidates = problem.candidates.get(range)?;
+    let mut rows = Vec::with_capacity(candidates.len() * width);
     let zeros = vec![0.0f32; hidden];
     let vector = |w: usize| vectors.get(w).filter(|v| v.len() == hidden);
-    for c in &problem.candidates {
+    for c in candidates {
         let g = &problem.groups[c.group];
         rows.extend_from_slice(vector(g.words.start)?);
         rows.extend_from_slice(vector(g.words.end.saturating_sub(1))?);
@@ -233,29 +248,33 @@ impl Linker {
     }
 
     /// One score per candidate of `problem`, or `None` when a vector is missing (the caller
-    /// falls back to the rules).
+    /// falls back to the rules). Candidates are scored [`SCORE_CHUNK`] at a time, so a long
+    /// document's tens of thousands of quotes do not build all their input rows at once.
     pub fn score(
         &self,
         problem: &LinkProblem,
         roles: &RoleSpans,
         vectors: &WordVectors,
     ) -> Option<Vec<f32>> {
-        if problem.candidates.is_empty() {
-            return Some(Vec::new());
-        }
-        let rows = link_inputs(problem, roles, vectors, self.hidden)?;
         let device = self.l1.weight().device();
-        let n = problem.candidates.len();
-        let scores = Tensor::from_vec(rows, (n, input_size(self.hidden)), device)
-            .and_then(|x| self.forward(&x, None).map_err(candle_error))
-            .and_then(|s| s.to_vec1::<f32>());
-        match scores {
-            Ok(s) => Some(s),
-            Err(e) => {
-                tracing::warn!(error = %e, "linker failed; assembling by the rules");
-                None
+        let total = problem.candidates.len();
+        let mut scores = Vec::with_capacity(total);
+        for start in (0..total).step_by(SCORE_CHUNK) {
+            let range = start..(start + SCORE_CHUNK).min(total);
+            let n = range.len();
+            let rows = link_rows(problem, roles, vectors, self.hidden, range)?;
+            let chunk = Tensor::from_vec(rows, (n, input_size(self.hidden)), device)
+                .and_then(|x| self.forward(&x, None).map_err(candle_error))
+                .and_then(|s| s.to_vec1::<f32>());
+            match chunk {
+                Ok(s) => scores.extend(s),
+                Err(e) => {
+                    tracing::warn!(error = %e, "linker failed; assembling by the rules");
+                    return None;
+                }
             }
         }
+        Some(scores)
     }
 }
 
@@ -332,6 +351,12 @@ mod tests {
         assert_eq!(link_inputs(&problem, &roles, &some, HIDDEN).unwrap(), rows);
         some.retain(|w| w != needed[0]);
         assert_eq!(link_inputs(&problem, &roles, &some, HIDDEN), None);
+        // Rows of consecutive ranges of candidates put together are the rows of all of them.
+        let n = problem.candidates.len();
+        let mut pieces = link_rows(&problem, &roles, &all, HIDDEN, 0..n / 2).unwrap();
+        pieces.extend(link_rows(&problem, &roles, &all, HIDDEN, n / 2..n).unwrap());
+        assert_eq!(pieces, rows);
+        assert_eq!(link_rows(&problem, &roles, &all, HIDDEN, n..n + 1), None);
         // Vectors of another width are not read.
         assert_eq!(link_inputs(&problem, &roles, &all, HIDDEN + 1), None);
     }
