@@ -645,6 +645,40 @@ impl Tagger {
         inputs: &[&DocumentInput],
         heads: &[usize],
     ) -> Result<Vec<Vec<WordPredictions>>> {
+        // The head whose span ends the linker reads.
+        let linked = self
+            .linker
+            .as_ref()
+            .and_then(|l| self.head_index(&l.config().head).ok())
+            .and_then(|h| heads.iter().position(|&x| x == h));
+        let keep = linked.map_or(KeepVectors::None, KeepVectors::SpanEnds);
+        let (mut out, vectors) = self.predict_keeping(inputs, heads, keep)?;
+        if let Some(i) = linked {
+            for (pred, v) in out[i].iter_mut().zip(vectors) {
+                pred.vectors = v;
+            }
+        }
+        Ok(out)
+    }
+
+    /// [`Tagger::predict_prepared`] (without the linker's vectors) and, from the same encoder
+    /// pass, the vectors of every word of each document (each word's first subword, from the
+    /// window that owns it), for training a [`Linker`]. `heads` may be empty.
+    pub fn predict_with_word_vectors(
+        &self,
+        inputs: &[&DocumentInput],
+        heads: &[usize],
+    ) -> Result<(Vec<Vec<WordPredictions>>, Vec<WordVectors>)> {
+        self.predict_keeping(inputs, heads, KeepVectors::All)
+    }
+
+    /// Per-word predictions of `heads` and, per document, the word vectors `keep` asks for.
+    fn predict_keeping(
+        &self,
+        inputs: &[&DocumentInput],
+        heads: &[usize],
+        keep: KeepVectors,
+    ) -> Result<(Vec<Vec<WordPredictions>>, Vec<WordVectors>)> {
         for &h in heads {
             self.head(h)?;
         }
@@ -657,72 +691,53 @@ impl Tagger {
             })
             .collect();
         let mut out = vec![empty; heads.len()];
-        // The head whose span ends the linker reads.
-        let linked = self
-            .linker
-            .as_ref()
-            .and_then(|l| self.head_index(&l.config().head).ok())
-            .and_then(|h| heads.iter().position(|&x| x == h));
+        let mut vectors = vec![WordVectors::default(); inputs.len()];
         self.for_each_batch(inputs, |chunk, words, lengths| {
-            let vectors = match linked {
-                Some(_) => Some(BatchVectors::new(words)?),
-                None => None,
+            let v = match keep {
+                KeepVectors::None => None,
+                _ => Some(BatchVectors::new(words)?),
             };
+            if let (KeepVectors::All, Some(v)) = (keep, &v) {
+                for (b, &(d, w)) in chunk.iter().enumerate() {
+                    let window = &inputs[d].windows[w].words;
+                    for word in window.clone().filter(|&x| inputs[d].owner[x] == w) {
+                        vectors[d].insert(word, v.get(b, word - window.start).to_vec());
+                    }
+                }
+            }
             for (i, (&h, out)) in heads.iter().zip(out.iter_mut()).enumerate() {
                 let emissions = self.heads[h].forward(words, false)?;
                 let decoded = self.heads[h].decode(&emissions, lengths)?;
                 let tag_set = self.heads[h].tag_set();
+                let span_ends = (keep == KeepVectors::SpanEnds(i))
+                    .then_some(v.as_ref())
+                    .flatten();
                 for (b, (&(d, w), dec)) in chunk.iter().zip(decoded).enumerate() {
                     let window = &inputs[d].windows[w].words;
                     let owner = &inputs[d].owner;
-                    for word in window.clone() {
-                        if owner[word] != w {
-                            continue;
-                        }
+                    for word in window.clone().filter(|&x| owner[x] == w) {
                         let at = word - window.start;
                         out[d].tags[word] = dec.tags[at];
                         out[d].scores[word] = dec.scores[at];
-                        if let (Some(v), true) = (&vectors, linked == Some(i)) {
-                            let tag = |j: usize| dec.tags.get(j).and_then(|&t| tag_set.tag(t));
-                            let first = word == 0 || owner[word - 1] != w;
-                            let last = owner.get(word + 1).is_none_or(|&o| o != w);
-                            let next = if last { None } else { tag(at + 1) };
-                            let prev = if first {
-                                None
-                            } else {
-                                at.checked_sub(1).and_then(tag)
-                            };
-                            if let Some(t) = tag(at) {
-                                if span_end(prev, t, next) {
-                                    out[d].vectors.insert(word, v.get(b, at).to_vec());
-                                }
-                            }
+                        let Some(v) = span_ends else { continue };
+                        let tag = |j: usize| dec.tags.get(j).and_then(|&t| tag_set.tag(t));
+                        let first = word == 0 || owner[word - 1] != w;
+                        let last = owner.get(word + 1).is_none_or(|&o| o != w);
+                        let next = if last { None } else { tag(at + 1) };
+                        let prev = if first {
+                            None
+                        } else {
+                            at.checked_sub(1).and_then(tag)
+                        };
+                        if tag(at).is_some_and(|t| span_end(prev, t, next)) {
+                            vectors[d].insert(word, v.get(b, at).to_vec());
                         }
                     }
                 }
             }
             Ok(())
         })?;
-        Ok(out)
-    }
-
-    /// Encoder vectors of every word of each document (each word's first subword, from the
-    /// window that owns it), for training a [`Linker`].
-    pub fn word_vectors(&self, inputs: &[&DocumentInput]) -> Result<Vec<WordVectors>> {
-        let mut out = vec![WordVectors::default(); inputs.len()];
-        self.for_each_batch(inputs, |chunk, words, _| {
-            let v = BatchVectors::new(words)?;
-            for (b, &(d, w)) in chunk.iter().enumerate() {
-                let window = &inputs[d].windows[w].words;
-                for word in window.clone() {
-                    if inputs[d].owner[word] == w {
-                        out[d].insert(word, v.get(b, word - window.start).to_vec());
-                    }
-                }
-            }
-            Ok(())
-        })?;
-        Ok(out)
+        Ok((out, vectors))
     }
 
     /// Runs the encoder over the windows of `inputs`, sorted by length and batched by padded
@@ -923,6 +938,16 @@ impl Tagger {
             None => Ok(()),
         }
     }
+}
+
+/// Which word vectors a prediction keeps.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum KeepVectors {
+    None,
+    /// The first and last words of the spans of head `heads[i]` (what the linker reads).
+    SpanEnds(usize),
+    /// Every word's.
+    All,
 }
 
 /// A batch's word vectors `(batch, words, hidden)` copied out of the tensor in one piece.

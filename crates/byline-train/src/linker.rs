@@ -136,15 +136,12 @@ pub fn link_examples_on(
             .collect::<byline_model::Result<Vec<_>>>()
             .map_err(Error::model)?;
         let refs: Vec<_> = inputs.iter().collect();
-        let vectors = tagger.word_vectors(&refs).map_err(Error::model)?;
-        let predicted = match spans {
-            LinkSpans::Gold => Vec::new(),
-            LinkSpans::Predicted | LinkSpans::Both => tagger
-                .predict_prepared(&refs, &[h])
-                .map_err(Error::model)?
-                .pop()
-                .unwrap_or_default(),
-        };
+        // One encoder pass: every word's vector, and the tagger's spans when asked for.
+        let heads: &[usize] = if spans == LinkSpans::Gold { &[] } else { &[h] };
+        let (mut predicted, vectors) = tagger
+            .predict_with_word_vectors(&refs, heads)
+            .map_err(Error::model)?;
+        let predicted = predicted.pop().unwrap_or_default();
         for (i, (doc, vectors)) in docs.iter().zip(&vectors).enumerate() {
             if spans != LinkSpans::Predicted {
                 let tags = role_tags(doc, &tag_set);
