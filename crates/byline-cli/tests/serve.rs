@@ -20,12 +20,7 @@ const DOCS: &[(&str, &str)] = &[
 ];
 
 fn forced_model(dir: &Path) -> PathBuf {
-    let model = dir.join("model");
-    byline_model::fixtures::forced_tagger()
-        .unwrap()
-        .save(&model)
-        .unwrap();
-    model
+    byline_model::fixtures::forced_model_dir(dir).unwrap()
 }
 
 fn jsonl(docs: &[(&str, &str)]) -> String {

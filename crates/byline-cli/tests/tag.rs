@@ -7,12 +7,7 @@ use assert_cmd::Command;
 use byline_model::{LoadOptions, Tagger};
 
 fn forced_model(dir: &Path) -> PathBuf {
-    let model = dir.join("model");
-    byline_model::fixtures::forced_tagger()
-        .unwrap()
-        .save(&model)
-        .unwrap();
-    model
+    byline_model::fixtures::forced_model_dir(dir).unwrap()
 }
 
 fn tag(model: &Path) -> Command {

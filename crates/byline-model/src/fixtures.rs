@@ -72,3 +72,10 @@ pub fn forced_tagger() -> Result<Tagger> {
     }
     Ok(tagger)
 }
+
+/// [`forced_tagger`] saved as a model directory `dir/model`, for tests of the command line.
+pub fn forced_model_dir(dir: &std::path::Path) -> Result<std::path::PathBuf> {
+    let model = dir.join("model");
+    forced_tagger()?.save(&model)?;
+    Ok(model)
+}
