@@ -7,6 +7,7 @@
 //! ([`Span`]); every file byline writes uses **Unicode code-point** offsets (what Python, spaCy
 //! and PolNeAR use). [`OffsetMap`] converts between the two.
 
+pub mod aggregate;
 pub mod align;
 pub mod assemble;
 pub mod conll;

@@ -9,6 +9,7 @@ use std::path::Path;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
+use crate::family::Family;
 
 /// The activation between the two feed-forward projections. BERT checkpoints use `gelu` (the
 /// exact, erf-based GELU); `gelu_new` / `gelu_pytorch_tanh` are the tanh approximation.
@@ -73,17 +74,33 @@ impl Config {
     /// Reads `config.json`.
     pub fn from_file(path: impl AsRef<Path>) -> Result<Self> {
         let path = path.as_ref();
+        Ok(Self::from_file_with_family(path)?.0)
+    }
+
+    /// Reads `config.json` of any [`Family`] byline knows, as the BERT config of byline's
+    /// encoder, with the family it came from.
+    pub fn from_file_with_family(path: impl AsRef<Path>) -> Result<(Self, Family)> {
+        let path = path.as_ref();
         let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
-        let config: Config = serde_json::from_str(&text).map_err(|source| Error::Json {
+        let json = |source: serde_json::Error| Error::Json {
             path: path.to_path_buf(),
             line: source.line(),
             source,
+        };
+        let map: serde_json::Map<String, serde_json::Value> =
+            serde_json::from_str(&text).map_err(json)?;
+        let family = Family::of_config(&map).map_err(|found| Error::UnknownModelType {
+            path: path.to_path_buf(),
+            found,
         })?;
+        let config: Config =
+            serde_json::from_value(serde_json::Value::Object(family.bert_config(map)))
+                .map_err(json)?;
         config.validate().map_err(|message| Error::InvalidConfig {
             path: path.to_path_buf(),
             message,
         })?;
-        Ok(config)
+        Ok((config, family))
     }
 
     /// Writes the config as pretty JSON.

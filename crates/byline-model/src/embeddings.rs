@@ -14,6 +14,8 @@ use crate::layer_norm::LayerNorm;
 
 /// Name of the word-embedding table in the Hugging Face state dict.
 pub const WORD_EMBEDDINGS: &str = "embeddings.word_embeddings.weight";
+/// Name of the token-type table in the Hugging Face state dict.
+pub const TOKEN_TYPE_EMBEDDINGS: &str = "embeddings.token_type_embeddings.weight";
 /// Name of byline's casing table (not in Hugging Face checkpoints).
 pub const CASING_EMBEDDINGS: &str = "embeddings.casing_embeddings.weight";
 

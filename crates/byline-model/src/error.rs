@@ -29,6 +29,9 @@ pub enum Error {
     #[error("{path}: invalid config: {message}", path = .path.display())]
     InvalidConfig { path: PathBuf, message: String },
 
+    #[error("{path}: unknown model_type `{found}` (byline reads {known})", path = .path.display(), known = crate::family::Family::KNOWN.join(", "))]
+    UnknownModelType { path: PathBuf, found: String },
+
     #[error("{path}: cannot read tokenizer: {source}", path = .path.display())]
     Tokenizer {
         path: PathBuf,
@@ -42,7 +45,7 @@ pub enum Error {
         source: tokenizers::Error,
     },
 
-    #[error("{path}: neither model.safetensors nor pytorch_model.bin found", path = .path.display())]
+    #[error("{path}: no checkpoint (model.safetensors, model.safetensors.index.json or pytorch_model.bin)", path = .path.display())]
     NoCheckpoint { path: PathBuf },
 
     #[error("{path}: weight `{name}` is missing", path = .path.display())]

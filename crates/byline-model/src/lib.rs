@@ -48,6 +48,7 @@ pub mod dropout;
 pub mod embeddings;
 pub mod encoder;
 pub mod error;
+pub mod family;
 mod fast_math;
 pub mod features;
 #[cfg(feature = "testing")]
@@ -62,6 +63,7 @@ pub mod quant;
 pub mod softmax;
 pub mod tag_batch;
 pub mod tagger;
+pub mod token_classifier;
 #[cfg(test)]
 mod tagging_tests;
 #[cfg(test)]
@@ -76,6 +78,7 @@ pub use config::{Config, HiddenAct};
 pub use crf::Crf;
 pub use encoder::Encoder;
 pub use error::{Error, Result};
+pub use family::Family;
 pub use features::{DocumentInput, TagExample, WindowConfig};
 pub use gather::WordPositions;
 pub use head::{Decoder, DecoderKind, HeadConfig, TaggerHead};
@@ -84,5 +87,6 @@ pub use linker::{Linker, LinkerConfig, WordVectors};
 pub use quant::{Q8Linear, Quantization};
 pub use tag_batch::TagBatch;
 pub use tagger::{HeadKind, HeadSpec, TagTrainBatch, Tagger, TaggerConfig, WordPredictions};
+pub use token_classifier::{ModelKind, TextInput, TokenClassifier};
 pub use tokenize::{Encoding, Tokenizer};
 pub use weights::{LoadOptions, ParamStore, Pretrained};

@@ -1,9 +1,10 @@
 //! Encoder parameters: loading Hugging Face checkpoints, keeping trainable tensors in a
 //! [`VarMap`], and saving back with Hugging Face names.
 //!
-//! A checkpoint may name its tensors with or without the `bert.` prefix (a `BertModel` versus a
-//! `BertFor...` state dict) and may use the old `gamma`/`beta` LayerNorm names; the pooler,
-//! `embeddings.position_ids` and task heads are ignored. A checkpoint without byline's casing
+//! A checkpoint may name its tensors with or without the base-model prefix (a `BertModel` versus
+//! a `BertFor...` state dict), may use the old `gamma`/`beta` LayerNorm names, and may be of
+//! another [`Family`] (DistilBERT); the pooler, `embeddings.position_ids` and task heads are
+//! ignored. A checkpoint without byline's casing
 //! table gets a zero one, so the encoder starts out exactly as pretrained.
 
 use std::collections::HashMap;
@@ -17,6 +18,7 @@ use candle_nn::{Init, VarBuilder, VarMap};
 use crate::casing::Casing;
 use crate::config::Config;
 use crate::embeddings::{CASING_EMBEDDINGS, WORD_EMBEDDINGS};
+use crate::family::Family;
 use crate::encoder::Encoder;
 use crate::error::{Error, Result};
 
@@ -240,27 +242,47 @@ impl Pretrained {
         })
     }
 
-    /// Loads `dir/config.json` and `dir/model.safetensors` (or `dir/pytorch_model.bin`).
+    /// Loads `dir/config.json` and the directory's checkpoint: `model.safetensors`, a sharded
+    /// `model.safetensors.index.json`, or `pytorch_model.bin` (see [`read_checkpoint`]), in any
+    /// [`Family`] byline knows.
     pub fn load(dir: impl AsRef<Path>, opts: &LoadOptions) -> Result<Self> {
+        Ok(Self::load_with(dir, opts, |_| false)?.0)
+    }
+
+    /// Like [`Pretrained::load`], also returning the checkpoint's tensors that the encoder does
+    /// not read and `keep` asks for (a task head's `classifier.*`, say), on the CPU in their
+    /// stored dtype, and the family of the checkpoint.
+    pub fn load_with(
+        dir: impl AsRef<Path>,
+        opts: &LoadOptions,
+        keep: impl Fn(&str) -> bool,
+    ) -> Result<(Self, HashMap<String, Tensor>, Family)> {
         let dir = dir.as_ref();
-        let config = Config::from_file(dir.join(CONFIG_FILE))?;
+        let (config, family) = Config::from_file_with_family(dir.join(CONFIG_FILE))?;
         let (path, raw) = read_checkpoint(dir)?;
         let params = ParamStore::empty(opts, false);
+        let mut kept = HashMap::new();
         for (name, tensor) in raw {
-            let Some(name) = hf_name(&name) else {
-                tracing::debug!(name, "ignoring checkpoint tensor");
+            let Some(encoder_name) = family.encoder_name(&name) else {
+                if keep(&name) {
+                    kept.insert(name, tensor);
+                } else {
+                    tracing::debug!(name, "ignoring checkpoint tensor");
+                }
                 continue;
             };
             let tensor = tensor.to_dtype(opts.dtype)?.to_device(&opts.device)?;
-            params.insert(name, tensor)?;
+            params.insert(encoder_name, tensor)?;
         }
-        if params.lookup(CASING_EMBEDDINGS).is_none() {
-            let zeros = Tensor::zeros(
-                (Casing::COUNT, config.hidden_size),
-                opts.dtype,
-                &opts.device,
-            )?;
-            params.insert(CASING_EMBEDDINGS.to_string(), zeros)?;
+        let zero_tables = family
+            .zero_tables()
+            .iter()
+            .chain(&[(CASING_EMBEDDINGS, Casing::COUNT)]);
+        for &(name, rows) in zero_tables {
+            if params.lookup(name).is_none() {
+                let zeros = Tensor::zeros((rows, config.hidden_size), opts.dtype, &opts.device)?;
+                params.insert(name.to_string(), zeros)?;
+            }
         }
         let encoder = Encoder::load(params.var_builder(opts.dtype, &opts.device), &config)
             .map_err(|e| match lock(&params.problem).take() {
@@ -281,12 +303,16 @@ impl Pretrained {
                 None => Error::Candle(e),
             })?;
         let (trainable, frozen) = params.counts();
-        tracing::info!(path = %path.display(), trainable, frozen, "loaded encoder");
-        Ok(Self {
-            encoder,
-            config,
-            params,
-        })
+        tracing::info!(path = %path.display(), trainable, frozen, family = family.model_type(), "loaded encoder");
+        Ok((
+            Self {
+                encoder,
+                config,
+                params,
+            },
+            kept,
+            family,
+        ))
     }
 
     /// Writes `dir/config.json` and `dir/model.safetensors` (creating `dir`), readable by
@@ -299,7 +325,31 @@ impl Pretrained {
     }
 }
 
-/// Reads every tensor of the directory's checkpoint (on the CPU).
+/// The sharded safetensors index of a model directory.
+pub const SAFETENSORS_INDEX_FILE: &str = "model.safetensors.index.json";
+
+/// The files of a directory's checkpoint, in the order byline prefers them: `model.safetensors`;
+/// else the shards named by `model.safetensors.index.json`; else `pytorch_model.bin`. `None`
+/// when there is none. An unreadable index is an error naming it.
+pub fn checkpoint_files(dir: &Path) -> Result<Option<Vec<PathBuf>>> {
+    let st = dir.join(SAFETENSORS_FILE);
+    if st.is_file() {
+        return Ok(Some(vec![st]));
+    }
+    let index = dir.join(SAFETENSORS_INDEX_FILE);
+    if index.is_file() {
+        let shards = byline_hub::files::shards(&index).map_err(|e| Error::BadModelDir {
+            path: index.clone(),
+            message: e.to_string(),
+        })?;
+        return Ok(Some(shards.into_iter().map(|s| dir.join(s)).collect()));
+    }
+    let pt = dir.join(PYTORCH_FILE);
+    Ok(pt.is_file().then(|| vec![pt]))
+}
+
+/// Reads every tensor of the directory's checkpoint (on the CPU); the path returned names the
+/// checkpoint in errors (the index for a sharded one).
 fn read_checkpoint(dir: &Path) -> Result<(PathBuf, Vec<(String, Tensor)>)> {
     let map_io = |path: &Path| {
         let path = path.to_path_buf();
@@ -308,69 +358,22 @@ fn read_checkpoint(dir: &Path) -> Result<(PathBuf, Vec<(String, Tensor)>)> {
             e => Error::Candle(e),
         }
     };
-    let st = dir.join(SAFETENSORS_FILE);
-    if st.is_file() {
-        let tensors = candle_core::safetensors::load(&st, &Device::Cpu).map_err(map_io(&st))?;
-        return Ok((st, tensors.into_iter().collect()));
-    }
-    let pt = dir.join(PYTORCH_FILE);
-    if pt.is_file() {
-        let tensors = candle_core::pickle::read_all(&pt).map_err(map_io(&pt))?;
-        return Ok((pt, tensors));
-    }
-    Err(Error::NoCheckpoint {
+    let files = checkpoint_files(dir)?.ok_or_else(|| Error::NoCheckpoint {
         path: dir.to_path_buf(),
-    })
-}
-
-/// The name byline uses for a checkpoint tensor, or `None` for tensors the encoder does not use.
-fn hf_name(name: &str) -> Option<String> {
-    let name = name.strip_prefix("bert.").unwrap_or(name);
-    if !(name.starts_with("embeddings.") || name.starts_with("encoder.")) {
-        return None; // pooler, task heads (`cls.`, `classifier.`), ...
-    }
-    if name == "embeddings.position_ids" {
-        return None;
-    }
-    let name = match name.rsplit_once('.') {
-        Some((stem, "gamma")) if stem.ends_with("LayerNorm") => format!("{stem}.weight"),
-        Some((stem, "beta")) if stem.ends_with("LayerNorm") => format!("{stem}.bias"),
-        _ => name.to_string(),
-    };
-    Some(name)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn checkpoint_names() {
-        for (raw, expect) in [
-            (
-                "bert.embeddings.word_embeddings.weight",
-                Some(WORD_EMBEDDINGS),
-            ),
-            ("embeddings.word_embeddings.weight", Some(WORD_EMBEDDINGS)),
-            ("embeddings.position_ids", None),
-            ("bert.pooler.dense.weight", None),
-            ("pooler.dense.bias", None),
-            ("cls.predictions.bias", None),
-            ("classifier.weight", None),
-            (
-                "bert.encoder.layer.3.output.LayerNorm.gamma",
-                Some("encoder.layer.3.output.LayerNorm.weight"),
-            ),
-            (
-                "embeddings.LayerNorm.beta",
-                Some("embeddings.LayerNorm.bias"),
-            ),
-            (
-                "encoder.layer.0.attention.self.query.weight",
-                Some("encoder.layer.0.attention.self.query.weight"),
-            ),
-        ] {
-            assert_eq!(hf_name(raw).as_deref(), expect, "{raw}");
+    })?;
+    let mut all = Vec::new();
+    for file in &files {
+        if file.extension().is_some_and(|e| e == "bin") {
+            all.extend(candle_core::pickle::read_all(file).map_err(map_io(file))?);
+        } else {
+            let tensors =
+                candle_core::safetensors::load(file, &Device::Cpu).map_err(map_io(file))?;
+            all.extend(tensors);
         }
     }
+    let named = match files.as_slice() {
+        [one] => one.clone(),
+        _ => dir.join(SAFETENSORS_INDEX_FILE),
+    };
+    Ok((named, all))
 }
