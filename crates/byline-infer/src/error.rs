@@ -9,6 +9,9 @@ pub enum Error {
     /// The tagger has neither an entity head nor an attribution head.
     #[error("the tagger has no entity or attribution head")]
     NoHeads,
+    /// A prepared document handed to a pipeline of another kind of model.
+    #[error("a document prepared for another kind of model")]
+    WrongInput,
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;

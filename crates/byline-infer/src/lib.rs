@@ -1,7 +1,8 @@
 //! # byline-infer
 //!
-//! The tagging pipeline over a loaded [`byline_model::Tagger`]: documents in (text, or a read
-//! error), one result per document out, in input order.
+//! The tagging pipeline over a loaded [`Model`] (byline's own [`byline_model::Tagger`], or a
+//! plain Hugging Face token-classification checkpoint): documents in (text, or a read error),
+//! one result per document out, in input order.
 //!
 //! * [`Pipeline`]: takes documents in chunks (by count and by text size, so memory stays bounded
 //!   on large inputs), tokenises and windows the next chunk on a second thread while the model
@@ -34,10 +35,12 @@
 pub mod conll;
 pub mod error;
 pub mod link;
+pub mod model;
 pub mod pipeline;
 
 pub mod default_model;
 
 pub use default_model::{locate_default_model, DEFAULT_MODEL, MODEL_ENV};
 pub use error::{DocError, Error, Result};
-pub use pipeline::{Pipeline, Ready, Tagged, Tagging};
+pub use model::{Model, PlainModel};
+pub use pipeline::{Input, Pipeline, Ready, Tagged, Tagging};

@@ -3,11 +3,12 @@
 use std::collections::VecDeque;
 
 use byline_core::tokenize::tokenize_document;
-use byline_core::Document;
-use byline_model::{DocumentInput, HeadKind, Tagger};
+use byline_core::{Document, LabelSet};
+use byline_model::{DocumentInput, HeadKind, Tagger, TextInput};
 
 use crate::error::{DocError, Error, Result};
 use crate::link::source_entities;
+use crate::model::{Model, PlainModel};
 
 /// Documents per chunk, by default.
 pub const CHUNK_DOCUMENTS: usize = 64;
@@ -25,15 +26,24 @@ pub struct Tagged {
     pub source_entities: Vec<Option<usize>>,
 }
 
-/// The tagging pipeline over a loaded tagger: its first entity head and its first attribution
-/// head (either may be absent, not both).
+/// The tagging pipeline over a loaded model: for byline's own tagger, its first entity head and
+/// its first attribution head (either may be absent, not both); for a plain token-classification
+/// checkpoint, its entities.
 #[derive(Debug, Clone)]
 pub struct Pipeline<'t> {
-    tagger: &'t Tagger,
-    entity_head: Option<usize>,
-    attribution_head: Option<usize>,
+    engine: Engine<'t>,
     chunk_documents: usize,
     chunk_bytes: usize,
+}
+
+#[derive(Debug, Clone, Copy)]
+enum Engine<'t> {
+    Tagger {
+        tagger: &'t Tagger,
+        entity_head: Option<usize>,
+        attribution_head: Option<usize>,
+    },
+    Plain(&'t PlainModel),
 }
 
 impl<'t> Pipeline<'t> {
@@ -44,13 +54,27 @@ impl<'t> Pipeline<'t> {
         if entity_head.is_none() && attribution_head.is_none() {
             return Err(Error::NoHeads);
         }
-        Ok(Pipeline {
+        Ok(Self::with_engine(Engine::Tagger {
             tagger,
             entity_head,
             attribution_head,
+        }))
+    }
+
+    /// The pipeline of any [`Model`].
+    pub fn for_model(model: &'t Model) -> Result<Self> {
+        match model {
+            Model::Tagger(t) => Self::new(t),
+            Model::Plain(p) => Ok(Self::with_engine(Engine::Plain(p))),
+        }
+    }
+
+    fn with_engine(engine: Engine<'t>) -> Self {
+        Pipeline {
+            engine,
             chunk_documents: CHUNK_DOCUMENTS,
             chunk_bytes: CHUNK_BYTES,
-        })
+        }
     }
 
     /// Sets how much is tagged at once: at most `documents` documents, and no more documents
@@ -61,18 +85,42 @@ impl<'t> Pipeline<'t> {
         self
     }
 
-    pub fn tagger(&self) -> &'t Tagger {
-        self.tagger
+    /// byline's tagger, when the model is one.
+    pub fn tagger(&self) -> Option<&'t Tagger> {
+        match self.engine {
+            Engine::Tagger { tagger, .. } => Some(tagger),
+            Engine::Plain(_) => None,
+        }
     }
 
-    /// The index of the head whose entities are predicted, if any.
+    /// The index of the tagger's head whose entities are predicted, if any.
     pub fn entity_head(&self) -> Option<usize> {
-        self.entity_head
+        match self.engine {
+            Engine::Tagger { entity_head, .. } => entity_head,
+            Engine::Plain(_) => None,
+        }
     }
 
-    /// The index of the head whose attributions are predicted, if any.
+    /// The index of the tagger's head whose attributions are predicted, if any.
     pub fn attribution_head(&self) -> Option<usize> {
-        self.attribution_head
+        match self.engine {
+            Engine::Tagger {
+                attribution_head, ..
+            } => attribution_head,
+            Engine::Plain(_) => None,
+        }
+    }
+
+    /// The entity types the model tags, if it tags entities.
+    pub fn entity_labels(&self) -> Option<LabelSet> {
+        match self.engine {
+            Engine::Tagger {
+                tagger,
+                entity_head,
+                ..
+            } => entity_head.map(|h| LabelSet::from_names(&tagger.spec().heads[h].labels)),
+            Engine::Plain(p) => Some(LabelSet::from_names(&p.classifier.entity_types())),
+        }
     }
 
     /// Tags documents (or passes on their read errors), one result per input, in input order.
@@ -116,7 +164,11 @@ impl<'t> Pipeline<'t> {
         docs.into_iter()
             .map(|doc| {
                 let doc = prepared(doc?);
-                match self.tagger.prepare(&doc) {
+                let input = match self.engine {
+                    Engine::Tagger { tagger, .. } => tagger.prepare(&doc).map(Input::Windows),
+                    Engine::Plain(p) => p.classifier.prepare(&doc.text).map(Input::Text),
+                };
+                match input {
                     Ok(input) => Ok(Ready { doc, input }),
                     Err(e) => Err(DocError::new(&doc.id, chain(&e))),
                 }
@@ -175,47 +227,101 @@ impl<'t> Pipeline<'t> {
         if batch.is_empty() {
             return Ok(Vec::new());
         }
-        let heads: Vec<usize> = self
-            .entity_head
-            .iter()
-            .chain(&self.attribution_head)
-            .copied()
-            .collect();
-        let inputs: Vec<&DocumentInput> = batch.iter().map(|r| &r.input).collect();
-        let predictions = self.tagger.predict_prepared(&inputs, &heads)?;
-        let of_head = |h: Option<usize>| {
-            h.and_then(|h| heads.iter().position(|&x| x == h))
-                .map(|i| &predictions[i])
-        };
-        let (entities, attributions) = (of_head(self.entity_head), of_head(self.attribution_head));
-        Ok(batch
-            .iter()
-            .enumerate()
-            .map(|(d, Ready { doc, .. })| {
-                let mut document = doc.clone();
-                let fail = |e: byline_model::Error| DocError::new(&doc.id, chain(&e));
-                if let (Some(h), Some(pred)) = (self.entity_head, entities) {
-                    document.entities = self.tagger.entities(doc, &pred[d], h).map_err(fail)?;
-                }
-                if let (Some(h), Some(pred)) = (self.attribution_head, attributions) {
-                    document.attributions =
-                        self.tagger.attributions(doc, &pred[d], h).map_err(fail)?;
-                }
-                let source_entities = source_entities(&document);
-                Ok(Tagged {
-                    document,
-                    source_entities,
-                })
-            })
-            .collect())
+        match self.engine {
+            Engine::Tagger {
+                tagger,
+                entity_head,
+                attribution_head,
+            } => tag_with_tagger(tagger, entity_head, attribution_head, batch),
+            Engine::Plain(p) => tag_plain(p, batch),
+        }
     }
+}
+
+fn tag_with_tagger(
+    tagger: &Tagger,
+    entity_head: Option<usize>,
+    attribution_head: Option<usize>,
+    batch: &[Ready],
+) -> Result<Vec<Result<Tagged, DocError>>> {
+    let heads: Vec<usize> = entity_head
+        .iter()
+        .chain(&attribution_head)
+        .copied()
+        .collect();
+    let inputs = batch
+        .iter()
+        .map(|r| match &r.input {
+            Input::Windows(w) => Ok(w),
+            Input::Text(_) => Err(Error::WrongInput),
+        })
+        .collect::<Result<Vec<&DocumentInput>>>()?;
+    let predictions = tagger.predict_prepared(&inputs, &heads)?;
+    let of_head = |h: Option<usize>| {
+        h.and_then(|h| heads.iter().position(|&x| x == h))
+            .map(|i| &predictions[i])
+    };
+    let (entities, attributions) = (of_head(entity_head), of_head(attribution_head));
+    Ok(batch
+        .iter()
+        .enumerate()
+        .map(|(d, Ready { doc, .. })| {
+            let mut document = doc.clone();
+            let fail = |e: byline_model::Error| DocError::new(&doc.id, chain(&e));
+            if let (Some(h), Some(pred)) = (entity_head, entities) {
+                document.entities = tagger.entities(doc, &pred[d], h).map_err(fail)?;
+            }
+            if let (Some(h), Some(pred)) = (attribution_head, attributions) {
+                document.attributions = tagger.attributions(doc, &pred[d], h).map_err(fail)?;
+            }
+            let source_entities = source_entities(&document);
+            Ok(Tagged {
+                document,
+                source_entities,
+            })
+        })
+        .collect())
+}
+
+fn tag_plain(model: &PlainModel, batch: &[Ready]) -> Result<Vec<Result<Tagged, DocError>>> {
+    let inputs = batch
+        .iter()
+        .map(|r| match &r.input {
+            Input::Text(t) => Ok(t),
+            Input::Windows(_) => Err(Error::WrongInput),
+        })
+        .collect::<Result<Vec<&TextInput>>>()?;
+    let probs = model.classifier.predict(&inputs)?;
+    Ok(batch
+        .iter()
+        .zip(inputs.iter().zip(&probs))
+        .map(|(Ready { doc, .. }, (input, probs))| {
+            let mut document = doc.clone();
+            document.entities = model
+                .classifier
+                .entities(input, probs, model.aggregation);
+            Ok(Tagged {
+                document,
+                source_entities: Vec::new(),
+            })
+        })
+        .collect())
+}
+
+/// What the model reads of a prepared document.
+#[derive(Debug, Clone)]
+pub enum Input {
+    /// byline's tagger: windows of the document's words.
+    Windows(DocumentInput),
+    /// A plain checkpoint: the text's own subwords and their windows.
+    Text(TextInput),
 }
 
 /// A document through the first stage: tokenised, and its model input.
 #[derive(Debug, Clone)]
 pub struct Ready {
     pub doc: Document,
-    pub input: DocumentInput,
+    pub input: Input,
 }
 
 /// Sentences longer than this many words are cut into pieces of this size: text without

@@ -55,6 +55,7 @@ pub mod features;
 pub mod fixtures;
 pub mod gather;
 pub mod head;
+pub mod hf_export;
 pub mod layer_norm;
 pub mod linear;
 pub mod linker;

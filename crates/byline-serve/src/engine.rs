@@ -10,8 +10,7 @@ use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 
 use byline_core::Document;
-use byline_infer::{DocError, Pipeline, Tagged};
-use byline_model::Tagger;
+use byline_infer::{DocError, Model, Pipeline, Tagged};
 use tokio::sync::oneshot;
 
 use crate::batch::{gather, words, BatchLimits};
@@ -49,22 +48,22 @@ pub struct Engine {
 }
 
 impl Engine {
-    /// Starts the inference thread, which owns `tagger`. At most `queue` requests wait for the
+    /// Starts the inference thread, which owns `model`. At most `queue` requests wait for the
     /// model (in the queue or gathered into a batch not yet running); more are refused with
     /// [`SubmitError::QueueFull`].
     pub fn start(
-        tagger: Tagger,
+        model: Model,
         limits: BatchLimits,
         queue: usize,
         metrics: Arc<Metrics>,
     ) -> Result<(Engine, JoinHandle<()>)> {
-        Pipeline::new(&tagger)?;
+        Pipeline::for_model(&model)?;
         let capacity = queue.max(1);
         let (tx, rx) = sync_channel(capacity);
         let thread_metrics = Arc::clone(&metrics);
         let thread = std::thread::Builder::new()
             .name("byline-model".into())
-            .spawn(move || run(&tagger, &rx, limits, &thread_metrics))
+            .spawn(move || run(&model, &rx, limits, &thread_metrics))
             .map_err(|source| Error::Io {
                 what: "cannot start the inference thread",
                 source,
@@ -113,8 +112,8 @@ impl Engine {
 }
 
 /// The inference thread: batch after batch until every sender is gone and the queue is empty.
-fn run(tagger: &Tagger, rx: &Receiver<Job>, limits: BatchLimits, metrics: &Metrics) {
-    let pipeline = match Pipeline::new(tagger) {
+fn run(model: &Model, rx: &Receiver<Job>, limits: BatchLimits, metrics: &Metrics) {
+    let pipeline = match Pipeline::for_model(model) {
         Ok(p) => p,
         Err(e) => {
             tracing::error!("the model cannot tag: {e}");

@@ -1,6 +1,7 @@
 //! # byline-serve
 //!
-//! `byline serve`: an HTTP service over one loaded [`byline_model::Tagger`].
+//! `byline serve`: an HTTP service over one loaded [`byline_infer::Model`] (byline's tagger or a
+//! plain token-classification checkpoint).
 //!
 //! * [`http`]: `POST /v1/tag` (`{"documents": [{"id", "text"}, ...]}` or one `{"text"}`,
 //!   answered with the records `byline tag` writes), `GET /healthz`, `GET /metrics`

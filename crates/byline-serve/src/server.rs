@@ -6,7 +6,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use byline_model::Tagger;
+use byline_infer::Model;
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 
@@ -53,12 +53,12 @@ pub async fn bind(addr: SocketAddr) -> Result<TcpListener> {
         .map_err(|source| Error::Bind { addr, source })
 }
 
-/// Serves `tagger` on `listener` until `shutdown` completes, then stops accepting, answers
+/// Serves `model` (byline's tagger or a plain token-classification checkpoint) on `listener` until `shutdown` completes, then stops accepting, answers
 /// the requests already received (for at most `config.timeout` and one second more) and
 /// returns once the inference thread has finished what was queued.
 pub async fn serve<F>(
     listener: TcpListener,
-    tagger: Tagger,
+    model: impl Into<Model>,
     config: Config,
     shutdown: F,
 ) -> Result<()>
@@ -67,7 +67,7 @@ where
 {
     let metrics = Arc::new(Metrics::default());
     let (engine, thread) =
-        Engine::start(tagger, config.limits, config.queue, Arc::clone(&metrics))?;
+        Engine::start(model.into(), config.limits, config.queue, Arc::clone(&metrics))?;
     let grace = config.timeout + Duration::from_secs(1);
     let state = Arc::new(AppState {
         engine,

@@ -49,6 +49,11 @@ pub enum Error {
         source: serde_json::Error,
     },
 
+    /// A model reference (`model_dir`, `init_from`) that names no folder and cannot be fetched
+    /// from the hub.
+    #[error(transparent)]
+    Hub(#[from] byline_hub::Error),
+
     /// The evaluation callback failed.
     #[error("evaluation failed: {0}")]
     Eval(String),

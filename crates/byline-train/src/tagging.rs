@@ -10,7 +10,7 @@
 //!   source is exactly right);
 //! * `f1`: the mean of the tasks' `<t>.f1` (the default best-model figure).
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use byline_core::align::AlignStats;
 use byline_core::metrics::attribution::evaluate_attributions;
@@ -164,14 +164,25 @@ pub fn build_tagger(cfg: &TrainConfig, tasks: &[TaskData]) -> Result<Tagger> {
         freeze_word_embeddings: cfg.freeze_word_embeddings,
         ..LoadOptions::default()
     };
-    let mut tagger = Tagger::from_pretrained(&cfg.model_dir, &opts, spec).map_err(Error::model)?;
+    let model_dir = resolve_model(&cfg.model_dir)?;
+    let mut tagger = Tagger::from_pretrained(&model_dir, &opts, spec).map_err(Error::model)?;
     tagger
         .set_dropout(cfg.dropout as f32)
         .map_err(Error::model)?;
     if let Some(dir) = &cfg.init_from {
-        init_from(&tagger, dir)?;
+        init_from(&tagger, &resolve_model(dir)?)?;
     }
     Ok(tagger)
+}
+
+/// The folder of a model reference: a local folder, or a hub id `ORG/NAME[@REVISION]` fetched
+/// into (or found in) the Hugging Face cache ([`byline_hub`]).
+pub fn resolve_model(reference: &Path) -> Result<PathBuf> {
+    let settings = byline_hub::HubSettings {
+        progress: std::io::IsTerminal::is_terminal(&std::io::stderr()),
+        ..byline_hub::HubSettings::from_env()
+    };
+    Ok(byline_hub::resolve(&reference.to_string_lossy(), &settings)?)
 }
 
 /// Sets every trainable weight of `tagger` (encoder and heads) from `dir/model.safetensors`, a

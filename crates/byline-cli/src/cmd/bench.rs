@@ -1,7 +1,6 @@
 //! `byline bench train`: training throughput of a model through the real training step
 //! (collate, forward, backward, clipping, byline-train's AdamW) on synthetic batches.
 
-use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::{Context, Result};
@@ -28,9 +27,10 @@ pub enum Command {
 
 #[derive(Debug, clap::Args)]
 pub struct TrainArgs {
-    /// A Hugging Face model directory (config.json, model.safetensors, tokenizer.json).
+    /// A Hugging Face model folder (config.json, model.safetensors, tokenizer.json) or hub id
+    /// ORG/NAME[@REVISION].
     #[arg(long)]
-    pub model: PathBuf,
+    pub model: String,
     /// Worker threads.
     #[arg(long, default_value_t = 2)]
     pub threads: usize,
@@ -133,13 +133,14 @@ fn train(args: TrainArgs) -> Result<ExitCode> {
         freeze_word_embeddings: !args.train_word_embeddings,
         ..LoadOptions::default()
     };
-    let tagger = Tagger::from_pretrained(&args.model, &opts, spec)
-        .with_context(|| format!("cannot load {}", args.model.display()))?;
+    let model = super::tag::model_dir(Some(&args.model))?;
+    let tagger = Tagger::from_pretrained(&model, &opts, spec)
+        .with_context(|| format!("cannot load {}", model.display()))?;
     let steps = args.warmup + args.steps;
     let examples = synthetic(&tagger, args.batch * steps, args.seq, 7)?;
     let run_dir = tempfile::tempdir().context("cannot create a temporary run directory")?;
     let cfg = TrainConfig {
-        model_dir: args.model.clone(),
+        model_dir: model.clone(),
         output_dir: run_dir.path().to_path_buf(),
         max_steps: Some(steps),
         batch_size: args.batch,
@@ -173,7 +174,7 @@ fn train(args: TrainArgs) -> Result<ExitCode> {
 
     let mut table = TextTable::new(["training step", "value"]);
     let mut row = |k: &str, v: String| table.row(vec![k.to_string(), v]);
-    row("model", args.model.display().to_string());
+    row("model", args.model.clone());
     row("threads", args.threads.to_string());
     row("batch x seq", format!("{} x {}", args.batch, args.seq));
     row(

@@ -34,9 +34,9 @@ const DOCUMENTS: &[&str] = &[
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
-    /// Model directory for the server [default: the committed models/byline-news-small]
+    /// Model folder or hub id for the server [default: the committed models/byline-news-small]
     #[arg(long, env = "BYLINE_MODEL")]
-    pub model: Option<PathBuf>,
+    pub model: Option<String>,
     /// A running service (`http://host:port`) instead of starting one.
     #[arg(long)]
     pub url: Option<String>,

@@ -2,7 +2,6 @@
 //! ctrl-c.
 
 use std::net::SocketAddr;
-use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
@@ -10,7 +9,8 @@ use anyhow::{Context, Result};
 use byline_model::Quantization;
 use byline_serve::{BatchLimits, Config};
 
-use super::tag::{load_tagger, model_dir, DeviceKind};
+use super::tag::{load_model, model_dir, DeviceKind};
+use byline_core::aggregate::Aggregation;
 
 /// The line on stderr that tells the address the service listens on (read by
 /// `byline bench serve`).
@@ -18,9 +18,13 @@ pub const LISTENING: &str = "byline serve: listening on http://";
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
-    /// Model directory [default: the committed models/byline-news-small]
+    /// A model folder or hub id ORG/NAME[@REVISION], as for `byline tag` [default: the
+    /// committed models/byline-news-small]
     #[arg(long, env = "BYLINE_MODEL")]
-    pub model: Option<PathBuf>,
+    pub model: Option<String>,
+    /// How a plain token-classification checkpoint's subwords become entities (as `byline tag`).
+    #[arg(long, default_value = "first")]
+    pub aggregation: Aggregation,
     /// Address to listen on (port 0: any free port, printed on stderr).
     #[arg(long, default_value = "127.0.0.1:8080")]
     pub addr: SocketAddr,
@@ -58,7 +62,13 @@ pub struct Args {
 
 pub fn run(args: Args) -> Result<ExitCode> {
     let model = model_dir(args.model.as_deref())?;
-    let tagger = load_tagger(&model, args.quantize, args.device, args.batch_size)?;
+    let loaded = load_model(
+        &model,
+        args.quantize,
+        args.device,
+        args.batch_size,
+        args.aggregation,
+    )?;
     let config = Config {
         limits: BatchLimits {
             max_words: args.max_batch_words.max(1),
@@ -68,10 +78,13 @@ pub fn run(args: Args) -> Result<ExitCode> {
         max_body_bytes: args.max_body_bytes,
         max_documents: args.max_documents.max(1),
         timeout: Duration::from_millis(args.timeout_ms.max(1)),
-        model_name: model.file_name().map_or_else(
-            || model.display().to_string(),
-            |n| n.to_string_lossy().into_owned(),
-        ),
+        model_name: match &args.model {
+            Some(reference) if !std::path::Path::new(reference).exists() => reference.clone(),
+            _ => model.file_name().map_or_else(
+                || model.display().to_string(),
+                |n| n.to_string_lossy().into_owned(),
+            ),
+        },
     };
     // The model runs on its own thread; two workers are plenty for the HTTP side.
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -84,7 +97,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
         let listener = byline_serve::bind(args.addr).await?;
         let addr = byline_serve::local_addr(&listener)?;
         eprintln!("{LISTENING}{addr}");
-        byline_serve::serve(listener, tagger, config, shutdown_signal()).await
+        byline_serve::serve(listener, loaded, config, shutdown_signal()).await
     })?;
     eprintln!("byline serve: stopped");
     Ok(ExitCode::SUCCESS)

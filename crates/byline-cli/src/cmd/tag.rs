@@ -10,8 +10,9 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Context, Result};
 use byline_core::{jsonl, quote, Document, LabelSet, Mention, OffsetMap, Span};
 use byline_infer::conll::{iob2_tags, write_lines, Lines};
-use byline_infer::{DocError, Pipeline, Tagged};
-use byline_model::{LoadOptions, Quantization, Tagger};
+use byline_core::aggregate::Aggregation;
+use byline_infer::{DocError, Model, Pipeline, Tagged};
+use byline_model::{LoadOptions, Quantization};
 use byline_serve::batch::{gather, words, BatchLimits};
 use candle_core::Device;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
@@ -35,10 +36,15 @@ pub struct Args {
     /// Text files (one document each), directories of them, `.jsonl` files; stdin when none
     /// (or `-`).
     inputs: Vec<PathBuf>,
-    /// Model directory written by `byline train` or `byline export` [default: the committed
+    /// A model folder (written by `byline train` or `byline export`, or a Hugging Face
+    /// token-classification checkpoint) or a hub id ORG/NAME[@REVISION] [default: the committed
     /// models/byline-news-small]
     #[arg(long, env = "BYLINE_MODEL")]
-    model: Option<PathBuf>,
+    model: Option<String>,
+    /// How a plain token-classification checkpoint's subwords become entities, as in
+    /// transformers' pipeline (`aggregation_strategy`); byline's own models decode whole words.
+    #[arg(long, default_value = "first")]
+    aggregation: Aggregation,
     /// Output format.
     #[arg(long, default_value = "jsonl")]
     format: OutputFormat,
@@ -92,10 +98,17 @@ impl DeviceKind {
     }
 }
 
-/// The model directory: `--model`, else the committed default model.
-pub(crate) fn model_dir(model: Option<&Path>) -> Result<PathBuf> {
+/// The model folder: `--model` (a folder, or a hub id fetched into or found in the Hugging Face
+/// cache), else the committed default model.
+pub(crate) fn model_dir(model: Option<&str>) -> Result<PathBuf> {
     match model {
-        Some(model) => Ok(model.to_owned()),
+        Some(model) => {
+            let settings = byline_hub::HubSettings {
+                progress: io::stderr().is_terminal(),
+                ..byline_hub::HubSettings::from_env()
+            };
+            byline_hub::resolve(model, &settings).with_context(|| format!("cannot get model `{model}`"))
+        }
         None => byline_infer::locate_default_model().map_err(|tried| {
             let tried: Vec<String> = tried.iter().map(|p| p.display().to_string()).collect();
             anyhow::anyhow!(
@@ -108,13 +121,15 @@ pub(crate) fn model_dir(model: Option<&Path>) -> Result<PathBuf> {
 }
 
 /// Loads an inference copy of the model in `model` (quantised as asked), batching
-/// `batch_size` windows per model batch.
-pub(crate) fn load_tagger(
+/// `batch_size` windows per model batch; a plain token-classification checkpoint fuses its
+/// subwords by `aggregation`.
+pub(crate) fn load_model(
     model: &Path,
     quantize: Quantization,
     device: DeviceKind,
     batch_size: usize,
-) -> Result<Tagger> {
+    aggregation: Aggregation,
+) -> Result<Model> {
     if quantize != Quantization::None && device != DeviceKind::Cpu {
         bail!("--quantize {quantize} runs on the CPU only");
     }
@@ -122,13 +137,12 @@ pub(crate) fn load_tagger(
         device: device.device()?,
         ..LoadOptions::default()
     };
-    let mut tagger = Tagger::load(model, &opts)
-        .and_then(|t| t.detached())
-        .and_then(|t| t.quantized(quantize))
+    let mut loaded = Model::load(model, &opts, aggregation)
+        .and_then(|m| m.quantized(quantize))
         .with_context(|| format!("cannot load the model in {}", model.display()))?;
-    let window = tagger.spec().window.max_subwords + 2;
-    tagger.set_predict_batch_tokens(batch_size.max(1) * window);
-    Ok(tagger)
+    loaded.set_batch_windows(batch_size);
+    tracing::debug!("model: {}", loaded.describe());
+    Ok(loaded)
 }
 
 pub fn run(args: Args) -> Result<ExitCode> {
@@ -150,12 +164,16 @@ pub fn run(args: Args) -> Result<ExitCode> {
     }
     let sources = tag_input::sources(&args.inputs, input_format)?;
     let load_start = Instant::now();
-    let tagger = load_tagger(model, args.quantize, args.device, args.batch_size)?;
-    let pipeline = Pipeline::new(&tagger)?;
+    let loaded = load_model(
+        model,
+        args.quantize,
+        args.device,
+        args.batch_size,
+        args.aggregation,
+    )?;
+    let pipeline = Pipeline::for_model(&loaded)?;
     let load_s = load_start.elapsed().as_secs_f64();
-    let labels = pipeline
-        .entity_head()
-        .map(|h| LabelSet::from_names(&tagger.spec().heads[h].labels));
+    let labels = pipeline.entity_labels();
 
     let (mut out, name): (Box<dyn Write>, PathBuf) = match &args.output {
         Some(path) => (

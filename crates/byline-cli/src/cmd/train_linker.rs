@@ -18,7 +18,7 @@ use crate::cmd::export::Precision;
 #[derive(Debug, clap::Args)]
 pub struct Args {
     /// The trained model (e.g. `runs/news-small/best` or `models/byline-news-small`).
-    model: PathBuf,
+    model: String,
     /// Where to write the model with its linker (created; files in it are replaced).
     #[arg(long)]
     output: PathBuf,
@@ -77,11 +77,12 @@ fn figures(s: &AttributionScores) -> serde_json::Value {
 }
 
 pub fn run(args: Args) -> Result<ExitCode> {
-    if args.model.canonicalize().ok() == args.output.canonicalize().ok() {
+    let model = super::tag::model_dir(Some(&args.model))?;
+    if model.canonicalize().ok() == args.output.canonicalize().ok() {
         bail!("the output directory is the model directory: write the model with its linker elsewhere");
     }
-    let mut tagger = Tagger::load(&args.model, &LoadOptions::default())
-        .with_context(|| format!("cannot load the model in {}", args.model.display()))?;
+    let mut tagger = Tagger::load(&model, &LoadOptions::default())
+        .with_context(|| format!("cannot load the model in {}", model.display()))?;
     let head = match &args.head {
         Some(h) => h.clone(),
         None => tagger
