@@ -91,10 +91,12 @@ impl CachedRepo {
         let path = self.dir.join("refs").join(revision);
         let parent = path.parent().unwrap_or(&self.dir).to_path_buf();
         std::fs::create_dir_all(&parent).map_err(|e| Error::io(&parent, e))?;
+        static WRITES: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
         let tmp = parent.join(format!(
-            ".{}.{}.tmp",
+            ".{}.{}.{}.tmp",
             path.file_name().and_then(|n| n.to_str()).unwrap_or("ref"),
-            std::process::id()
+            std::process::id(),
+            WRITES.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
         ));
         let write = || -> std::io::Result<()> {
             let mut f = std::fs::File::create(&tmp)?;

@@ -36,6 +36,8 @@ pub mod error;
 pub mod files;
 pub mod reference;
 pub mod settings;
+#[cfg(feature = "stand-in")]
+pub mod stand_in;
 
 use std::path::PathBuf;
 
@@ -150,7 +152,7 @@ impl<'a> Fetcher<'a> {
         self.cached.write_ref(revision, &commit)?;
         // hf-hub writes `refs/<commit>` for the commit it downloads at; huggingface_hub does not.
         let stray = self.cached.dir.join("refs").join(&commit);
-        if !cache::is_commit(revision) && stray.is_file() {
+        if stray.is_file() {
             let _ = std::fs::remove_file(stray);
         }
         Ok(self.cached.snapshot(&commit))
