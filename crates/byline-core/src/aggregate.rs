@@ -151,9 +151,7 @@ pub fn aggregate(tokens: &[Token<'_>], labels: &[String], strategy: Aggregation)
                 }
             })
             .collect(),
-        _ => words(tokens)
-            .map(|w| aggregate_word(w, strategy))
-            .collect(),
+        _ => words(tokens).map(|w| aggregate_word(w, strategy)).collect(),
     };
     group(&scored, labels)
         .into_iter()
@@ -205,7 +203,12 @@ fn aggregate_word(word: &[Token<'_>], strategy: Aggregation) -> Scored {
         Aggregation::Average => {
             let n = word[0].probs.len();
             let mean: Vec<f32> = (0..n)
-                .map(|j| nanmean(word.iter().map(|t| t.probs.get(j).copied().unwrap_or(f32::NAN))))
+                .map(|j| {
+                    nanmean(
+                        word.iter()
+                            .map(|t| t.probs.get(j).copied().unwrap_or(f32::NAN)),
+                    )
+                })
                 .collect();
             pick(&mean)
         }
@@ -308,7 +311,11 @@ mod tests {
             .collect()
     }
 
-    fn run(t: &[(Span, bool, Vec<f32>)], l: &[String], a: Aggregation) -> Vec<(String, usize, usize)> {
+    fn run(
+        t: &[(Span, bool, Vec<f32>)],
+        l: &[String],
+        a: Aggregation,
+    ) -> Vec<(String, usize, usize)> {
         let toks: Vec<Token> = t
             .iter()
             .map(|(span, sub, probs)| Token {
@@ -352,11 +359,11 @@ mod tests {
         let l = labels(&["O", "B-PER", "I-PER", "B-LOC", "I-LOC", "S-ORG", "MISC"]);
         let t = tokens(
             &[
-                (0, 1, false, 2, 0.9), // I-PER after nothing: starts PER
-                (2, 3, false, 2, 0.9), // joins
-                (4, 5, false, 1, 0.9), // B-PER: new
-                (6, 7, false, 3, 0.9), // B-LOC
-                (8, 9, false, 4, 0.9), // I-LOC joins
+                (0, 1, false, 2, 0.9),   // I-PER after nothing: starts PER
+                (2, 3, false, 2, 0.9),   // joins
+                (4, 5, false, 1, 0.9),   // B-PER: new
+                (6, 7, false, 3, 0.9),   // B-LOC
+                (8, 9, false, 4, 0.9),   // I-LOC joins
                 (10, 11, false, 5, 0.9), // S-ORG alone
                 (12, 13, false, 5, 0.9), // S-ORG continues (same tag, not B-)
                 (14, 15, false, 6, 0.9), // bare MISC

@@ -291,8 +291,14 @@ mod tests {
         repo.mark_absent(&commit, "byline.json").unwrap();
         assert!(repo.known_absent(&commit, "byline.json"));
         let missing = repo.missing(&commit, false);
-        assert!(missing.contains(&"model.safetensors".to_string()), "{missing:?}");
-        assert!(missing.contains(&"tokenizer.json".to_string()), "{missing:?}");
+        assert!(
+            missing.contains(&"model.safetensors".to_string()),
+            "{missing:?}"
+        );
+        assert!(
+            missing.contains(&"tokenizer.json".to_string()),
+            "{missing:?}"
+        );
         assert!(!missing.contains(&"byline.json".to_string()), "{missing:?}");
     }
 }

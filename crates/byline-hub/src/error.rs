@@ -59,7 +59,11 @@ pub enum Error {
     },
 
     #[error("{repo}: the hub answered HTTP {status} for {url}; try again later")]
-    Server { repo: String, status: u16, url: String },
+    Server {
+        repo: String,
+        status: u16,
+        url: String,
+    },
 
     #[error("{repo}: cannot reach {url}: {message}")]
     Connection {
@@ -78,7 +82,9 @@ pub enum Error {
     },
 
     /// A downloaded blob whose size or hash is not the hub's: removed, never used.
-    #[error("{repo}: {file} arrived corrupt ({message}); it was removed from the cache, run again")]
+    #[error(
+        "{repo}: {file} arrived corrupt ({message}); it was removed from the cache, run again"
+    )]
     Corrupt {
         repo: String,
         file: String,

@@ -53,7 +53,9 @@ pub fn plan(repo: &str, names: &[String]) -> Result<(Vec<String>, Vec<String>)> 
         .find(|w| has(w))
         .ok_or_else(|| Error::BadRepo {
             repo: repo.to_string(),
-            message: format!("the repository has no {SAFETENSORS}, {SAFETENSORS_INDEX} or {PYTORCH}"),
+            message: format!(
+                "the repository has no {SAFETENSORS}, {SAFETENSORS_INDEX} or {PYTORCH}"
+            ),
         })?;
     for w in [SAFETENSORS, SAFETENSORS_INDEX] {
         if w != weights && !has(w) {
@@ -83,7 +85,11 @@ pub fn shards(index: &Path) -> Result<Vec<String>> {
         let file = file
             .as_str()
             .filter(|f| !f.is_empty() && !f.contains(['/', '\\']) && !f.starts_with('.'))
-            .ok_or_else(|| bad(format!("weight `{weight}`: {file} is not a shard file name")))?;
+            .ok_or_else(|| {
+                bad(format!(
+                    "weight `{weight}`: {file} is not a shard file name"
+                ))
+            })?;
         if !out.iter().any(|o| o == file) {
             out.push(file.to_string());
         }
@@ -115,23 +121,41 @@ mod tests {
             ]),
         )
         .unwrap();
-        assert_eq!(fetch, names(&["config.json", "tokenizer.json", "model.safetensors"]));
+        assert_eq!(
+            fetch,
+            names(&["config.json", "tokenizer.json", "model.safetensors"])
+        );
         assert!(absent.contains(&"byline.json".to_string()));
         assert!(absent.contains(&"model.safetensors.index.json".to_string()));
         let (fetch, _) = plan("o/n", &names(&["config.json", "pytorch_model.bin"])).unwrap();
         assert_eq!(fetch, names(&["config.json", "pytorch_model.bin"]));
         let (fetch, _) = plan(
             "o/n",
-            &names(&["config.json", "model.safetensors.index.json", "pytorch_model.bin", "byline.json", "linker.safetensors"]),
+            &names(&[
+                "config.json",
+                "model.safetensors.index.json",
+                "pytorch_model.bin",
+                "byline.json",
+                "linker.safetensors",
+            ]),
         )
         .unwrap();
         assert_eq!(
             fetch,
-            names(&["config.json", "byline.json", "linker.safetensors", "model.safetensors.index.json"])
+            names(&[
+                "config.json",
+                "byline.json",
+                "linker.safetensors",
+                "model.safetensors.index.json"
+            ])
         );
-        let e = plan("o/n", &names(&["model.safetensors"])).unwrap_err().to_string();
+        let e = plan("o/n", &names(&["model.safetensors"]))
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("o/n") && e.contains("config.json"), "{e}");
-        let e = plan("o/n", &names(&["config.json", "tf_model.h5"])).unwrap_err().to_string();
+        let e = plan("o/n", &names(&["config.json", "tf_model.h5"]))
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("o/n") && e.contains("model.safetensors"), "{e}");
     }
 
@@ -144,7 +168,10 @@ mod tests {
             r#"{"metadata":{},"weight_map":{"a":"m-00002.safetensors","b":"m-00001.safetensors","c":"m-00001.safetensors"}}"#,
         )
         .unwrap();
-        assert_eq!(shards(&index).unwrap(), names(&["m-00001.safetensors", "m-00002.safetensors"]));
+        assert_eq!(
+            shards(&index).unwrap(),
+            names(&["m-00001.safetensors", "m-00002.safetensors"])
+        );
         std::fs::write(&index, r#"{"weight_map":{"a":"../etc/passwd"}}"#).unwrap();
         assert!(shards(&index).is_err());
     }

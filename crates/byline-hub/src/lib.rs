@@ -69,7 +69,11 @@ pub fn fetch(id: &HubId, settings: &HubSettings) -> Result<PathBuf> {
             return Ok(cached.snapshot(&commit));
         }
         if settings.offline {
-            return Err(not_cached(id, settings, format!("missing {}", missing.join(", "))));
+            return Err(not_cached(
+                id,
+                settings,
+                format!("missing {}", missing.join(", ")),
+            ));
         }
     } else if settings.offline {
         return Err(not_cached(id, settings, "no snapshot".into()));
@@ -183,7 +187,8 @@ impl<'a> Fetcher<'a> {
         if !ready {
             self.clear_stale(&blob, meta.size())?;
             tracing::info!(repo = %self.id.repo, file = name, bytes = meta.size(), "downloading");
-            repo.download(name).map_err(|e| self.file_error(e, name, &url))?;
+            repo.download(name)
+                .map_err(|e| self.file_error(e, name, &url))?;
             if let Err(message) = cache::verify(&blob, &etag, meta.size()) {
                 let _ = std::fs::remove_file(&blob);
                 let _ = std::fs::remove_file(self.cached.snapshot(commit).join(name));

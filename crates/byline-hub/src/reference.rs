@@ -66,8 +66,7 @@ fn forced_path(s: &str) -> bool {
 fn valid_name(s: &str) -> bool {
     !s.is_empty()
         && s.len() <= 96
-        && s
-            .chars()
+        && s.chars()
             .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
         && !s.starts_with(['-', '.'])
         && !s.ends_with(['-', '.'])
@@ -81,7 +80,9 @@ fn valid_revision(s: &str) -> bool {
         && !s.contains("..")
         && !s.starts_with('/')
         && !s.ends_with('/')
-        && !s.chars().any(|c| c.is_whitespace() || c.is_control() || c == '\\')
+        && !s
+            .chars()
+            .any(|c| c.is_whitespace() || c.is_control() || c == '\\')
 }
 
 /// Parses a hub id `ORG/NAME[@REVISION]`.
@@ -152,16 +153,28 @@ mod tests {
         std::fs::create_dir_all(&existing).unwrap();
         let existing = existing.to_str().unwrap().to_string();
         let cases: &[(&str, Option<ModelRef>)] = &[
-            ("dslim/bert-base-NER", Some(hub("dslim/bert-base-NER", None))),
+            (
+                "dslim/bert-base-NER",
+                Some(hub("dslim/bert-base-NER", None)),
+            ),
             ("org/name@v1.0", Some(hub("org/name", Some("v1.0")))),
-            ("org/name@refs/pr/1", Some(hub("org/name", Some("refs/pr/1")))),
+            (
+                "org/name@refs/pr/1",
+                Some(hub("org/name", Some("refs/pr/1"))),
+            ),
             (
                 "org/name@0123456789abcdef0123456789abcdef01234567",
-                Some(hub("org/name", Some("0123456789abcdef0123456789abcdef01234567"))),
+                Some(hub(
+                    "org/name",
+                    Some("0123456789abcdef0123456789abcdef01234567"),
+                )),
             ),
             ("hf://org/name", Some(hub("org/name", None))),
             ("./org/name", Some(ModelRef::Local("./org/name".into()))),
-            ("/abs/org/name", Some(ModelRef::Local("/abs/org/name".into()))),
+            (
+                "/abs/org/name",
+                Some(ModelRef::Local("/abs/org/name".into())),
+            ),
             (&existing, Some(ModelRef::Local(existing.clone().into()))),
             ("org/name/extra", None),
             ("org//name", None),

@@ -36,7 +36,12 @@ impl std::fmt::Debug for HubSettings {
 
 /// huggingface_hub's `_is_true`: `1`, `ON`, `YES`, `TRUE` in any case.
 fn is_true(value: Option<String>) -> bool {
-    value.is_some_and(|v| matches!(v.trim().to_ascii_uppercase().as_str(), "1" | "ON" | "YES" | "TRUE"))
+    value.is_some_and(|v| {
+        matches!(
+            v.trim().to_ascii_uppercase().as_str(),
+            "1" | "ON" | "YES" | "TRUE"
+        )
+    })
 }
 
 impl HubSettings {
@@ -47,7 +52,11 @@ impl HubSettings {
 
     /// The settings for the variables `var` gives (for tests).
     pub fn from_vars(var: impl Fn(&str) -> Option<String>) -> Self {
-        let home_dir = || var("HOME").map(PathBuf::from).unwrap_or_else(|| PathBuf::from("."));
+        let home_dir = || {
+            var("HOME")
+                .map(PathBuf::from)
+                .unwrap_or_else(|| PathBuf::from("."))
+        };
         let hf_home = var("HF_HOME").map(PathBuf::from).unwrap_or_else(|| {
             var("XDG_CACHE_HOME")
                 .map(PathBuf::from)
@@ -105,7 +114,14 @@ mod tests {
         assert_eq!(s.cache, PathBuf::from("/c"));
         let s = settings(&[("HF_ENDPOINT", "http://127.0.0.1:9/")]);
         assert_eq!(s.endpoint, "http://127.0.0.1:9");
-        for (v, offline) in [("1", true), ("true", true), ("YES", true), ("on", true), ("0", false), ("no", false)] {
+        for (v, offline) in [
+            ("1", true),
+            ("true", true),
+            ("YES", true),
+            ("on", true),
+            ("0", false),
+            ("no", false),
+        ] {
             assert_eq!(settings(&[("HF_HUB_OFFLINE", v)]).offline, offline, "{v}");
         }
     }
@@ -119,11 +135,17 @@ mod tests {
         let other = dir.path().join("other");
         let s = settings(&[("HF_HOME", home)]);
         assert_eq!(s.token.as_deref(), Some("hf_file"));
-        let s = settings(&[("HF_HOME", home), ("HF_TOKEN_PATH", other.to_str().unwrap())]);
+        let s = settings(&[
+            ("HF_HOME", home),
+            ("HF_TOKEN_PATH", other.to_str().unwrap()),
+        ]);
         assert_eq!(s.token.as_deref(), Some("hf_other"));
         let s = settings(&[("HF_HOME", home), ("HF_TOKEN", "hf_env")]);
         assert_eq!(s.token.as_deref(), Some("hf_env"));
-        assert!(!format!("{s:?}").contains("hf_env"), "the token is never printed");
+        assert!(
+            !format!("{s:?}").contains("hf_env"),
+            "the token is never printed"
+        );
         let s = settings(&[("HF_HOME", "/nowhere")]);
         assert_eq!(s.token, None);
     }

@@ -309,7 +309,8 @@ fn route(req: &Request, range: Option<&str>, st: &State) -> Answer {
             .keys()
             .map(|n| serde_json::json!({ "rfilename": n }))
             .collect();
-        let body = serde_json::json!({"id": repo, "modelId": repo, "sha": commit, "siblings": siblings});
+        let body =
+            serde_json::json!({"id": repo, "modelId": repo, "sha": commit, "siblings": siblings});
         return Answer {
             status: 200,
             headers: vec![("Content-Type".into(), "application/json".into())],
@@ -350,7 +351,9 @@ fn route(req: &Request, range: Option<&str>, st: &State) -> Answer {
     };
     let (a, b) = spec.split_once('-').unwrap_or((spec, ""));
     let start: usize = a.parse().unwrap_or(0);
-    let end: usize = b.parse().map_or(size.saturating_sub(1), |e: usize| e.min(size.saturating_sub(1)));
+    let end: usize = b.parse().map_or(size.saturating_sub(1), |e: usize| {
+        e.min(size.saturating_sub(1))
+    });
     if start >= size {
         headers.push(("Content-Range".into(), format!("bytes */{size}")));
         return Answer {

@@ -19,7 +19,10 @@ fn files() -> Vec<(&'static str, Vec<u8>)> {
     vec![
         ("config.json", br#"{"model_type":"bert"}"#.to_vec()),
         ("tokenizer.json", br#"{"version":"1.0"}"#.to_vec()),
-        ("tokenizer_config.json", br#"{"unk_token":"[UNK]"}"#.to_vec()),
+        (
+            "tokenizer_config.json",
+            br#"{"unk_token":"[UNK]"}"#.to_vec(),
+        ),
         ("model.safetensors", weights(200_000)),
         ("pytorch_model.bin", weights(1000)),
         ("tf_model.h5", weights(1000)),
@@ -54,7 +57,10 @@ fn downloads_only_what_byline_reads_into_the_shared_cache_layout() {
 
     let repo_dir = s.cache.join("models--newsroom--tiny-ner");
     assert_eq!(dir, repo_dir.join("snapshots").join(&commit));
-    assert_eq!(std::fs::read_to_string(repo_dir.join("refs/main")).unwrap(), commit);
+    assert_eq!(
+        std::fs::read_to_string(repo_dir.join("refs/main")).unwrap(),
+        commit
+    );
     for (name, bytes) in files().into_iter().take(4) {
         let link = dir.join(name);
         assert_eq!(
@@ -72,7 +78,11 @@ fn downloads_only_what_byline_reads_into_the_shared_cache_layout() {
         );
     }
     // Files byline would read but the repository lacks are recorded as huggingface_hub does.
-    assert!(repo_dir.join(".no_exist").join(&commit).join("byline.json").exists());
+    assert!(repo_dir
+        .join(".no_exist")
+        .join(&commit)
+        .join("byline.json")
+        .exists());
     assert!(!repo_dir.join("refs").join(&commit).exists());
     assert!(std::fs::read_dir(repo_dir.join("blobs"))
         .unwrap()
@@ -98,8 +108,17 @@ fn offline_reads_the_cache_and_asks_nothing() {
     let e = resolve(REPO, &offline).unwrap_err();
     assert!(matches!(e, Error::NotCached { .. }), "{e}");
     let msg = e.to_string();
-    assert!(msg.contains(REPO) && msg.contains("HF_HUB_OFFLINE") && msg.contains("huggingface-cli download"), "{msg}");
-    assert!(hub.requests().is_empty(), "offline made a request: {:?}", hub.requests());
+    assert!(
+        msg.contains(REPO)
+            && msg.contains("HF_HUB_OFFLINE")
+            && msg.contains("huggingface-cli download"),
+        "{msg}"
+    );
+    assert!(
+        hub.requests().is_empty(),
+        "offline made a request: {:?}",
+        hub.requests()
+    );
 
     let dir = resolve(REPO, &online).unwrap();
     let n = hub.requests().len();
@@ -121,13 +140,18 @@ fn revisions_branches_tags_and_commits() {
 
     let at_tag = resolve(&format!("{REPO}@v1.0"), &s).unwrap();
     assert!(at_tag.ends_with(&tagged));
-    assert!(std::fs::read_to_string(at_tag.join("config.json")).unwrap().contains("\"v\":1"));
+    assert!(std::fs::read_to_string(at_tag.join("config.json"))
+        .unwrap()
+        .contains("\"v\":1"));
     let at_commit = resolve(&format!("{REPO}@{main}"), &s).unwrap();
     assert!(at_commit.ends_with(&main));
     // A commit revision gets no ref, as in huggingface_hub; the blobs are shared.
     let repo_dir = s.cache.join("models--newsroom--tiny-ner");
     assert!(!repo_dir.join("refs").join(&main).exists());
-    assert_eq!(std::fs::read_to_string(repo_dir.join("refs/v1.0")).unwrap(), tagged);
+    assert_eq!(
+        std::fs::read_to_string(repo_dir.join("refs/v1.0")).unwrap(),
+        tagged
+    );
 
     let e = resolve(&format!("{REPO}@no-such-branch"), &s).unwrap_err();
     assert!(matches!(e, Error::UnknownRevision { .. }), "{e}");
@@ -155,12 +179,18 @@ fn sharded_and_pytorch_checkpoints() {
     hub.publish(
         "org/bin-only",
         "main",
-        &[("config.json", b"{}".to_vec()), ("pytorch_model.bin", weights(30))],
+        &[
+            ("config.json", b"{}".to_vec()),
+            ("pytorch_model.bin", weights(30)),
+        ],
     );
     let home = tempfile::tempdir().unwrap();
     let s = settings(&hub, home.path());
     let dir = resolve("org/sharded", &s).unwrap();
-    for f in ["model-00001-of-00002.safetensors", "model-00002-of-00002.safetensors"] {
+    for f in [
+        "model-00001-of-00002.safetensors",
+        "model-00002-of-00002.safetensors",
+    ] {
         assert!(dir.join(f).is_file(), "{f}");
     }
     assert!(!dir.join("pytorch_model.bin").exists());
@@ -236,17 +266,29 @@ fn a_cut_download_is_never_used_and_resumes() {
     // The size probes pass; the body request is cut after 50,000 bytes.
     hub.fail_body("model.safetensors", Fault::Cut(50_000), 1);
     let e = resolve(REPO, &s).unwrap_err();
-    assert!(matches!(e, Error::Download { .. } | Error::Corrupt { .. }), "{e}");
+    assert!(
+        matches!(e, Error::Download { .. } | Error::Corrupt { .. }),
+        "{e}"
+    );
     assert!(e.to_string().contains("model.safetensors"), "{e}");
-    assert!(!blobs.join(&blob_name).exists(), "a truncated blob is in the cache");
-    let snapshot = s.cache.join("models--newsroom--tiny-ner/snapshots").join(&commit);
+    assert!(
+        !blobs.join(&blob_name).exists(),
+        "a truncated blob is in the cache"
+    );
+    let snapshot = s
+        .cache
+        .join("models--newsroom--tiny-ner/snapshots")
+        .join(&commit);
     assert!(!snapshot.join("model.safetensors").exists());
     let part = blobs.join(format!("{blob_name}.part"));
     let kept = std::fs::metadata(&part).map(|m| m.len()).unwrap_or(0);
     assert_eq!(kept, 50_000, "the partial download is kept for resuming");
 
     let dir = resolve(REPO, &s).unwrap();
-    assert_eq!(std::fs::read(dir.join("model.safetensors")).unwrap(), weights(200_000));
+    assert_eq!(
+        std::fs::read(dir.join("model.safetensors")).unwrap(),
+        weights(200_000)
+    );
     let resumed = format!("bytes={kept}-");
     assert!(
         downloads(&hub).iter().any(|r| r.ends_with(&resumed)),
@@ -280,7 +322,11 @@ fn two_fetches_of_one_repository_at_once() {
     let hub = StandInHub::start().unwrap();
     hub.publish(REPO, "main", &files());
     // Slow bodies, so the two overlap.
-    hub.fail_body("model.safetensors", Fault::Delay(Duration::from_millis(300)), 2);
+    hub.fail_body(
+        "model.safetensors",
+        Fault::Delay(Duration::from_millis(300)),
+        2,
+    );
     let home = tempfile::tempdir().unwrap();
     let s = settings(&hub, home.path());
     let handles: Vec<_> = (0..2)
@@ -294,7 +340,10 @@ fn two_fetches_of_one_repository_at_once() {
         .map(|h| h.join().unwrap().unwrap())
         .collect();
     assert_eq!(dirs[0], dirs[1]);
-    assert_eq!(std::fs::read(dirs[0].join("model.safetensors")).unwrap(), weights(200_000));
+    assert_eq!(
+        std::fs::read(dirs[0].join("model.safetensors")).unwrap(),
+        weights(200_000)
+    );
 }
 
 #[test]
@@ -327,7 +376,11 @@ fn a_cache_laid_out_by_huggingface_hub_is_read_without_a_request() {
         .unwrap();
     }
     std::fs::create_dir_all(repo_dir.join(".no_exist").join(commit)).unwrap();
-    std::fs::write(repo_dir.join(".no_exist").join(commit).join("byline.json"), "").unwrap();
+    std::fs::write(
+        repo_dir.join(".no_exist").join(commit).join("byline.json"),
+        "",
+    )
+    .unwrap();
     let closed = {
         let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         l.local_addr().unwrap()
@@ -358,7 +411,13 @@ fn paths_win_over_hub_ids_and_malformed_ids_are_named() {
         progress: false,
     };
     assert_eq!(resolve(local.to_str().unwrap(), &s).unwrap(), local);
-    assert_eq!(resolve("./org/name", &s).unwrap(), PathBuf::from("./org/name"));
+    assert_eq!(
+        resolve("./org/name", &s).unwrap(),
+        PathBuf::from("./org/name")
+    );
     let e = resolve("org/name/extra", &s).unwrap_err().to_string();
-    assert!(e.contains("org/name/extra") && e.contains("ORG/NAME"), "{e}");
+    assert!(
+        e.contains("org/name/extra") && e.contains("ORG/NAME"),
+        "{e}"
+    );
 }

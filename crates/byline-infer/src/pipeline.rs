@@ -297,9 +297,7 @@ fn tag_plain(model: &PlainModel, batch: &[Ready]) -> Result<Vec<Result<Tagged, D
         .zip(inputs.iter().zip(&probs))
         .map(|(Ready { doc, .. }, (input, probs))| {
             let mut document = doc.clone();
-            document.entities = model
-                .classifier
-                .entities(input, probs, model.aggregation);
+            document.entities = model.classifier.entities(input, probs, model.aggregation);
             Ok(Tagged {
                 document,
                 source_entities: Vec::new(),

@@ -159,8 +159,16 @@ mod tests {
         let bert = Family::Bert;
         let distil = Family::DistilBert;
         for (family, raw, expect) in [
-            (bert, "bert.embeddings.word_embeddings.weight", Some(WORD_EMBEDDINGS)),
-            (bert, "embeddings.word_embeddings.weight", Some(WORD_EMBEDDINGS)),
+            (
+                bert,
+                "bert.embeddings.word_embeddings.weight",
+                Some(WORD_EMBEDDINGS),
+            ),
+            (
+                bert,
+                "embeddings.word_embeddings.weight",
+                Some(WORD_EMBEDDINGS),
+            ),
             (bert, "embeddings.position_ids", None),
             (bert, "bert.pooler.dense.weight", None),
             (bert, "pooler.dense.bias", None),
@@ -171,7 +179,11 @@ mod tests {
                 "bert.encoder.layer.3.output.LayerNorm.gamma",
                 Some("encoder.layer.3.output.LayerNorm.weight"),
             ),
-            (bert, "embeddings.LayerNorm.beta", Some("embeddings.LayerNorm.bias")),
+            (
+                bert,
+                "embeddings.LayerNorm.beta",
+                Some("embeddings.LayerNorm.bias"),
+            ),
             (
                 bert,
                 "encoder.layer.0.attention.self.query.weight",

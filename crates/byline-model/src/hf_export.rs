@@ -93,10 +93,17 @@ pub fn export_hf(tagger: &Tagger, dir: &Path, dtype: DType) -> Result<HfExport> 
             .map(|(i, n)| (i.to_string(), n.clone()))
             .collect::<BTreeMap<_, _>>(),
     );
-    config.label2id = Some(names.iter().enumerate().map(|(i, n)| (n.clone(), i)).collect());
-    config
-        .extra
-        .insert("architectures".into(), serde_json::json!(["BertForTokenClassification"]));
+    config.label2id = Some(
+        names
+            .iter()
+            .enumerate()
+            .map(|(i, n)| (n.clone(), i))
+            .collect(),
+    );
+    config.extra.insert(
+        "architectures".into(),
+        serde_json::json!(["BertForTokenClassification"]),
+    );
     config.extra.insert("model_type".into(), "bert".into());
     config.save(dir.join(CONFIG_FILE))?;
 

@@ -64,11 +64,11 @@ pub mod quant;
 pub mod softmax;
 pub mod tag_batch;
 pub mod tagger;
-pub mod token_classifier;
 #[cfg(test)]
 mod tagging_tests;
 #[cfg(test)]
 mod testing;
+pub mod token_classifier;
 pub mod tokenize;
 pub mod weights;
 

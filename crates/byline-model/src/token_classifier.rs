@@ -127,7 +127,9 @@ fn labels(path: &Path, config: &Map<String, Value>) -> Result<Vec<String>> {
     let map = config
         .get("id2label")
         .and_then(Value::as_object)
-        .ok_or_else(|| bad("no `id2label`: a token-classification config names its labels".into()))?;
+        .ok_or_else(|| {
+            bad("no `id2label`: a token-classification config names its labels".into())
+        })?;
     let mut labels = vec![None; map.len()];
     for (id, label) in map {
         let i: usize = id
@@ -353,7 +355,11 @@ impl TokenClassifier {
             .iter()
             .map(|&(s, e)| Span::new(s, e.max(s)))
             .collect();
-        let special: Vec<bool> = enc.get_special_tokens_mask().iter().map(|&m| m == 1).collect();
+        let special: Vec<bool> = enc
+            .get_special_tokens_mask()
+            .iter()
+            .map(|&m| m == 1)
+            .collect();
         let inner = self.tokenizer.inner();
         let is_subword = ids
             .iter()

@@ -18,9 +18,9 @@ use candle_nn::{Init, VarBuilder, VarMap};
 use crate::casing::Casing;
 use crate::config::Config;
 use crate::embeddings::{CASING_EMBEDDINGS, WORD_EMBEDDINGS};
-use crate::family::Family;
 use crate::encoder::Encoder;
 use crate::error::{Error, Result};
+use crate::family::Family;
 
 /// File names inside a model directory.
 pub const CONFIG_FILE: &str = "config.json";

@@ -30,7 +30,11 @@ fn load(name: &str) -> TokenClassifier {
 }
 
 /// (label, start, end, score) in code points, as the pipeline gives them.
-fn entities(model: &TokenClassifier, text: &str, a: Aggregation) -> Vec<(String, usize, usize, f32)> {
+fn entities(
+    model: &TokenClassifier,
+    text: &str,
+    a: Aggregation,
+) -> Vec<(String, usize, usize, f32)> {
     let input = model.prepare(text).unwrap();
     let probs = model.predict(&[&input]).unwrap().pop().unwrap();
     let map = OffsetMap::new(text);
@@ -116,7 +120,10 @@ fn entities_match_the_pipeline_for_every_aggregation() {
                     && got.iter().zip(&want).all(|(x, y)| {
                         x.0 == y.0 && x.1 == y.1 && x.2 == y.2 && (x.3 - y.3).abs() < 1e-4
                     });
-                assert!(same, "{name} {a} text {t} {text:?}\n byline {got:?}\n pipeline {want:?}");
+                assert!(
+                    same,
+                    "{name} {a} text {t} {text:?}\n byline {got:?}\n pipeline {want:?}"
+                );
             }
         }
     }
@@ -128,7 +135,12 @@ fn long_texts_are_windowed_not_cut() {
     // the window that owns it (where it is most central), and every subword is predicted.
     let name = "tiny-bert-bio";
     let g = golden(name);
-    let texts: Vec<&str> = g["texts"].as_array().unwrap().iter().map(|t| t.as_str().unwrap()).collect();
+    let texts: Vec<&str> = g["texts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t.as_str().unwrap())
+        .collect();
     let text = texts[..2].join(" ");
     let mut model = load(name);
     model.set_window_subwords(8);
@@ -150,7 +162,10 @@ fn long_texts_are_windowed_not_cut() {
             let sum: f32 = row.iter().map(|x| (x - max).exp()).sum();
             for (l, x) in row.iter().enumerate() {
                 let want = (x - max).exp() / sum;
-                assert!((probs[t * n + l] - want).abs() < 1e-5, "subword {t} label {l}");
+                assert!(
+                    (probs[t * n + l] - want).abs() < 1e-5,
+                    "subword {t} label {l}"
+                );
             }
         }
     }
@@ -166,7 +181,10 @@ fn long_texts_are_windowed_not_cut() {
     assert!(input.ids.len() > 128 && input.windows.windows.len() > 1);
     let found = entities(&model, &long, Aggregation::First);
     let end = found.iter().map(|e| e.2).max().unwrap();
-    assert!(end > long.chars().count() * 9 / 10, "last entity ends at {end}");
+    assert!(
+        end > long.chars().count() * 9 / 10,
+        "last entity ends at {end}"
+    );
 }
 
 #[test]
@@ -181,7 +199,10 @@ fn q8_keeps_most_entities() {
         let a = entities(&model, text, Aggregation::First);
         let b = entities(&q8, text, Aggregation::First);
         total += a.len();
-        same += a.iter().filter(|e| b.iter().any(|f| f.0 == e.0 && f.1 == e.1 && f.2 == e.2)).count();
+        same += a
+            .iter()
+            .filter(|e| b.iter().any(|f| f.0 == e.0 && f.1 == e.1 && f.2 == e.2))
+            .count();
     }
     assert!(same * 10 >= total * 8, "q8 kept {same} of {total} entities");
 }
@@ -197,15 +218,26 @@ fn bad_directories_say_what_is_wrong() {
             std::fs::copy(&f, to.join(f.file_name().unwrap())).unwrap();
         }
     };
-    let err = |d: &Path| TokenClassifier::load(d, &LoadOptions::default()).unwrap_err().to_string();
+    let err = |d: &Path| {
+        TokenClassifier::load(d, &LoadOptions::default())
+            .unwrap_err()
+            .to_string()
+    };
 
     let unknown = dir.path().join("unknown");
     copy(&unknown);
     let config = std::fs::read_to_string(unknown.join("config.json")).unwrap();
-    std::fs::write(unknown.join("config.json"), config.replace("\"bert\"", "\"gpt2\"")).unwrap();
+    std::fs::write(
+        unknown.join("config.json"),
+        config.replace("\"bert\"", "\"gpt2\""),
+    )
+    .unwrap();
     let e = err(&unknown);
     assert!(e.contains("gpt2") && e.contains("distilbert"), "{e}");
-    let e = ModelKind::of_dir(&unknown).map(|_| ()).unwrap_err().to_string();
+    let e = ModelKind::of_dir(&unknown)
+        .map(|_| ())
+        .unwrap_err()
+        .to_string();
     assert!(e.contains("gpt2"), "{e}");
 
     let no_tok = dir.path().join("no-tokenizer");
@@ -222,11 +254,17 @@ fn bad_directories_say_what_is_wrong() {
         config.replace("BertForTokenClassification", "BertModel"),
     )
     .unwrap();
-    let e = ModelKind::of_dir(&no_head).map(|_| ()).unwrap_err().to_string();
+    let e = ModelKind::of_dir(&no_head)
+        .map(|_| ())
+        .unwrap_err()
+        .to_string();
     assert!(e.contains("BertModel") && e.contains("byline train"), "{e}");
 
     let empty = dir.path().join("empty");
     std::fs::create_dir_all(&empty).unwrap();
-    let e = ModelKind::of_dir(&empty).map(|_| ()).unwrap_err().to_string();
+    let e = ModelKind::of_dir(&empty)
+        .map(|_| ())
+        .unwrap_err()
+        .to_string();
     assert!(e.contains("not a model directory"), "{e}");
 }

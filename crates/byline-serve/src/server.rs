@@ -66,8 +66,12 @@ where
     F: Future<Output = ()> + Send + 'static,
 {
     let metrics = Arc::new(Metrics::default());
-    let (engine, thread) =
-        Engine::start(model.into(), config.limits, config.queue, Arc::clone(&metrics))?;
+    let (engine, thread) = Engine::start(
+        model.into(),
+        config.limits,
+        config.queue,
+        Arc::clone(&metrics),
+    )?;
     let grace = config.timeout + Duration::from_secs(1);
     let state = Arc::new(AppState {
         engine,

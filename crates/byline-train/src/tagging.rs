@@ -182,7 +182,10 @@ pub fn resolve_model(reference: &Path) -> Result<PathBuf> {
         progress: std::io::IsTerminal::is_terminal(&std::io::stderr()),
         ..byline_hub::HubSettings::from_env()
     };
-    Ok(byline_hub::resolve(&reference.to_string_lossy(), &settings)?)
+    Ok(byline_hub::resolve(
+        &reference.to_string_lossy(),
+        &settings,
+    )?)
 }
 
 /// Sets every trainable weight of `tagger` (encoder and heads) from `dir/model.safetensors`, a

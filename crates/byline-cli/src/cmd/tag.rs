@@ -8,9 +8,9 @@ use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
+use byline_core::aggregate::Aggregation;
 use byline_core::{jsonl, quote, Document, LabelSet, Mention, OffsetMap, Span};
 use byline_infer::conll::{iob2_tags, write_lines, Lines};
-use byline_core::aggregate::Aggregation;
 use byline_infer::{DocError, Model, Pipeline, Tagged};
 use byline_model::{LoadOptions, Quantization};
 use byline_serve::batch::{gather, words, BatchLimits};
@@ -107,7 +107,8 @@ pub(crate) fn model_dir(model: Option<&str>) -> Result<PathBuf> {
                 progress: io::stderr().is_terminal(),
                 ..byline_hub::HubSettings::from_env()
             };
-            byline_hub::resolve(model, &settings).with_context(|| format!("cannot get model `{model}`"))
+            byline_hub::resolve(model, &settings)
+                .with_context(|| format!("cannot get model `{model}`"))
         }
         None => byline_infer::locate_default_model().map_err(|tried| {
             let tried: Vec<String> = tried.iter().map(|p| p.display().to_string()).collect();
