@@ -222,3 +222,26 @@ fn tag_stream_refuses_files_and_conll() {
             .code(2);
     }
 }
+
+#[test]
+fn serve_tags_with_a_plain_token_classification_checkpoint() {
+    let model =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures/hf/tiny-distilbert-bio");
+    let expected = tag_records(&model);
+    assert!(expected
+        .iter()
+        .any(|r| !r["entities"].as_array().unwrap().is_empty()));
+    let (mut child, addr) = start_server(&model);
+    let documents: Vec<Value> = DOCS
+        .iter()
+        .map(|(id, text)| serde_json::json!({ "id": id, "text": text }))
+        .collect();
+    let (status, batch) = post(
+        addr,
+        &serde_json::json!({ "documents": documents }).to_string(),
+    );
+    assert_eq!(status, 200, "{batch}");
+    assert_eq!(batch["documents"].as_array().unwrap(), &expected);
+    let _ = child.kill();
+    let _ = child.wait();
+}

@@ -79,7 +79,7 @@ impl Model {
                 .iter()
                 .find(|h| h.kind == HeadKind::Entities)
                 .map(|h| LabelSet::from_names(&h.labels)),
-            Model::Plain(p) => Some(LabelSet::from_names(&p.classifier.entity_types())),
+            Model::Plain(p) => Some(LabelSet::from_names(p.classifier.entity_types())),
         }
     }
 

@@ -119,7 +119,7 @@ impl<'t> Pipeline<'t> {
                 entity_head,
                 ..
             } => entity_head.map(|h| LabelSet::from_names(&tagger.spec().heads[h].labels)),
-            Engine::Plain(p) => Some(LabelSet::from_names(&p.classifier.entity_types())),
+            Engine::Plain(p) => Some(LabelSet::from_names(p.classifier.entity_types())),
         }
     }
 
