@@ -175,7 +175,10 @@ impl<'a> Fetcher<'a> {
             .metadata(&url)
             .map_err(|e| self.file_error(e, name, &url))?;
         let etag = meta.etag().to_string();
-        if etag.is_empty() || etag.contains(['/', '\\']) || etag.starts_with('.') {
+        // hf-hub names the blob by the ETag as sent, quotes removed; a weak `W/"..."` ETag
+        // becomes `blobs/W/...`.
+        let plain = etag.strip_prefix("W/").unwrap_or(&etag);
+        if plain.is_empty() || plain.contains(['/', '\\']) || plain.starts_with('.') {
             return Err(Error::BadRepo {
                 repo: self.id.repo.clone(),
                 message: format!("{url}: the ETag `{etag}` cannot name a file"),
@@ -219,7 +222,7 @@ impl<'a> Fetcher<'a> {
     fn lock(&self, etag: &str) -> Result<std::fs::File> {
         let locks = &self.cached.locks;
         std::fs::create_dir_all(locks).map_err(|e| Error::io(locks, e))?;
-        let path = locks.join(format!("{etag}.lock"));
+        let path = locks.join(format!("{}.lock", etag.replace('/', "_")));
         let file = std::fs::OpenOptions::new()
             .create(true)
             .truncate(false)
