@@ -277,7 +277,7 @@ mod tests {
         );
         assert!(verify(&path, sha256, 7).unwrap_err().contains("6 bytes"));
         let other = "0".repeat(64);
-        assert!(verify(&path, &other, 6).unwrap_err().contains("hash"));
+        assert!(verify(&path, &other, 6).unwrap_err().contains("sha256"));
     }
 
     #[test]
