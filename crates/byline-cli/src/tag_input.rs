@@ -29,6 +29,29 @@ pub enum InputFormat {
 pub struct Source {
     pub path: Option<PathBuf>,
     pub format: InputFormat,
+    /// For stdin: its name and position in the file it was cut from.
+    pub origin: StdinOrigin,
+}
+
+/// What stdin stands for: the name its documents' errors give (default `<stdin>`), and the line
+/// number and byte offset of its first line in the file it was cut from (a slice of a larger file
+/// fed through a pipe, as the Spark job does), so ids defaulting to line numbers and error
+/// positions are those of the whole file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StdinOrigin {
+    pub name: String,
+    pub first_line: usize,
+    pub first_byte: usize,
+}
+
+impl Default for StdinOrigin {
+    fn default() -> Self {
+        StdinOrigin {
+            name: "<stdin>".into(),
+            first_line: 1,
+            first_byte: 0,
+        }
+    }
 }
 
 /// An input document, with the CoNLL lines it came from.
@@ -36,20 +59,30 @@ pub type Item = (Option<Lines>, Result<Document, DocError>);
 
 /// The sources named on the command line, directories expanded (sorted, hidden files skipped;
 /// `.jsonl` files in them as JSONL under `auto`). No path, or `-`, is stdin.
-pub fn sources(paths: &[PathBuf], format: InputFormat) -> Result<Vec<Source>> {
+pub fn sources(
+    paths: &[PathBuf],
+    format: InputFormat,
+    origin: &StdinOrigin,
+) -> Result<Vec<Source>> {
+    let stdin = || Source {
+        path: None,
+        format,
+        origin: origin.clone(),
+    };
     if paths.is_empty() {
-        return Ok(vec![Source { path: None, format }]);
+        return Ok(vec![stdin()]);
     }
     let mut out = Vec::new();
     for path in paths {
         if path.as_os_str() == "-" {
-            out.push(Source { path: None, format });
+            out.push(stdin());
         } else if path.is_dir() {
             expand(path, format, &mut out)?;
         } else if path.exists() {
             out.push(Source {
                 path: Some(path.clone()),
                 format: resolve(path, format),
+                origin: StdinOrigin::default(),
             });
         } else {
             bail!("{}: no such file or directory", path.display());
@@ -85,6 +118,7 @@ fn expand(dir: &Path, format: InputFormat, out: &mut Vec<Source>) -> Result<()> 
             out.push(Source {
                 path: Some(path),
                 format,
+                origin: StdinOrigin::default(),
             });
         }
     }
@@ -100,7 +134,11 @@ fn read_source(source: Source) -> Box<dyn Iterator<Item = Item>> {
     let name = source
         .path
         .as_ref()
-        .map_or_else(|| "<stdin>".to_owned(), |p| p.display().to_string());
+        .map_or_else(|| source.origin.name.clone(), |p| p.display().to_string());
+    let start = match source.path {
+        None => (source.origin.first_line.max(1) - 1, source.origin.first_byte),
+        Some(_) => (0, 0),
+    };
     let reader: Box<dyn BufRead> = match &source.path {
         None => Box::new(BufReader::new(io::stdin())),
         Some(path) => match File::open(path) {
@@ -108,17 +146,19 @@ fn read_source(source: Source) -> Box<dyn Iterator<Item = Item>> {
             Err(e) => return one(Err(DocError::new(&name, format!("{name}: {e}")))),
         },
     };
-    read(reader, &name, source.format)
+    read(reader, &name, source.format, start)
 }
 
 fn one(item: Result<Document, DocError>) -> Box<dyn Iterator<Item = Item>> {
     Box::new(std::iter::once((None, item)))
 }
 
+/// `start`: the lines and bytes before the reader's first byte in the file it stands for.
 fn read(
     mut reader: Box<dyn BufRead>,
     name: &str,
     format: InputFormat,
+    start: (usize, usize),
 ) -> Box<dyn Iterator<Item = Item>> {
     let format = match format {
         InputFormat::Auto => match first_byte(&mut reader) {
@@ -135,8 +175,8 @@ fn read(
         InputFormat::Jsonl => Box::new(JsonlInput {
             reader,
             name: name.to_owned(),
-            line: 0,
-            byte: 0,
+            line: start.0,
+            byte: start.1,
             buf: Vec::new(),
         }),
         InputFormat::Text | InputFormat::Auto => one(text(reader, name)),

@@ -81,6 +81,17 @@ pub struct Args {
     /// With --stream: a batch closes at this many (whitespace-separated) words.
     #[arg(long, default_value_t = 4096, requires = "stream")]
     max_batch_words: usize,
+    /// The name stdin's documents carry in error messages (default `<stdin>`): for a slice of a
+    /// file fed through a pipe, the file's name.
+    #[arg(long, value_name = "NAME")]
+    stdin_name: Option<String>,
+    /// The line number of stdin's first line in the file it was cut from (ids default to line
+    /// numbers).
+    #[arg(long, value_name = "N", default_value_t = 1)]
+    stdin_line: usize,
+    /// The byte offset of stdin's first line in the file it was cut from (error positions).
+    #[arg(long, value_name = "B", default_value_t = 0)]
+    stdin_byte: usize,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -163,7 +174,15 @@ pub fn run(args: Args) -> Result<ExitCode> {
             bail!("--stream reads stdin: name no input files");
         }
     }
-    let sources = tag_input::sources(&args.inputs, input_format)?;
+    let origin = tag_input::StdinOrigin {
+        name: args
+            .stdin_name
+            .clone()
+            .unwrap_or_else(|| tag_input::StdinOrigin::default().name),
+        first_line: args.stdin_line.max(1),
+        first_byte: args.stdin_byte,
+    };
+    let sources = tag_input::sources(&args.inputs, input_format, &origin)?;
     let load_start = Instant::now();
     let loaded = load_model(
         model,
@@ -201,7 +220,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
             max_words: args.max_batch_words.max(1),
             max_wait: Duration::from_millis(args.max_wait_ms),
         };
-        let (tagged, failed) = stream(&pipeline, &writer, &mut out, limits)
+        let (tagged, failed) = stream(&pipeline, &writer, &mut out, limits, origin)
             .with_context(|| format!("cannot write to {}", name.display()))?;
         tracing::info!(
             "tagged {tagged} documents in {:.3} s (model loaded in {load_s:.3} s)",
@@ -264,11 +283,13 @@ fn stream(
     writer: &Writer<'_>,
     out: &mut dyn Write,
     limits: BatchLimits,
+    origin: tag_input::StdinOrigin,
 ) -> Result<(usize, usize)> {
     let (tx, rx) = mpsc::sync_channel::<tag_input::Item>(1024);
     let stdin = vec![tag_input::Source {
         path: None,
         format: InputFormat::Jsonl,
+        origin,
     }];
     // Not joined: at a write error the reader may still be blocked on stdin.
     std::thread::Builder::new()
