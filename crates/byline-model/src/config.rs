@@ -136,6 +136,38 @@ impl Config {
         }
     }
 
+    /// The family named by `model_type` (BERT when absent or unknown here).
+    pub fn family(&self) -> Family {
+        self.extra
+            .get("model_type")
+            .and_then(|v| v.as_str())
+            .and_then(Family::of_model_type)
+            .unwrap_or(Family::Bert)
+    }
+
+    /// The first position id: RoBERTa and XLM-R count positions from the padding index plus one.
+    pub fn position_offset(&self) -> usize {
+        match self.family() {
+            Family::Roberta | Family::XlmRoberta => self.pad_token_id as usize + 1,
+            _ => 0,
+        }
+    }
+
+    /// The most tokens a sequence may hold (special tokens included).
+    pub fn max_positions(&self) -> usize {
+        self.max_position_embeddings
+            .saturating_sub(self.position_offset())
+    }
+
+    /// Width of the embedding tables: `embedding_size` (ELECTRA, projected to the hidden size),
+    /// else the hidden size.
+    pub fn embedding_size(&self) -> usize {
+        self.extra
+            .get("embedding_size")
+            .and_then(|v| v.as_u64())
+            .map_or(self.hidden_size, |e| e as usize)
+    }
+
     /// Size of one attention head.
     pub fn head_dim(&self) -> usize {
         self.hidden_size / self.num_attention_heads
@@ -161,6 +193,13 @@ impl Config {
             if !(0.0..1.0).contains(&p) {
                 return Err(format!("{name} = {p} is not in [0, 1)"));
             }
+        }
+        if self.max_positions() == 0 {
+            return Err(format!(
+                "max_position_embeddings {} leaves no position after the offset {}",
+                self.max_position_embeddings,
+                self.position_offset()
+            ));
         }
         if self.vocab_size == 0 || self.max_position_embeddings == 0 || self.type_vocab_size == 0 {
             return Err(

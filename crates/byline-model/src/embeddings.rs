@@ -31,11 +31,15 @@ pub struct Embeddings {
     casing: Tensor,
     layer_norm: LayerNorm,
     dropout: f32,
+    /// The first position id (RoBERTa's padding index plus one; else 0).
+    position_offset: usize,
+    /// ELECTRA's projection from the embedding size to the hidden size, when they differ.
+    project: Option<crate::linear::Linear>,
 }
 
 impl Embeddings {
     pub fn load(vb: VarBuilder, cfg: &Config) -> Result<Self> {
-        let h = cfg.hidden_size;
+        let h = cfg.embedding_size();
         let normal = Init::Randn {
             mean: 0.0,
             stdev: 0.02,
@@ -53,6 +57,10 @@ impl Embeddings {
             )?,
             layer_norm: LayerNorm::load(vb.pp("LayerNorm"), h, cfg.layer_norm_eps)?,
             dropout: cfg.hidden_dropout_prob,
+            position_offset: cfg.position_offset(),
+            project: (h != cfg.hidden_size)
+                .then(|| crate::linear::Linear::load(vb.pp("project"), h, cfg.hidden_size))
+                .transpose()?,
         })
     }
 
@@ -70,7 +78,7 @@ impl Embeddings {
                 input_ids.shape()
             )
         }
-        let max = self.position.dim(0)?;
+        let max = self.position.dim(0)?.saturating_sub(self.position_offset);
         if seq > max {
             bail!("sequence of {seq} tokens is longer than the model's {max} positions")
         }
@@ -80,12 +88,16 @@ impl Embeddings {
                                                                          // Position and token-type rows are the same for every sequence: add them once, (seq, hidden).
         let fixed = self
             .position
-            .narrow(0, 0, seq)?
+            .narrow(0, self.position_offset, seq)?
             .broadcast_add(&self.token_type.get(0)?)?;
         let xs = (words + casing)?
             .reshape((batch, seq, hidden))?
             .broadcast_add(&fixed)?; // (batch, seq, hidden)
         let xs = self.layer_norm.forward(&xs)?;
-        dropout(&xs, self.dropout, train)
+        let xs = dropout(&xs, self.dropout, train)?;
+        match &self.project {
+            Some(p) => p.forward(&xs), // (batch, seq, hidden)
+            None => Ok(xs),
+        }
     }
 }

@@ -1,6 +1,11 @@
 //! Encoder families byline reads from Hugging Face checkpoints, by `config.json`'s `model_type`.
 //!
 //! * `bert`: `BertModel` / `BertFor...` state dicts, with or without the `bert.` prefix.
+//! * `roberta`, `xlm-roberta`: BERT's layers under `roberta.`, position ids counted from the
+//!   padding index plus one (port of `RobertaEmbeddings.create_position_ids_from_input_ids`),
+//!   one token type; byte-level BPE (RoBERTa) or SentencePiece Unigram (XLM-R) tokenizers.
+//! * `electra`: BERT's layers under `electra.`, embeddings of `embedding_size` projected to the
+//!   hidden size by `embeddings_project` when the two differ (the discriminator; ELECTRA-small).
 //! * `distilbert`: a BERT without token types or pooler, whose layers carry other names
 //!   (`transformer.layer.N.attention.q_lin`, `sa_layer_norm`, `ffn.lin1`, ...; port of
 //!   `transformers/models/distilbert/modeling_distilbert.py`). Its weights are read under
@@ -17,19 +22,40 @@ use crate::embeddings::TOKEN_TYPE_EMBEDDINGS;
 pub enum Family {
     Bert,
     DistilBert,
+    Roberta,
+    XlmRoberta,
+    Electra,
 }
 
 impl Family {
+    /// Every family, in the order errors list them.
+    pub const ALL: [Family; 5] = [
+        Family::Bert,
+        Family::DistilBert,
+        Family::Roberta,
+        Family::XlmRoberta,
+        Family::Electra,
+    ];
+
     /// The `model_type` values byline knows.
-    pub const KNOWN: [&'static str; 2] = ["bert", "distilbert"];
+    pub const KNOWN: [&'static str; 5] = ["bert", "distilbert", "roberta", "xlm-roberta", "electra"];
+
+    /// The family of a `model_type`.
+    pub fn of_model_type(model_type: &str) -> Option<Family> {
+        Family::ALL.into_iter().find(|f| f.model_type() == model_type)
+    }
+
+    /// The token-classification architectures of every family, for messages.
+    pub fn token_classification_names() -> String {
+        Family::ALL.map(Family::token_classification).join(", ")
+    }
 
     /// The family of a `config.json`: its `model_type` (a config without one is BERT, as
     /// byline's own older model directories are). `Err` holds the unknown type.
     pub fn of_config(config: &Map<String, Value>) -> Result<Family, String> {
         match config.get("model_type").and_then(Value::as_str) {
-            None | Some("bert") => Ok(Family::Bert),
-            Some("distilbert") => Ok(Family::DistilBert),
-            Some(other) => Err(other.to_string()),
+            None => Ok(Family::Bert),
+            Some(t) => Family::of_model_type(t).ok_or_else(|| t.to_string()),
         }
     }
 
@@ -37,6 +63,9 @@ impl Family {
         match self {
             Family::Bert => "bert",
             Family::DistilBert => "distilbert",
+            Family::Roberta => "roberta",
+            Family::XlmRoberta => "xlm-roberta",
+            Family::Electra => "electra",
         }
     }
 
@@ -45,6 +74,8 @@ impl Family {
         match self {
             Family::Bert => "bert.",
             Family::DistilBert => "distilbert.",
+            Family::Roberta | Family::XlmRoberta => "roberta.",
+            Family::Electra => "electra.",
         }
     }
 
@@ -53,12 +84,17 @@ impl Family {
         match self {
             Family::Bert => "BertForTokenClassification",
             Family::DistilBert => "DistilBertForTokenClassification",
+            Family::Roberta => "RobertaForTokenClassification",
+            Family::XlmRoberta => "XLMRobertaForTokenClassification",
+            Family::Electra => "ElectraForTokenClassification",
         }
     }
 
     /// A BERT config (the fields byline's encoder reads) from this family's `config.json`.
     pub fn bert_config(self, mut config: Map<String, Value>) -> Map<String, Value> {
-        if self == Family::Bert {
+        if self != Family::DistilBert {
+            // The same keys as BERT's; `model_type` tells the position offset and
+            // `embedding_size` the projection (see `Config`).
             return config;
         }
         for (from, to) in [
@@ -95,6 +131,16 @@ impl Family {
         match self {
             Family::Bert => bert_name(name),
             Family::DistilBert => distilbert_name(name),
+            Family::Roberta | Family::XlmRoberta => {
+                bert_name(name.strip_prefix("roberta.").unwrap_or(name))
+            }
+            Family::Electra => {
+                let name = name.strip_prefix("electra.").unwrap_or(name);
+                match name.strip_prefix("embeddings_project.") {
+                    Some(param) => Some(format!("embeddings.project.{param}")),
+                    None => bert_name(name),
+                }
+            }
         }
     }
 
@@ -102,8 +148,8 @@ impl Family {
     /// token-type table, all zeros.
     pub fn zero_tables(self) -> &'static [(&'static str, usize)] {
         match self {
-            Family::Bert => &[],
             Family::DistilBert => &[(TOKEN_TYPE_EMBEDDINGS, 1)],
+            _ => &[],
         }
     }
 }
@@ -231,6 +277,29 @@ mod tests {
             ),
             (distil, "classifier.weight", None),
             (distil, "vocab_projector.weight", None),
+            (
+                Family::Roberta,
+                "roberta.encoder.layer.0.attention.self.key.bias",
+                Some("encoder.layer.0.attention.self.key.bias"),
+            ),
+            (
+                Family::XlmRoberta,
+                "roberta.embeddings.position_embeddings.weight",
+                Some("embeddings.position_embeddings.weight"),
+            ),
+            (Family::Roberta, "roberta.pooler.dense.weight", None),
+            (Family::Roberta, "lm_head.dense.weight", None),
+            (
+                Family::Electra,
+                "electra.embeddings_project.weight",
+                Some("embeddings.project.weight"),
+            ),
+            (
+                Family::Electra,
+                "electra.encoder.layer.1.output.dense.weight",
+                Some("encoder.layer.1.output.dense.weight"),
+            ),
+            (Family::Electra, "discriminator_predictions.dense.weight", None),
         ] {
             assert_eq!(family.encoder_name(raw).as_deref(), expect, "{raw}");
         }

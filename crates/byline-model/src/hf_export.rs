@@ -76,6 +76,16 @@ fn entity_head(tagger: &Tagger) -> Result<usize> {
 /// Writes `tagger` as a plain `BertForTokenClassification` folder in `dir` (created), with
 /// weights in `dtype`.
 pub fn export_hf(tagger: &Tagger, dir: &Path, dtype: DType) -> Result<HfExport> {
+    let family = tagger.config().family();
+    if family != crate::family::Family::Bert {
+        return Err(Error::InvalidTagger {
+            message: format!(
+                "`--format hf` writes BERT models; this one is {} (not yet written back in its \
+                 family's layout)",
+                family.model_type()
+            ),
+        });
+    }
     let h = entity_head(tagger)?;
     let dropped = lossy_parts(tagger)?;
     let spec = &tagger.spec().heads[h];
@@ -186,7 +196,7 @@ fn tokenizer_settings(tagger: &Tagger) -> serde_json::Value {
     }
     settings.insert(
         "model_max_length".into(),
-        tagger.config().max_position_embeddings.into(),
+        tagger.config().max_positions().into(),
     );
     settings.insert("tokenizer_class".into(), "BertTokenizer".into());
     serde_json::Value::Object(settings)

@@ -321,7 +321,7 @@ impl Tagger {
         }
         let specials = Specials::of(&tokenizer)?;
         let longest = spec.window.max_subwords + specials.count();
-        let positions = pretrained.config.max_position_embeddings;
+        let positions = pretrained.config.max_positions();
         if spec.window.max_subwords == 0 || longest > positions {
             return Err(invalid(format!(
                 "windows of {} subwords plus {} special tokens do not fit the model's {positions} positions",
@@ -556,7 +556,7 @@ impl Tagger {
         let batch = Batch::from_parts(
             &seqs,
             self.tokenizer.pad_id(),
-            self.config.max_position_embeddings,
+            self.config.max_positions(),
             &self.device,
         )?;
         let seq_len = batch.input_ids.dims2()?.1;
@@ -894,7 +894,7 @@ impl Tagger {
         );
         config.extra.insert(
             "architectures".into(),
-            serde_json::json!(["BertForTokenClassification"]),
+            serde_json::json!([config.family().token_classification()]),
         );
         config.save(dir.join(CONFIG_FILE))?;
 

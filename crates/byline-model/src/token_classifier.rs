@@ -73,7 +73,7 @@ pub struct TextInput {
 
 /// `architectures` names byline reads as token classification.
 fn token_classification_family(architectures: &[String]) -> Option<Family> {
-    [Family::Bert, Family::DistilBert]
+    Family::ALL
         .into_iter()
         .find(|f| architectures.iter().any(|a| a == f.token_classification()))
 }
@@ -177,9 +177,7 @@ impl TokenClassifier {
                 path: config_path,
                 message: format!(
                     "architectures {arch:?}: byline tags with {} (model_type `{}`)",
-                    [Family::Bert, Family::DistilBert]
-                        .map(Family::token_classification)
-                        .join(" or "),
+                    Family::token_classification_names(),
                     family.model_type()
                 ),
             });
@@ -252,7 +250,7 @@ impl TokenClassifier {
         }
         let front = ids[..n_front].to_vec();
         let back = ids[ids.len() - n_back..].to_vec();
-        let mut longest = pretrained.config.max_position_embeddings;
+        let mut longest = pretrained.config.max_positions();
         if let Some(m) = settings.get("model_max_length").and_then(Value::as_f64) {
             if m >= 1.0 && m < longest as f64 {
                 longest = m as usize;
@@ -330,7 +328,7 @@ impl TokenClassifier {
     /// Windows of at most `subwords` subwords of text (at most what the model holds): for tests
     /// of long texts on small models.
     pub fn set_window_subwords(&mut self, subwords: usize) {
-        let most = self.config.max_position_embeddings - self.front.len() - self.back.len();
+        let most = self.config.max_positions() - self.front.len() - self.back.len();
         self.budget = subwords.clamp(1, most);
     }
 
@@ -430,7 +428,7 @@ impl TokenClassifier {
             let batch = Batch::from_parts(
                 &parts,
                 self.tokenizer.pad_id(),
-                self.config.max_position_embeddings,
+                self.config.max_positions(),
                 &self.device,
             )?;
             let hidden = self.encoder.forward(
@@ -468,7 +466,7 @@ impl TokenClassifier {
         let batch = Batch::from_parts(
             &[(ids, &casing[..])],
             self.tokenizer.pad_id(),
-            self.config.max_position_embeddings,
+            self.config.max_positions(),
             &self.device,
         )?;
         let hidden = self.encoder.forward(
@@ -558,9 +556,7 @@ impl ModelKind {
                  classifier: byline tags with its own models or with {}; an encoder alone is \
                  for `byline train` (model_dir)",
                 architectures(&raw),
-                [Family::Bert, Family::DistilBert]
-                    .map(Family::token_classification)
-                    .join(" or ")
+                Family::token_classification_names()
             ),
         })
     }

@@ -13,11 +13,14 @@ fn fixtures() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures/hf")
 }
 
-const CHECKPOINTS: [&str; 4] = [
+const CHECKPOINTS: [&str; 7] = [
     "tiny-bert-bio",
     "tiny-bert-bioes",
     "tiny-distilbert-bare",
     "tiny-distilbert-bio",
+    "tiny-roberta-bio",
+    "tiny-xlm-roberta-bio",
+    "tiny-electra-bio",
 ];
 
 fn golden(name: &str) -> Value {
