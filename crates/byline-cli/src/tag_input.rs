@@ -136,7 +136,10 @@ fn read_source(source: Source) -> Box<dyn Iterator<Item = Item>> {
         .as_ref()
         .map_or_else(|| source.origin.name.clone(), |p| p.display().to_string());
     let start = match source.path {
-        None => (source.origin.first_line.max(1) - 1, source.origin.first_byte),
+        None => (
+            source.origin.first_line.max(1) - 1,
+            source.origin.first_byte,
+        ),
         Some(_) => (0, 0),
     };
     let reader: Box<dyn BufRead> = match &source.path {

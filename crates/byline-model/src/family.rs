@@ -38,11 +38,14 @@ impl Family {
     ];
 
     /// The `model_type` values byline knows.
-    pub const KNOWN: [&'static str; 5] = ["bert", "distilbert", "roberta", "xlm-roberta", "electra"];
+    pub const KNOWN: [&'static str; 5] =
+        ["bert", "distilbert", "roberta", "xlm-roberta", "electra"];
 
     /// The family of a `model_type`.
     pub fn of_model_type(model_type: &str) -> Option<Family> {
-        Family::ALL.into_iter().find(|f| f.model_type() == model_type)
+        Family::ALL
+            .into_iter()
+            .find(|f| f.model_type() == model_type)
     }
 
     /// The token-classification architectures of every family, for messages.
@@ -299,7 +302,11 @@ mod tests {
                 "electra.encoder.layer.1.output.dense.weight",
                 Some("encoder.layer.1.output.dense.weight"),
             ),
-            (Family::Electra, "discriminator_predictions.dense.weight", None),
+            (
+                Family::Electra,
+                "discriminator_predictions.dense.weight",
+                None,
+            ),
         ] {
             assert_eq!(family.encoder_name(raw).as_deref(), expect, "{raw}");
         }

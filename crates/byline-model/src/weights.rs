@@ -280,7 +280,8 @@ impl Pretrained {
             .chain(&[(CASING_EMBEDDINGS, Casing::COUNT)]);
         for &(name, rows) in zero_tables {
             if params.lookup(name).is_none() {
-                let zeros = Tensor::zeros((rows, config.embedding_size()), opts.dtype, &opts.device)?;
+                let zeros =
+                    Tensor::zeros((rows, config.embedding_size()), opts.dtype, &opts.device)?;
                 params.insert(name.to_string(), zeros)?;
             }
         }
