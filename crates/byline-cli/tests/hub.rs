@@ -477,3 +477,57 @@ fn training_starts_from_a_hub_encoder() {
         .join("hub/models--newsroom--tiny-encoder/refs/main")
         .is_file());
 }
+
+#[test]
+fn training_starts_from_every_encoder_family() {
+    // Two steps from each family's tiny checkpoint as `model_dir`, then tagging with the result.
+    let gold = repo_root().join("tests/fixtures/conll/gold.txt");
+    for name in [
+        "tiny-bert-bio",
+        "tiny-distilbert-bio",
+        "tiny-roberta-bio",
+        "tiny-xlm-roberta-bio",
+        "tiny-electra-bio",
+    ] {
+        let home = tempfile::tempdir().unwrap();
+        let cfg = home.path().join("train.toml");
+        std::fs::write(
+            &cfg,
+            format!(
+                "model_dir = {:?}\noutput_dir = {:?}\nseed = 1\nmax_steps = 2\n\
+                 batch_size = 2\neval_every = 2\nlinker_epochs = 0\nthreads = 1\n\
+                 window_subwords = 60\nwindow_overlap = 8\n\
+                 [[tasks]]\nname = \"entities\"\ntrain = {gold:?}\ndev = {gold:?}\n",
+                hf_fixture(name),
+                home.path().join("run"),
+            ),
+        )
+        .unwrap();
+        byline(None, home.path())
+            .args(["train", "--config"])
+            .arg(&cfg)
+            .assert()
+            .success();
+        let best = home.path().join("run/best");
+        let out = byline(None, home.path())
+            .args(["tag", "--threads", "1", "--model"])
+            .arg(&best)
+            .write_stdin("{\"text\": \"Elena Kowalski visited Portsmouth.\"}\n")
+            .assert()
+            .success();
+        let line: Value = serde_json::from_slice(&out.get_output().stdout).unwrap();
+        assert!(line["entities"].is_array(), "{name}: {line}");
+        // The saved config keeps the family.
+        let config: Value =
+            serde_json::from_str(&std::fs::read_to_string(best.join("config.json")).unwrap())
+                .unwrap();
+        let arch = config["architectures"][0].as_str().unwrap().to_string();
+        let want = match name {
+            "tiny-roberta-bio" => "RobertaForTokenClassification",
+            "tiny-xlm-roberta-bio" => "XLMRobertaForTokenClassification",
+            "tiny-electra-bio" => "ElectraForTokenClassification",
+            _ => "BertForTokenClassification",
+        };
+        assert_eq!(arch, want, "{name}");
+    }
+}
