@@ -130,6 +130,21 @@ impl Tokenizer {
         Self::new(inner)
     }
 
+    /// Whether the tokenizer folds case: `Paris`, `PARIS` and `paris` give the same subwords
+    /// (BERT-uncased, MiniLM). byline's casing embedding is for such tokenizers.
+    pub fn is_uncased(&self) -> Result<bool> {
+        let ids = |w: &str| -> Result<Vec<u32>> {
+            Ok(self
+                .inner
+                .encode(w, false)
+                .map_err(|source| Error::Encode { source })?
+                .get_ids()
+                .to_vec())
+        };
+        let lower = ids("paris")?;
+        Ok(ids("Paris")? == lower && ids("PARIS")? == lower)
+    }
+
     pub fn inner(&self) -> &tokenizers::Tokenizer {
         &self.inner
     }

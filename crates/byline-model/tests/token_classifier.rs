@@ -293,3 +293,19 @@ fn bad_directories_say_what_is_wrong() {
         .to_string();
     assert!(e.contains("not a model directory"), "{e}");
 }
+
+#[test]
+fn cased_and_uncased_tokenizers_are_told_apart() {
+    // byline's casing embedding is on by default for uncased tokenizers only.
+    for (name, uncased) in [
+        ("tiny-bert-bio", false),
+        ("tiny-distilbert-bio", true),
+        ("tiny-roberta-bio", false),
+        ("tiny-xlm-roberta-bio", false),
+        ("tiny-electra-bio", true),
+    ] {
+        let tok = byline_model::Tokenizer::from_file(fixtures().join(name).join("tokenizer.json"))
+            .unwrap();
+        assert_eq!(tok.is_uncased().unwrap(), uncased, "{name}");
+    }
+}

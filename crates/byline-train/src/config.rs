@@ -84,9 +84,11 @@ pub struct TrainConfig {
     /// Keep the encoder's word embeddings fixed (most of the parameters of a small encoder, and
     /// most of AdamW's cost).
     pub freeze_word_embeddings: bool,
-    /// Train byline's casing embedding (case shape of each subword, which the uncased encoder
-    /// cannot see). `false` keeps it at zero: the ablation baseline.
-    pub casing: bool,
+    /// Train byline's casing embedding (case shape of each subword, which an uncased encoder
+    /// cannot see). `false` keeps it at zero: the ablation baseline. When absent: on for an
+    /// uncased tokenizer (one that gives `Paris` and `paris` the same subwords), off for a cased
+    /// one, which sees case already.
+    pub casing: Option<bool>,
     /// How each step picks the task whose batch it trains on.
     pub task_sampling: TaskSampling,
     /// Subwords per model window, not counting `[CLS]`/`[SEP]`. A document's sentences are
@@ -211,7 +213,7 @@ impl Default for TrainConfig {
             best_mode: BestMode::Max,
             threads: 0,
             freeze_word_embeddings: true,
-            casing: true,
+            casing: None,
             task_sampling: TaskSampling::Proportional,
             window_subwords: 254,
             window_overlap: 64,

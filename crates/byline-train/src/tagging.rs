@@ -151,20 +151,28 @@ pub fn head_specs(cfg: &TrainConfig, tasks: &[TaskData]) -> Vec<HeadSpec> {
 /// The tagger a config trains: the encoder of `model_dir` (word embeddings frozen as
 /// configured, dropout set) with a fresh head per task.
 pub fn build_tagger(cfg: &TrainConfig, tasks: &[TaskData]) -> Result<Tagger> {
+    let model_dir = resolve_model(&cfg.model_dir)?;
     let spec = TaggerConfig {
         heads: head_specs(cfg, tasks),
         window: WindowConfig {
             max_subwords: cfg.window_subwords,
             overlap: cfg.window_overlap,
         },
-        casing: cfg.casing,
+        casing: match cfg.casing {
+            Some(c) => c,
+            None => {
+                let path = model_dir.join(byline_model::tagger::TOKENIZER_FILE);
+                byline_model::Tokenizer::from_file(&path)
+                    .and_then(|t| t.is_uncased())
+                    .map_err(Error::model)?
+            }
+        },
         linker: None,
     };
     let opts = LoadOptions {
         freeze_word_embeddings: cfg.freeze_word_embeddings,
         ..LoadOptions::default()
     };
-    let model_dir = resolve_model(&cfg.model_dir)?;
     let mut tagger = Tagger::from_pretrained(&model_dir, &opts, spec).map_err(Error::model)?;
     tagger
         .set_dropout(cfg.dropout as f32)
