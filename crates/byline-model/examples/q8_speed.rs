@@ -11,7 +11,7 @@
 use std::path::PathBuf;
 use std::time::Instant;
 
-use byline_model::quant::kernel_name;
+use byline_model::kernels::quant::kernel_name;
 use byline_model::{Casing, LoadOptions, Pretrained, Q8Linear, Quantization};
 use candle_core::quantized::{GgmlDType, QMatMul, QTensor};
 use candle_core::{DType, Device, Module, Tensor};

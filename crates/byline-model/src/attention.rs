@@ -2,17 +2,17 @@
 //!
 //! Port of `BertSelfAttention` + `BertSelfOutput` (`transformers/models/bert/modeling_bert.py`).
 //! Q, K and V are one GEMM over the stacked weights; the attention itself is
-//! [`crate::attention_core::attention`], which reads the heads straight out of that projection.
+//! [`crate::kernels::attention_core::attention`], which reads the heads straight out of that projection.
 
 use candle_core::{Result, Tensor};
 use candle_nn::VarBuilder;
 
-use crate::attention_core::attention;
 use crate::config::Config;
-use crate::dropout::dropout;
-use crate::layer_norm::LayerNorm;
+use crate::kernels::attention_core::attention;
+use crate::kernels::dropout::dropout;
+use crate::kernels::layer_norm::LayerNorm;
+use crate::kernels::quant::Quantization;
 use crate::linear::Linear;
-use crate::quant::Quantization;
 
 #[derive(Debug, Clone)]
 pub struct Attention {

@@ -9,8 +9,8 @@ use candle_nn::{Init, VarBuilder};
 
 use crate::casing::Casing;
 use crate::config::Config;
-use crate::dropout::dropout;
-use crate::layer_norm::LayerNorm;
+use crate::kernels::dropout::dropout;
+use crate::kernels::layer_norm::LayerNorm;
 
 /// Name of the word-embedding table in the Hugging Face state dict.
 pub const WORD_EMBEDDINGS: &str = "embeddings.word_embeddings.weight";

@@ -6,14 +6,14 @@
 use candle_core::{bail, DType, Result, Tensor};
 use candle_nn::VarBuilder;
 
-use crate::activation::{activation, bias_gelu_erf};
 use crate::attention::Attention;
 use crate::config::{Config, HiddenAct};
-use crate::dropout::dropout;
 use crate::embeddings::Embeddings;
-use crate::layer_norm::LayerNorm;
+use crate::kernels::activation::{activation, bias_gelu_erf};
+use crate::kernels::dropout::dropout;
+use crate::kernels::layer_norm::LayerNorm;
+use crate::kernels::quant::Quantization;
 use crate::linear::Linear;
-use crate::quant::Quantization;
 
 /// Added to attention scores of padding positions.
 const MASKED: f64 = -1e9;

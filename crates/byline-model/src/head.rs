@@ -153,7 +153,7 @@ impl TaggerHead {
     /// Tag scores of each word: `words` (batch, words, hidden) -> (batch, words, tags).
     /// Dropout applies only when `train`.
     pub fn forward(&self, words: &Tensor, train: bool) -> Result<Tensor> {
-        let words = crate::dropout::dropout(words, self.config.dropout, train)?;
+        let words = crate::kernels::dropout::dropout(words, self.config.dropout, train)?;
         let emissions = self.classifier.forward(&words)?; // (batch, words, tags)
         match &self.bias {
             Some(bias) if !train => Ok(emissions.broadcast_add(bias)?),

@@ -8,7 +8,7 @@
 //! CRF (transformers takes each subword's argmax), and the other heads (quote attribution). A
 //! model that uses the first two tags differently in transformers than in byline.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::path::Path;
 
 use candle_core::{DType, Tensor};
@@ -91,29 +91,7 @@ pub fn export_hf(tagger: &Tagger, dir: &Path, dtype: DType) -> Result<HfExport> 
     let spec = &tagger.spec().heads[h];
     std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
 
-    let tag_set = spec.tag_set();
-    let names: Vec<String> = (0..tag_set.len())
-        .map(|i| tag_set.name(i).unwrap_or_default())
-        .collect();
-    let mut config = tagger.config().clone();
-    config.id2label = Some(
-        names
-            .iter()
-            .enumerate()
-            .map(|(i, n)| (i.to_string(), n.clone()))
-            .collect::<BTreeMap<_, _>>(),
-    );
-    config.label2id = Some(
-        names
-            .iter()
-            .enumerate()
-            .map(|(i, n)| (n.clone(), i))
-            .collect(),
-    );
-    config.extra.insert(
-        "architectures".into(),
-        serde_json::json!(["BertForTokenClassification"]),
-    );
+    let mut config = tagger.token_classification_config(h);
     config.extra.insert("model_type".into(), "bert".into());
     config.save(dir.join(CONFIG_FILE))?;
 

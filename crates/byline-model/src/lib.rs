@@ -35,33 +35,26 @@
 //! # Ok(()) }
 //! ```
 
-pub mod activation;
 pub mod attention;
-pub mod attention_core;
 pub mod batch;
 pub mod casing;
 pub mod chain;
 pub mod config;
-mod cpu;
 pub mod crf;
-pub mod dropout;
 pub mod embeddings;
 pub mod encoder;
 pub mod error;
 pub mod family;
-mod fast_math;
 pub mod features;
 #[cfg(feature = "testing")]
 pub mod fixtures;
 pub mod gather;
 pub mod head;
 pub mod hf_export;
-pub mod layer_norm;
+pub mod kernels;
 pub mod linear;
 pub mod linker;
 pub mod loss;
-pub mod quant;
-pub mod softmax;
 pub mod tag_batch;
 pub mod tagger;
 #[cfg(test)]
@@ -83,9 +76,9 @@ pub use family::Family;
 pub use features::{DocumentInput, TagExample, WindowConfig};
 pub use gather::WordPositions;
 pub use head::{Decoder, DecoderKind, HeadConfig, TaggerHead};
-pub use layer_norm::LayerNorm;
+pub use kernels::layer_norm::LayerNorm;
+pub use kernels::quant::{Q8Linear, Quantization};
 pub use linker::{Linker, LinkerConfig, WordVectors};
-pub use quant::{Q8Linear, Quantization};
 pub use tag_batch::TagBatch;
 pub use tagger::{HeadKind, HeadSpec, TagTrainBatch, Tagger, TaggerConfig, WordPredictions};
 pub use token_classifier::{ModelKind, TextInput, TokenClassifier};

@@ -2,14 +2,14 @@
 //!
 //! `candle_nn::Linear` multiplies a (batch, seq, in) input by a weight broadcast over the batch,
 //! i.e. `batch` small GEMMs; one (batch * seq, in) x (in, out) GEMM is faster on the CPU.
-//! A quantized layer ([`Linear::quantize`]) runs the int8 GEMM of [`crate::quant`] instead.
+//! A quantized layer ([`Linear::quantize`]) runs the int8 GEMM of [`crate::kernels::quant`] instead.
 
 use std::sync::Arc;
 
 use candle_core::{Result, Tensor, D};
 use candle_nn::VarBuilder;
 
-use crate::quant::{Q8Linear, Quantization};
+use crate::kernels::quant::{Q8Linear, Quantization};
 
 #[derive(Debug, Clone)]
 pub struct Linear {

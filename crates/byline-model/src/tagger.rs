@@ -566,7 +566,7 @@ impl Tagger {
 
     /// An inference-only copy whose encoder computes in `q` ([`Encoder::quantize`]): training it
     /// is an error; `set_dropout` reloads an f32 encoder.
-    pub fn quantized(&self, q: crate::quant::Quantization) -> Result<Self> {
+    pub fn quantized(&self, q: crate::kernels::quant::Quantization) -> Result<Self> {
         let encoder = self.encoder.quantize(q)?;
         Ok(Self {
             encoder,
@@ -863,17 +863,10 @@ impl Tagger {
             .unwrap_or(0)
     }
 
-    /// Writes the model directory (see the [module docs](self)), creating `dir`.
-    pub fn save(&self, dir: &Path) -> Result<()> {
-        self.save_as(dir, self.dtype)
-    }
-
-    /// Like [`Tagger::save`], with every tensor stored as `dtype` (`F16` halves the file; loading
-    /// converts back to the dtype asked for in [`LoadOptions`]).
-    pub fn save_as(&self, dir: &Path, dtype: DType) -> Result<()> {
-        std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
-        let public = self.public_head();
-        let tag_set = self.heads[public].tag_set();
+    /// The encoder's config as a token-classification config of head `head`: `id2label` and
+    /// `label2id` of its tags, `architectures` of the encoder's family.
+    pub fn token_classification_config(&self, head: usize) -> Config {
+        let tag_set = self.heads[head].tag_set();
         let names: Vec<String> = (0..tag_set.len())
             .map(|i| tag_set.name(i).unwrap_or_default())
             .collect();
@@ -896,6 +889,20 @@ impl Tagger {
             "architectures".into(),
             serde_json::json!([config.family().token_classification()]),
         );
+        config
+    }
+
+    /// Writes the model directory (see the [module docs](self)), creating `dir`.
+    pub fn save(&self, dir: &Path) -> Result<()> {
+        self.save_as(dir, self.dtype)
+    }
+
+    /// Like [`Tagger::save`], with every tensor stored as `dtype` (`F16` halves the file; loading
+    /// converts back to the dtype asked for in [`LoadOptions`]).
+    pub fn save_as(&self, dir: &Path, dtype: DType) -> Result<()> {
+        std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
+        let public = self.public_head();
+        let config = self.token_classification_config(public);
         config.save(dir.join(CONFIG_FILE))?;
 
         let mut tensors: HashMap<String, Tensor> = self.params.tensors();

@@ -25,8 +25,8 @@ use crate::config::Config;
 use crate::encoder::Encoder;
 use crate::error::{Error, Result};
 use crate::family::Family;
+use crate::kernels::quant::Quantization;
 use crate::linear::Linear;
-use crate::quant::Quantization;
 use crate::tokenize::Tokenizer;
 use crate::weights::{LoadOptions, Pretrained, CONFIG_FILE};
 
@@ -416,30 +416,9 @@ impl TokenClassifier {
                     ids
                 })
                 .collect();
-            let casing: Vec<Vec<u32>> = seqs
-                .iter()
-                .map(|s| vec![Casing::Special.id(); s.len()])
-                .collect();
-            let parts: Vec<(&[u32], &[u32])> = seqs
-                .iter()
-                .zip(&casing)
-                .map(|(s, c)| (&s[..], &c[..]))
-                .collect();
-            let batch = Batch::from_parts(
-                &parts,
-                self.tokenizer.pad_id(),
-                self.config.max_positions(),
-                &self.device,
-            )?;
-            let hidden = self.encoder.forward(
-                &batch.input_ids,
-                &batch.casing_ids,
-                &batch.attention_mask,
-                false,
-            )?; // (batch, seq, hidden)
             let logits = self
-                .classifier
-                .forward(&hidden)?
+                .forward_batch(&seqs)?
+                .1
                 .to_dtype(DType::F32)?
                 .to_device(&Device::Cpu)?; // (batch, seq, labels)
             let (_, seq, _) = logits.dims3()?;
@@ -462,9 +441,24 @@ impl TokenClassifier {
     /// The encoder's last hidden states (seq, hidden) and the classifier's logits (seq, labels)
     /// of one sequence of ids, special tokens included: what transformers' model returns.
     pub fn forward_ids(&self, ids: &[u32]) -> Result<(Tensor, Tensor)> {
-        let casing = vec![Casing::Special.id(); ids.len()];
+        let (hidden, logits) = self.forward_batch(&[ids.to_vec()])?;
+        Ok((hidden.squeeze(0)?, logits.squeeze(0)?))
+    }
+
+    /// The encoder's last hidden states (batch, seq, hidden) and the logits (batch, seq, labels)
+    /// of sequences of ids (special tokens included), padded to the longest.
+    fn forward_batch(&self, seqs: &[Vec<u32>]) -> Result<(Tensor, Tensor)> {
+        let casing: Vec<Vec<u32>> = seqs
+            .iter()
+            .map(|s| vec![Casing::Special.id(); s.len()])
+            .collect();
+        let parts: Vec<(&[u32], &[u32])> = seqs
+            .iter()
+            .zip(&casing)
+            .map(|(s, c)| (&s[..], &c[..]))
+            .collect();
         let batch = Batch::from_parts(
-            &[(ids, &casing[..])],
+            &parts,
             self.tokenizer.pad_id(),
             self.config.max_positions(),
             &self.device,
@@ -474,9 +468,9 @@ impl TokenClassifier {
             &batch.casing_ids,
             &batch.attention_mask,
             false,
-        )?;
-        let logits = self.classifier.forward(&hidden)?;
-        Ok((hidden.squeeze(0)?, logits.squeeze(0)?))
+        )?; // (batch, seq, hidden)
+        let logits = self.classifier.forward(&hidden)?; // (batch, seq, labels)
+        Ok((hidden, logits))
     }
 
     /// The entities of `text` from its input and probabilities, grouped by `aggregation`.

@@ -55,9 +55,9 @@ impl Trainable for Tagger {
     }
 
     /// The encoder's dropout masks follow a seed drawn from `rng`
-    /// ([`byline_model::dropout::reseed`]), so a resumed run draws the same masks.
+    /// ([`byline_model::kernels::dropout::reseed`]), so a resumed run draws the same masks.
     fn loss(&self, _task: usize, batch: &TagTrainBatch, rng: &mut dyn RngCore) -> Result<Tensor> {
-        byline_model::dropout::reseed(rng.next_u64());
+        byline_model::kernels::dropout::reseed(rng.next_u64());
         Tagger::loss(self, batch, true).map_err(Error::model)
     }
 

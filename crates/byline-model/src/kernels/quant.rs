@@ -20,7 +20,7 @@ use std::str::FromStr;
 use candle_core::{bail, CpuStorage, CustomOp1, Layout, Result, Shape, Tensor, D};
 use rayon::prelude::*;
 
-use crate::cpu::f32_slice;
+use crate::kernels::cpu::f32_slice;
 
 /// How the encoder's dense layers compute: f32 (`none`) or int8 (`q8`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]

@@ -7,11 +7,11 @@
 //!
 //! Port of `torch.nn.LayerNorm` as used by `transformers`' `BertLayerNorm`.
 
-use candle_core::{bail, CpuStorage, CustomOp3, Layout, Result, Shape, Tensor, D};
+use candle_core::{CpuStorage, CustomOp3, Layout, Result, Shape, Tensor, D};
 use candle_nn::VarBuilder;
 use rayon::prelude::*;
 
-use crate::cpu::{add_partials, f32_slice, rows_per_task};
+use crate::kernels::cpu::{add_partials, f32_slice, rows_per_task};
 
 #[derive(Debug, Clone)]
 pub struct LayerNorm {
@@ -48,16 +48,8 @@ impl LayerNorm {
 
 /// Differentiable LayerNorm: the fused kernel on CPU/f32, composed ops elsewhere.
 pub fn layer_norm(xs: &Tensor, weight: &Tensor, bias: &Tensor, eps: f64) -> Result<Tensor> {
-    let hidden = xs.dim(D::Minus1)?;
-    if weight.dims1()? != hidden || bias.dims1()? != hidden {
-        bail!(
-            "layer-norm shape mismatch: x {:?}, weight {:?}, bias {:?}",
-            xs.shape(),
-            weight.shape(),
-            bias.shape()
-        )
-    }
-    if xs.device().is_cpu() && xs.dtype() == candle_core::DType::F32 {
+    super::check::last_dim_vectors("layer_norm", xs, &[("weight", weight), ("bias", bias)])?;
+    if super::check::fused(xs) {
         xs.contiguous()?.apply_op3(
             &weight.contiguous()?,
             &bias.contiguous()?,

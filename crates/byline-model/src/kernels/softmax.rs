@@ -7,7 +7,7 @@
 use candle_core::{bail, CpuStorage, CustomOp2, Layout, Result, Shape, Tensor, D};
 use rayon::prelude::*;
 
-use crate::cpu::{f32_slice, rows_per_task};
+use crate::kernels::cpu::{f32_slice, rows_per_task};
 
 /// `softmax(scale * scores + mask)` over the last dimension.
 ///
@@ -23,7 +23,7 @@ pub fn masked_softmax(scores: &Tensor, mask: &Tensor, heads: usize, scale: f64) 
             mask.shape()
         )
     }
-    if scores.device().is_cpu() && scores.dtype() == candle_core::DType::F32 {
+    if super::check::fused(scores) {
         scores.contiguous()?.apply_op2(
             &mask.contiguous()?,
             MaskedSoftmax {

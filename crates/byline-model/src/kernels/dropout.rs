@@ -8,10 +8,10 @@
 use std::hash::{BuildHasher, Hasher};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
-use candle_core::{bail, CpuStorage, CustomOp1, CustomOp2, Layout, Result, Shape, Tensor};
+use candle_core::{CpuStorage, CustomOp1, CustomOp2, Layout, Result, Shape, Tensor};
 use rayon::prelude::*;
 
-use crate::cpu::{f32_slice, MIN_ELEMS_PER_TASK};
+use crate::kernels::cpu::{f32_slice, MIN_ELEMS_PER_TASK};
 
 /// Zeroes each element with probability `p` and scales the rest by `1 / (1 - p)` when `train`
 /// and `p > 0`; the identity otherwise.
@@ -19,10 +19,8 @@ pub fn dropout(xs: &Tensor, p: f32, train: bool) -> Result<Tensor> {
     if !train || p == 0.0 {
         return Ok(xs.clone());
     }
-    if !(0.0..1.0).contains(&p) {
-        bail!("dropout probability has to be in [0, 1), got {p}")
-    }
-    if xs.device().is_cpu() && xs.dtype() == candle_core::DType::F32 {
+    super::check::probability(p)?;
+    if super::check::fused(xs) {
         xs.contiguous()?.apply_op1(Dropout::new(p, next_seed()))
     } else {
         candle_nn::ops::dropout(xs, p)

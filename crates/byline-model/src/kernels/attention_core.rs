@@ -12,10 +12,10 @@
 use candle_core::{bail, CpuStorage, CustomOp2, CustomOp3, Layout, Result, Shape, Tensor};
 use rayon::prelude::*;
 
-use crate::cpu::f32_slice;
-use crate::dropout::{dropout, next_seed, Dropout};
-use crate::fast_math::{self, simd};
-use crate::softmax::masked_softmax;
+use crate::kernels::cpu::f32_slice;
+use crate::kernels::dropout::{dropout, next_seed, Dropout};
+use crate::kernels::fast_math::{self, simd};
+use crate::kernels::softmax::masked_softmax;
 
 /// Attention over `qkv` (batch, seq, 3 * hidden), laid out as `[Q | K | V]` along the last
 /// dimension with heads consecutive inside each, as a concatenated Q/K/V projection produces.
@@ -38,10 +38,8 @@ pub fn attention(
             mask.shape()
         )
     }
-    if !(0.0..1.0).contains(&dropout_p) {
-        bail!("dropout probability has to be in [0, 1), got {dropout_p}")
-    }
-    if qkv.device().is_cpu() && qkv.dtype() == candle_core::DType::F32 {
+    super::check::probability(dropout_p)?;
+    if super::check::fused(qkv) {
         let head_dim = width / 3 / heads;
         let op = AttentionOp {
             heads,

@@ -2,14 +2,12 @@
 //! backward is one pass as well; candle's own `gelu_erf` (differentiable, but its backward builds
 //! eight temporaries) serves other devices and dtypes.
 
-use candle_core::{
-    bail, CpuStorage, CustomOp1, CustomOp2, CustomOp3, Layout, Result, Shape, Tensor, D,
-};
+use candle_core::{CpuStorage, CustomOp1, CustomOp2, CustomOp3, Layout, Result, Shape, Tensor};
 use rayon::prelude::*;
 
 use crate::config::HiddenAct;
-use crate::cpu::{add_partials, f32_slice, rows_per_task, MIN_ELEMS_PER_TASK};
-use crate::fast_math::{self, simd};
+use crate::kernels::cpu::{add_partials, f32_slice, rows_per_task, MIN_ELEMS_PER_TASK};
+use crate::kernels::fast_math::{self, simd};
 
 /// Applies `act` to `xs`, elementwise.
 pub fn activation(xs: &Tensor, act: HiddenAct) -> Result<Tensor> {
@@ -22,7 +20,7 @@ pub fn activation(xs: &Tensor, act: HiddenAct) -> Result<Tensor> {
 
 /// Exact GELU, `x * Φ(x)`, differentiable.
 pub fn gelu_erf(xs: &Tensor) -> Result<Tensor> {
-    if xs.device().is_cpu() && xs.dtype() == candle_core::DType::F32 {
+    if super::check::fused(xs) {
         xs.contiguous()?.apply_op1(GeluErf)
     } else {
         xs.gelu_erf()
@@ -33,15 +31,8 @@ pub fn gelu_erf(xs: &Tensor) -> Result<Tensor> {
 /// of a dense layer fused into its activation (one pass forward, one pass backward that also
 /// sums the bias gradient).
 pub fn bias_gelu_erf(xs: &Tensor, bias: &Tensor) -> Result<Tensor> {
-    let n = xs.dim(D::Minus1)?;
-    if bias.dims1()? != n {
-        bail!(
-            "bias {:?} does not match the last dimension of {:?}",
-            bias.shape(),
-            xs.shape()
-        )
-    }
-    if xs.device().is_cpu() && xs.dtype() == candle_core::DType::F32 {
+    super::check::last_dim_vectors("bias_gelu_erf", xs, &[("bias", bias)])?;
+    if super::check::fused(xs) {
         xs.contiguous()?.apply_op2(&bias.contiguous()?, BiasGeluErf)
     } else {
         xs.broadcast_add(bias)?.gelu_erf()
