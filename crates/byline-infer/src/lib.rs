@@ -32,6 +32,7 @@
 //! # Ok(()) }
 //! ```
 
+pub mod batch;
 pub mod conll;
 pub mod error;
 pub mod link;

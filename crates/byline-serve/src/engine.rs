@@ -13,9 +13,9 @@ use byline_core::Document;
 use byline_infer::{DocError, Model, Pipeline, Tagged};
 use tokio::sync::oneshot;
 
-use crate::batch::{gather, words, BatchLimits};
 use crate::error::{Error, Result};
 use crate::metrics::Metrics;
+use byline_infer::batch::{gather, words, BatchLimits};
 
 /// The results of one request's documents, in order.
 pub type Results = Vec<Result<Tagged, DocError>>;

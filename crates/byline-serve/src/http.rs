@@ -13,10 +13,10 @@ use axum::Router;
 use byline_core::jsonl;
 use http_body_util::{BodyExt, LengthLimitError, Limited};
 
+use crate::config::Config;
 use crate::engine::{Engine, Results, SubmitError};
 use crate::metrics::Metrics;
 use crate::request::parse;
-use crate::server::Config;
 
 /// The OpenAPI 3 description served at `/openapi.json`.
 pub const OPENAPI: &str = include_str!("openapi.json");

@@ -28,8 +28,8 @@
 //! # Ok(()) }
 //! ```
 
-pub mod batch;
 pub mod client;
+pub mod config;
 pub mod engine;
 pub mod error;
 pub mod http;
@@ -37,7 +37,8 @@ pub mod metrics;
 pub mod request;
 pub mod server;
 
-pub use batch::{gather, BatchLimits, Gathered};
+pub use byline_infer::batch::{gather, BatchLimits, Gathered};
+pub use config::Config;
 pub use engine::{Engine, SubmitError};
 pub use error::{Error, Result};
-pub use server::{bind, local_addr, serve, Config};
+pub use server::{bind, local_addr, serve};

@@ -10,41 +10,11 @@ use byline_infer::Model;
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 
-use crate::batch::BatchLimits;
+use crate::config::Config;
 use crate::engine::Engine;
 use crate::error::{Error, Result};
 use crate::http::{router, AppState};
 use crate::metrics::Metrics;
-
-/// How the service batches and what it accepts.
-#[derive(Debug, Clone)]
-pub struct Config {
-    /// Micro-batching of documents from concurrent requests.
-    pub limits: BatchLimits,
-    /// Requests that may wait for the model; more are refused with 503.
-    pub queue: usize,
-    /// Largest request body; a larger one is refused with 413.
-    pub max_body_bytes: usize,
-    /// Most documents in one request; more are refused with 422.
-    pub max_documents: usize,
-    /// A request not answered this long after it arrived is answered 504.
-    pub timeout: Duration,
-    /// The model's name, reported by `/healthz`.
-    pub model_name: String,
-}
-
-impl Default for Config {
-    fn default() -> Self {
-        Config {
-            limits: BatchLimits::default(),
-            queue: 256,
-            max_body_bytes: 1 << 20,
-            max_documents: 256,
-            timeout: Duration::from_secs(30),
-            model_name: String::new(),
-        }
-    }
-}
 
 /// Opens the listening socket.
 pub async fn bind(addr: SocketAddr) -> Result<TcpListener> {

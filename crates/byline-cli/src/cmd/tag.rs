@@ -10,10 +10,10 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Context, Result};
 use byline_core::aggregate::Aggregation;
 use byline_core::{jsonl, quote, Document, LabelSet, Mention, OffsetMap, Span};
+use byline_infer::batch::{gather, words, BatchLimits};
 use byline_infer::conll::{iob2_tags, write_lines, Lines};
 use byline_infer::{DocError, Model, Pipeline, Tagged};
 use byline_model::{LoadOptions, Quantization};
-use byline_serve::batch::{gather, words, BatchLimits};
 use candle_core::Device;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
