@@ -16,6 +16,11 @@ use crate::error::{Error, Result};
 #[derive(Debug, Clone)]
 pub struct Tokenizer {
     inner: tokenizers::Tokenizer,
+    /// The tokenizer for pre-split words when it must differ from `inner`: a byte-level BPE
+    /// (RoBERTa) that adds no prefix space would give every word its sentence-initial form
+    /// (`Kowalski` instead of `ĠKowalski`); this copy adds one, as transformers does for
+    /// `is_split_into_words` (which needs `add_prefix_space=True`).
+    words: Option<tokenizers::Tokenizer>,
     pad_id: u32,
 }
 
@@ -84,7 +89,40 @@ impl Tokenizer {
         inner
             .with_truncation(None)
             .map_err(|source| Error::Encode { source })?;
-        Ok(Self { inner, pad_id })
+        let words = match inner.get_pre_tokenizer() {
+            Some(tokenizers::pre_tokenizers::PreTokenizerWrapper::ByteLevel(b))
+                if !b.add_prefix_space =>
+            {
+                let mut b = b.clone();
+                b.add_prefix_space = true;
+                let mut words = inner.clone();
+                words.with_pre_tokenizer(Some(
+                    tokenizers::pre_tokenizers::PreTokenizerWrapper::ByteLevel(b),
+                ));
+                // The post-processor's offset trimming must know the space was added, or it
+                // cuts the first character off every word.
+                use tokenizers::processors::PostProcessorWrapper as P;
+                let post = match inner.get_post_processor() {
+                    Some(P::Roberta(r)) => Some(P::Roberta(r.clone().add_prefix_space(true))),
+                    Some(P::ByteLevel(b)) => {
+                        let mut b = b.clone();
+                        b.add_prefix_space = true;
+                        Some(P::ByteLevel(b))
+                    }
+                    _ => None,
+                };
+                if let Some(post) = post {
+                    words.with_post_processor(Some(post));
+                }
+                Some(words)
+            }
+            _ => None,
+        };
+        Ok(Self {
+            inner,
+            words,
+            pad_id,
+        })
     }
 
     /// An uncased BERT WordPiece tokenizer over `vocab` (ids in order; continuation pieces start
@@ -171,7 +209,9 @@ impl Tokenizer {
             })
             .collect::<Result<Vec<&str>>>()?;
         let enc = self
-            .inner
+            .words
+            .as_ref()
+            .unwrap_or(&self.inner)
             .encode(&pieces[..], true)
             .map_err(|source| Error::Encode { source })?;
         // Offsets of pre-tokenised input are relative to each word.

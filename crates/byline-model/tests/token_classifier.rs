@@ -309,3 +309,28 @@ fn cased_and_uncased_tokenizers_are_told_apart() {
         assert_eq!(tok.is_uncased().unwrap(), uncased, "{name}");
     }
 }
+
+#[test]
+fn pre_split_words_get_their_in_sentence_form_with_byte_level_bpe() {
+    // RoBERTa's tokenizer adds no prefix space; byline's word path gives each word its `Ġ` form
+    // anyway (as transformers does with `add_prefix_space=True`), with offsets into the text.
+    let tok = byline_model::Tokenizer::from_file(
+        fixtures().join("tiny-roberta-bio").join("tokenizer.json"),
+    )
+    .unwrap();
+    let text = "Elena Kowalski visited Berlin.";
+    let words =
+        [(0, 5), (6, 14), (15, 22), (23, 29), (29, 30)].map(|(s, e)| byline_core::Span::new(s, e));
+    let enc = tok.encode_words(text, &words).unwrap();
+    let first = enc.first_subwords(words.len());
+    for (w, f) in first.iter().enumerate() {
+        let p = f.unwrap();
+        let token = tok.inner().id_to_token(enc.ids[p]).unwrap();
+        assert!(token.starts_with('Ġ'), "word {w}: {token}");
+        assert_eq!(enc.offsets[p].start, words[w].start, "word {w}");
+    }
+    // Raw text keeps the tokenizer's own behaviour (what the pipeline sees).
+    let raw = tok.encode_text(text).unwrap();
+    let first = tok.inner().id_to_token(raw.ids[1]).unwrap();
+    assert!(!first.starts_with('Ġ'), "{first}");
+}
