@@ -93,7 +93,7 @@ impl Tokenizer {
             Some(tokenizers::pre_tokenizers::PreTokenizerWrapper::ByteLevel(b))
                 if !b.add_prefix_space =>
             {
-                let mut b = b.clone();
+                let mut b = *b;
                 b.add_prefix_space = true;
                 let mut words = inner.clone();
                 words.with_pre_tokenizer(Some(
@@ -105,7 +105,7 @@ impl Tokenizer {
                 let post = match inner.get_post_processor() {
                     Some(P::Roberta(r)) => Some(P::Roberta(r.clone().add_prefix_space(true))),
                     Some(P::ByteLevel(b)) => {
-                        let mut b = b.clone();
+                        let mut b = *b;
                         b.add_prefix_space = true;
                         Some(P::ByteLevel(b))
                     }
