@@ -531,3 +531,54 @@ fn training_starts_from_every_encoder_family() {
         assert_eq!(arch, want, "{name}");
     }
 }
+
+#[test]
+fn training_continues_from_a_byline_model_on_the_hub() {
+    // A byline model (trained here) published to the stand-in hub, then `init_from` its hub id:
+    // its byline files (byline.json) come along and every trainable weight is taken from it.
+    let dir = tempfile::tempdir().unwrap();
+    let model = byline_model(dir.path(), "softmax", true);
+    let hub = StandInHub::start().unwrap();
+    let files: Vec<(String, Vec<u8>)> = std::fs::read_dir(&model)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.is_file())
+        .map(|p| {
+            (
+                p.file_name().unwrap().to_string_lossy().into_owned(),
+                std::fs::read(&p).unwrap(),
+            )
+        })
+        .collect();
+    assert!(files.iter().any(|(n, _)| n == "byline.json"));
+    let refs: Vec<(&str, Vec<u8>)> = files.iter().map(|(n, b)| (n.as_str(), b.clone())).collect();
+    hub.publish("newsroom/byline-tiny", "main", &refs);
+
+    let gold = repo_root().join("tests/fixtures/conll/gold.txt");
+    let cfg = dir.path().join("continue.toml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "model_dir = {:?}\ninit_from = \"newsroom/byline-tiny\"\noutput_dir = {:?}\n\
+             seed = 2\nmax_steps = 2\nbatch_size = 2\neval_every = 2\nlinker_epochs = 0\n\
+             threads = 1\ncasing = true\nwindow_subwords = 60\nwindow_overlap = 8\n\
+             [[tasks]]\nname = \"entities\"\ntrain = {gold:?}\ndev = {gold:?}\n\
+             decoder = \"softmax\"\n",
+            hf_fixture("tiny-bert-bio"),
+            dir.path().join("continued"),
+        ),
+    )
+    .unwrap();
+    byline(Some(&hub), dir.path())
+        .args(["train", "--config"])
+        .arg(&cfg)
+        .assert()
+        .success();
+    assert!(dir.path().join("continued/best/byline.json").is_file());
+    let fetched = dir.path().join("hub/models--newsroom--byline-tiny");
+    assert!(fetched.join("refs/main").is_file());
+    assert!(hub
+        .requests()
+        .iter()
+        .any(|r| r.contains("/resolve/") && r.contains("byline.json")));
+}
