@@ -54,7 +54,19 @@ pub use settings::HubSettings;
 pub fn resolve(reference: &str, settings: &HubSettings) -> Result<PathBuf> {
     match ModelRef::parse(reference)? {
         ModelRef::Local(path) => Ok(path),
-        ModelRef::Hub(id) => fetch(&id, settings),
+        ModelRef::Hub(id) => fetch(&id, settings).map_err(|e| {
+            // `models/byline-news-smal` (a typo) reads as a hub id: say that the folder it
+            // looks like is not there either.
+            let org = id.repo.split('/').next().unwrap_or_default();
+            if std::path::Path::new(org).is_dir() && !reference.starts_with(reference::HUB_PREFIX) {
+                Error::BadReference {
+                    reference: reference.to_string(),
+                    why: format!("no such folder (though ./{org} exists), and as a hub id: {e}"),
+                }
+            } else {
+                e
+            }
+        }),
     }
 }
 

@@ -421,3 +421,29 @@ fn paths_win_over_hub_ids_and_malformed_ids_are_named() {
         "{e}"
     );
 }
+
+#[test]
+fn a_mistyped_local_path_says_the_folder_is_missing() {
+    // Run from a folder holding `models/`: `models/typo` is no folder, so it is read as a hub
+    // id, and the error says both.
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(dir.path().join("models/real")).unwrap();
+    let s = HubSettings {
+        cache: dir.path().join("hub"),
+        endpoint: "http://127.0.0.1:9".into(),
+        token: None,
+        offline: true,
+        progress: false,
+    };
+    let here = std::env::current_dir().unwrap();
+    std::env::set_current_dir(dir.path()).unwrap();
+    let e = resolve("models/typo", &s)
+        .map(|_| ())
+        .unwrap_err()
+        .to_string();
+    std::env::set_current_dir(here).unwrap();
+    assert!(
+        e.contains("no such folder") && e.contains("models/typo"),
+        "{e}"
+    );
+}
