@@ -202,9 +202,10 @@ def main(argv):
             return [((i, n), (name, b, r, None)) for n, b, r in split_lines(fd[1])]
 
         keyed = raw.flatMap(lines_of)
-        extra_columns = []
+        extra_columns, in_schema = [], None
     else:
         df = spark.read.parquet(*input_files(args.input, "parquet"))
+        in_schema = df.schema
         if "text" not in df.columns:
             raise SystemExit(f"{args.input}: no `text` column (columns: {df.columns})")
         extra_columns = [c for c in df.columns if c not in ("id", "text")]
@@ -229,7 +230,6 @@ def main(argv):
         fields = [StructField("id", StringType()), StructField("record", StringType())]
         rows = records.map(lambda re: (json.loads(re[0]).get("id"), re[0]))
         if extra_columns:
-            in_schema = spark.read.parquet(*input_files(args.input, "parquet")).schema
             fields += [in_schema[c] for c in extra_columns]
             rows = records.map(lambda re: (json.loads(re[0]).get("id"), re[0],
                                            *[re[1][c] for c in extra_columns]))

@@ -70,6 +70,16 @@ pub fn resolve(reference: &str, settings: &HubSettings) -> Result<PathBuf> {
     }
 }
 
+/// [`resolve`] with this process's environment ([`HubSettings::from_env`]), drawing download
+/// progress when stderr is a terminal: what the command-line tool and training use.
+pub fn resolve_from_env(reference: &str) -> Result<PathBuf> {
+    let settings = HubSettings {
+        progress: std::io::IsTerminal::is_terminal(&std::io::stderr()),
+        ..HubSettings::from_env()
+    };
+    resolve(reference, &settings)
+}
+
 /// The cache snapshot folder of `id`, downloading what is missing unless offline.
 pub fn fetch(id: &HubId, settings: &HubSettings) -> Result<PathBuf> {
     let cached = CachedRepo::new(&settings.cache, &id.repo);

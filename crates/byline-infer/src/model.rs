@@ -5,8 +5,7 @@
 use std::path::Path;
 
 use byline_core::aggregate::Aggregation;
-use byline_core::LabelSet;
-use byline_model::{HeadKind, LoadOptions, ModelKind, Quantization, Tagger, TokenClassifier};
+use byline_model::{LoadOptions, ModelKind, Quantization, Tagger, TokenClassifier};
 
 use crate::error::Result;
 
@@ -70,20 +69,7 @@ impl Model {
         }
     }
 
-    /// The entity types the model tags (the labels of its entity head), if it tags entities.
-    pub fn entity_labels(&self) -> Option<LabelSet> {
-        match self {
-            Model::Tagger(t) => t
-                .spec()
-                .heads
-                .iter()
-                .find(|h| h.kind == HeadKind::Entities)
-                .map(|h| LabelSet::from_names(&h.labels)),
-            Model::Plain(p) => Some(LabelSet::from_names(p.classifier.entity_types())),
-        }
-    }
-
-    /// A few words on what the model is, for logs and `/healthz`.
+    /// A few words on what the model is, for logs.
     pub fn describe(&self) -> String {
         match self {
             Model::Tagger(t) => format!(

@@ -18,7 +18,7 @@ use crate::error::{Error, Result};
 use crate::head::DecoderKind;
 use crate::tagger::{HeadKind, Tagger, TOKENIZER_FILE};
 use crate::token_classifier::TOKENIZER_CONFIG_FILE;
-use crate::weights::{CONFIG_FILE, SAFETENSORS_FILE};
+use crate::weights::{save_safetensors, CONFIG_FILE, SAFETENSORS_FILE};
 
 /// What [`export_hf`] wrote and what it had to leave out.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -114,25 +114,10 @@ pub fn export_hf(tagger: &Tagger, dir: &Path, dtype: DType) -> Result<HfExport> 
             });
         }
     }
-    let tensors = tensors
-        .into_iter()
-        .map(|(name, t)| Ok((name, t.to_dtype(dtype)?)))
-        .collect::<Result<HashMap<_, _>>>()?;
-    let weights = dir.join(SAFETENSORS_FILE);
-    candle_core::safetensors::save(&tensors, &weights).map_err(|e| match e {
-        candle_core::Error::Io(source) => Error::io(&weights, source),
-        e => Error::Candle(e),
-    })?;
-
-    let tok = dir.join(TOKENIZER_FILE);
-    tagger
-        .tokenizer()
-        .inner()
-        .save(&tok, true)
-        .map_err(|source| Error::Tokenizer {
-            path: tok.clone(),
-            source,
-        })?;
+    let mut keys: Vec<String> = tensors.keys().cloned().collect();
+    keys.sort();
+    save_safetensors(tensors, &dir.join(SAFETENSORS_FILE), dtype)?;
+    tagger.tokenizer().save(&dir.join(TOKENIZER_FILE))?;
     let settings = tokenizer_settings(tagger);
     let path = dir.join(TOKENIZER_CONFIG_FILE);
     let text = serde_json::to_string_pretty(&settings).map_err(|source| Error::Json {
@@ -142,8 +127,6 @@ pub fn export_hf(tagger: &Tagger, dir: &Path, dtype: DType) -> Result<HfExport> 
     })?;
     std::fs::write(&path, text + "\n").map_err(|e| Error::io(&path, e))?;
 
-    let mut keys: Vec<String> = tensors.into_keys().collect();
-    keys.sort();
     Ok(HfExport {
         keys,
         dropped,

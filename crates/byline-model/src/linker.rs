@@ -217,10 +217,9 @@ impl Linker {
             .unwrap_or_else(std::sync::PoisonError::into_inner);
         let tensors = data
             .iter()
-            .map(|(n, v)| Ok((n.clone(), v.as_tensor().to_dtype(dtype)?)))
-            .collect::<Result<HashMap<String, Tensor>>>()?;
-        candle_core::safetensors::save(&tensors, dir.join(LINKER_FILE))?;
-        Ok(())
+            .map(|(n, v)| (n.clone(), v.as_tensor().clone()))
+            .collect();
+        crate::weights::save_safetensors(tensors, &dir.join(LINKER_FILE), dtype)
     }
 
     pub fn config(&self) -> &LinkerConfig {

@@ -78,17 +78,10 @@ fn token_classification_family(architectures: &[String]) -> Option<Family> {
         .find(|f| architectures.iter().any(|a| a == f.token_classification()))
 }
 
-/// Whether `dir` holds a plain token-classification checkpoint: a `config.json` whose
-/// `architectures` name a `...ForTokenClassification` (of any family), or that has `id2label`
-/// and no `architectures`.
-pub fn is_token_classification(dir: &Path) -> bool {
-    let Ok(text) = std::fs::read_to_string(dir.join(CONFIG_FILE)) else {
-        return false;
-    };
-    let Ok(map) = serde_json::from_str::<Map<String, Value>>(&text) else {
-        return false;
-    };
-    architectures(&map)
+/// Whether a `config.json` is a plain token-classification checkpoint's: its `architectures`
+/// name a `...ForTokenClassification` (of any family).
+fn is_token_classification(config: &Map<String, Value>) -> bool {
+    architectures(config)
         .iter()
         .any(|a| a.ends_with("ForTokenClassification"))
 }
@@ -170,8 +163,10 @@ impl TokenClassifier {
         })?;
         let arch = architectures(&raw);
         let declared = token_classification_family(&arch);
-        let (pretrained, kept, family) =
-            Pretrained::load_with(dir, opts, |n| n.starts_with("classifier."))?;
+        let family = Family::of_config(&raw).map_err(|found| Error::UnknownModelType {
+            path: config_path.clone(),
+            found,
+        })?;
         if declared.is_some_and(|d| d != family) || (declared.is_none() && !arch.is_empty()) {
             return Err(Error::InvalidConfig {
                 path: config_path,
@@ -183,14 +178,17 @@ impl TokenClassifier {
             });
         }
         let labels = labels(&config_path, &raw)?;
-        let weight_file = crate::weights::checkpoint_files(dir)?
-            .and_then(|f| f.into_iter().next())
-            .unwrap_or_else(|| dir.to_path_buf());
+        let (pretrained, checkpoint) =
+            Pretrained::load_with(dir, opts, |n| n.starts_with("classifier."))?;
+        let weight_file = checkpoint.path;
         let take = |name: &str| -> Result<Tensor> {
-            let t = kept.get(name).ok_or_else(|| Error::MissingWeight {
-                path: weight_file.clone(),
-                name: name.into(),
-            })?;
+            let t = checkpoint
+                .kept
+                .get(name)
+                .ok_or_else(|| Error::MissingWeight {
+                    path: weight_file.clone(),
+                    name: name.into(),
+                })?;
             Ok(t.to_dtype(opts.dtype)?.to_device(&opts.device)?)
         };
         let (weight, bias) = (take("classifier.weight")?, take("classifier.bias")?);
@@ -540,7 +538,7 @@ impl ModelKind {
             path: config.clone(),
             found,
         })?;
-        if is_token_classification(dir) {
+        if is_token_classification(&raw) {
             return Ok(ModelKind::TokenClassification);
         }
         Err(Error::BadModelDir {

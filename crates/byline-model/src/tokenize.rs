@@ -183,6 +183,16 @@ impl Tokenizer {
         Ok(ids("Paris")? == lower && ids("PARIS")? == lower)
     }
 
+    /// Writes the tokenizer as `tokenizer.json` at `path` (pretty-printed).
+    pub fn save(&self, path: &Path) -> Result<()> {
+        self.inner
+            .save(path, true)
+            .map_err(|source| Error::Tokenizer {
+                path: path.to_path_buf(),
+                source,
+            })
+    }
+
     pub fn inner(&self) -> &tokenizers::Tokenizer {
         &self.inner
     }

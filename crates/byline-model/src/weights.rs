@@ -3,7 +3,7 @@
 //!
 //! A checkpoint may name its tensors with or without the base-model prefix (a `BertModel` versus
 //! a `BertFor...` state dict), may use the old `gamma`/`beta` LayerNorm names, and may be of
-//! another [`Family`] (DistilBERT); the pooler, `embeddings.position_ids` and task heads are
+//! another [`Family`](crate::family::Family) (DistilBERT); the pooler, `embeddings.position_ids` and task heads are
 //! ignored. A checkpoint without byline's casing
 //! table gets a zero one, so the encoder starts out exactly as pretrained.
 
@@ -20,7 +20,6 @@ use crate::config::Config;
 use crate::embeddings::{CASING_EMBEDDINGS, WORD_EMBEDDINGS};
 use crate::encoder::Encoder;
 use crate::error::{Error, Result};
-use crate::family::Family;
 
 /// File names inside a model directory.
 pub const CONFIG_FILE: &str = "config.json";
@@ -222,6 +221,15 @@ impl SimpleBackend for ParamStore {
     }
 }
 
+/// What [`Pretrained::load_with`] read besides the encoder.
+#[derive(Debug, Clone)]
+pub struct Checkpoint {
+    /// The file that names the checkpoint in errors (the index of a sharded one).
+    pub path: PathBuf,
+    /// The tensors the encoder does not read that the caller asked to keep.
+    pub kept: HashMap<String, Tensor>,
+}
+
 /// An encoder together with its config and parameters.
 #[derive(Debug, Clone)]
 pub struct Pretrained {
@@ -244,19 +252,19 @@ impl Pretrained {
 
     /// Loads `dir/config.json` and the directory's checkpoint: `model.safetensors`, a sharded
     /// `model.safetensors.index.json`, or `pytorch_model.bin` (see [`read_checkpoint`]), in any
-    /// [`Family`] byline knows.
+    /// [`Family`](crate::family::Family) byline knows.
     pub fn load(dir: impl AsRef<Path>, opts: &LoadOptions) -> Result<Self> {
         Ok(Self::load_with(dir, opts, |_| false)?.0)
     }
 
     /// Like [`Pretrained::load`], also returning the checkpoint's tensors that the encoder does
     /// not read and `keep` asks for (a task head's `classifier.*`, say), on the CPU in their
-    /// stored dtype, and the family of the checkpoint.
+    /// stored dtype, and the file that names the checkpoint in errors.
     pub fn load_with(
         dir: impl AsRef<Path>,
         opts: &LoadOptions,
         keep: impl Fn(&str) -> bool,
-    ) -> Result<(Self, HashMap<String, Tensor>, Family)> {
+    ) -> Result<(Self, Checkpoint)> {
         let dir = dir.as_ref();
         let (config, family) = Config::from_file_with_family(dir.join(CONFIG_FILE))?;
         let (path, raw) = read_checkpoint(dir)?;
@@ -311,8 +319,7 @@ impl Pretrained {
                 config,
                 params,
             },
-            kept,
-            family,
+            Checkpoint { path, kept },
         ))
     }
 
@@ -324,6 +331,19 @@ impl Pretrained {
         self.config.save(dir.join(CONFIG_FILE))?;
         self.params.save(dir.join(SAFETENSORS_FILE))
     }
+}
+
+/// Writes `tensors` to the safetensors file `path`, each stored as `dtype`; an I/O failure names
+/// the file.
+pub fn save_safetensors(tensors: HashMap<String, Tensor>, path: &Path, dtype: DType) -> Result<()> {
+    let tensors = tensors
+        .into_iter()
+        .map(|(name, t)| Ok((name, t.to_dtype(dtype)?)))
+        .collect::<Result<HashMap<_, _>>>()?;
+    candle_core::safetensors::save(&tensors, path).map_err(|e| match e {
+        candle_core::Error::Io(source) => Error::io(path, source),
+        e => Error::Candle(e),
+    })
 }
 
 /// The sharded safetensors index of a model directory.

@@ -186,14 +186,7 @@ pub fn build_tagger(cfg: &TrainConfig, tasks: &[TaskData]) -> Result<Tagger> {
 /// The folder of a model reference: a local folder, or a hub id `ORG/NAME[@REVISION]` fetched
 /// into (or found in) the Hugging Face cache ([`byline_hub`]).
 pub fn resolve_model(reference: &Path) -> Result<PathBuf> {
-    let settings = byline_hub::HubSettings {
-        progress: std::io::IsTerminal::is_terminal(&std::io::stderr()),
-        ..byline_hub::HubSettings::from_env()
-    };
-    Ok(byline_hub::resolve(
-        &reference.to_string_lossy(),
-        &settings,
-    )?)
+    Ok(byline_hub::resolve_from_env(&reference.to_string_lossy())?)
 }
 
 /// Sets every trainable weight of `tagger` (encoder and heads) from `dir/model.safetensors`, a

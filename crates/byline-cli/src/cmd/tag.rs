@@ -113,14 +113,8 @@ impl DeviceKind {
 /// cache), else the committed default model.
 pub(crate) fn model_dir(model: Option<&str>) -> Result<PathBuf> {
     match model {
-        Some(model) => {
-            let settings = byline_hub::HubSettings {
-                progress: io::stderr().is_terminal(),
-                ..byline_hub::HubSettings::from_env()
-            };
-            byline_hub::resolve(model, &settings)
-                .with_context(|| format!("cannot get model `{model}`"))
-        }
+        Some(model) => byline_hub::resolve_from_env(model)
+            .with_context(|| format!("cannot get model `{model}`")),
         None => byline_infer::locate_default_model().map_err(|tried| {
             let tried: Vec<String> = tried.iter().map(|p| p.display().to_string()).collect();
             anyhow::anyhow!(

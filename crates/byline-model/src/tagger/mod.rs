@@ -37,7 +37,9 @@ use crate::head::{DecoderKind, HeadConfig, TaggerHead};
 use crate::linker::{Linker, LinkerConfig, WordVectors};
 use crate::tag_batch::TagBatch;
 use crate::tokenize::Tokenizer;
-use crate::weights::{LoadOptions, ParamStore, Pretrained, CONFIG_FILE, SAFETENSORS_FILE};
+use crate::weights::{
+    save_safetensors, LoadOptions, ParamStore, Pretrained, CONFIG_FILE, SAFETENSORS_FILE,
+};
 
 mod batches;
 mod decode;
@@ -577,24 +579,8 @@ impl Tagger {
                 tensors.insert(format!("classifier.{part}"), t);
             }
         }
-        let tensors = tensors
-            .into_iter()
-            .map(|(name, t)| Ok((name, t.to_dtype(dtype)?)))
-            .collect::<Result<HashMap<_, _>>>()?;
-        let weights = dir.join(SAFETENSORS_FILE);
-        candle_core::safetensors::save(&tensors, &weights).map_err(|e| match e {
-            candle_core::Error::Io(source) => Error::io(&weights, source),
-            e => Error::Candle(e),
-        })?;
-
-        let tok = dir.join(TOKENIZER_FILE);
-        self.tokenizer
-            .inner()
-            .save(&tok, true)
-            .map_err(|source| Error::Tokenizer {
-                path: tok.clone(),
-                source,
-            })?;
+        save_safetensors(tensors, &dir.join(SAFETENSORS_FILE), dtype)?;
+        self.tokenizer.save(&dir.join(TOKENIZER_FILE))?;
         let spec = dir.join(BYLINE_FILE);
         let text = serde_json::to_string_pretty(&self.spec).map_err(|source| Error::Json {
             path: spec.clone(),
