@@ -28,8 +28,8 @@ from bench_common import (BenchError, Clock, entity, output_line,  # noqa: E402
 CLOCK = Clock()
 import torch  # noqa: E402
 import transformers  # noqa: E402
-from transformers import (AutoModelForTokenClassification, PreTrainedTokenizerFast,  # noqa: E402
-                          pipeline)
+from transformers import (AutoModelForTokenClassification, AutoTokenizer,  # noqa: E402
+                          PreTrainedTokenizerFast, pipeline)
 
 
 def main(argv: list[str]) -> int:
@@ -55,10 +55,14 @@ def main(argv: list[str]) -> int:
         require_model(args.model)
         if not 0 <= args.overlap < args.window:
             raise BenchError("--overlap must be below --window")
-        tok = PreTrainedTokenizerFast(
-            tokenizer_file=str(args.model / "tokenizer.json"), model_max_length=args.window + 2,
-            unk_token="[UNK]", sep_token="[SEP]", pad_token="[PAD]", cls_token="[CLS]",
-            mask_token="[MASK]")
+        if (args.model / "tokenizer_config.json").is_file():
+            # A Hugging Face folder: its own special tokens (<s>, </s>, <pad> for RoBERTa).
+            tok = AutoTokenizer.from_pretrained(args.model, model_max_length=args.window + 2)
+        else:  # byline's own model folders carry tokenizer.json only, BERT's tokens
+            tok = PreTrainedTokenizerFast(
+                tokenizer_file=str(args.model / "tokenizer.json"),
+                model_max_length=args.window + 2, unk_token="[UNK]", sep_token="[SEP]",
+                pad_token="[PAD]", cls_token="[CLS]", mask_token="[MASK]")
         model, info = AutoModelForTokenClassification.from_pretrained(
             args.model, output_loading_info=True)
         if info.get("missing_keys"):

@@ -1,12 +1,12 @@
 #!/usr/bin/env python3
-"""Exports a BertForTokenClassification model folder to ONNX for ort_tag.py (once; cached).
+"""Exports a token-classification model folder (BERT, DistilBERT, RoBERTa, XLM-R, ELECTRA) to ONNX for ort_tag.py (once; cached).
 
 Writes, into --out (a cache folder outside the repository):
 
 * model.onnx: torch.onnx.export of the model in eval mode with eager attention (by default the
   TorchScript exporter, dynamo=False: the BERT optimizer below fuses its graph completely,
   while the torch.export graph keeps attention unfused), inputs input_ids / attention_mask /
-  token_type_ids (int64, dynamic batch and sequence axes), output logits (batch, seq, labels).
+  token_type_ids where the model takes them (int64, dynamic batch and sequence axes), output logits (batch, seq, labels).
 * model.opt.onnx: model.onnx through onnxruntime.transformers' BERT optimizer (attention,
   LayerNorm, GELU and bias fusions), the fastest f32 graph for the CPU provider. When that
   optimizer fails, the file is a copy of model.onnx and export.json says so; the session still
@@ -23,6 +23,7 @@ Nothing here is timed. Run it with scripts/bench/.venv/bin/python.
 from __future__ import annotations
 
 import argparse
+import inspect
 import json
 import shutil
 import sys
@@ -68,21 +69,24 @@ def export(model_dir: Path, out: Path, opset: int, exporter: str) -> dict:
     model.eval()
     out.mkdir(parents=True, exist_ok=True)
     raw = out / "model.onnx"
+    # DistilBERT's forward takes no token types: export the inputs the model's forward names.
+    inputs = [n for n in INPUTS if n in inspect.signature(model.forward).parameters]
     ids = torch.randint(1000, 2000, (2, 16), dtype=torch.long)
-    args = (ids, torch.ones_like(ids), torch.zeros_like(ids))
+    args = (ids, torch.ones_like(ids), torch.zeros_like(ids))[:len(inputs)]
     t0 = time.perf_counter()
     with torch.no_grad(), warnings.catch_warnings():
         warnings.simplefilter("ignore")
         if exporter == "torchscript":
-            axes = {name: {0: "batch", 1: "seq"} for name in (*INPUTS, "logits")}
-            torch.onnx.export(model, args, str(raw), input_names=list(INPUTS),
+            axes = {name: {0: "batch", 1: "seq"} for name in (*inputs, "logits")}
+            torch.onnx.export(model, args, str(raw), input_names=inputs,
                               output_names=["logits"], opset_version=opset, dynamo=False,
                               dynamic_axes=axes)
         else:
             batch, seq = torch.export.Dim("batch"), torch.export.Dim("seq", max=512)
-            torch.onnx.export(model, args, str(raw), input_names=list(INPUTS),
+            torch.onnx.export(model, args, str(raw), input_names=inputs,
                               output_names=["logits"], opset_version=opset, dynamo=True,
-                              external_data=False, dynamic_shapes=({0: batch, 1: seq},) * 3)
+                              external_data=False,
+                              dynamic_shapes=({0: batch, 1: seq},) * len(inputs))
     export_s = time.perf_counter() - t0
 
     cfg = model.config
@@ -124,8 +128,8 @@ def export(model_dir: Path, out: Path, opset: int, exporter: str) -> dict:
         mask = torch.ones_like(ids)
         mask[1, n // 2:] = 0
         with torch.no_grad():
-            want = model(input_ids=ids, attention_mask=mask,
-                         token_type_ids=torch.zeros_like(ids)).logits.numpy()
+            extra = {"token_type_ids": torch.zeros_like(ids)} if len(inputs) == 3 else {}
+            want = model(input_ids=ids, attention_mask=mask, **extra).logits.numpy()
         feed = {"input_ids": ids.numpy(), "attention_mask": mask.numpy(),
                 "token_type_ids": np.zeros_like(ids.numpy())}
         got = sess.run(["logits"], {k: v for k, v in feed.items() if k in names})[0]

@@ -4,7 +4,8 @@
 * Tokenisation: the model's tokenizer.json through the `tokenizers` library (the Rust fast
   tokenizer), a whole chunk of documents per call (`encode_batch`), no special tokens; offsets
   are code points.
-* Windows, as byline's: at most 254 subwords per window (+ [CLS] and [SEP]) with 64 shared
+* Windows, as byline's: at most 254 subwords per window (+ the special tokens, [CLS] and [SEP]
+  or <s> and </s>, as the tokenizer's post-processor adds them) with 64 shared
   between neighbours; a subword takes the prediction of the window where it sits most centrally
   (the boundary is the middle of the overlap).
 * Batching, as byline's: documents in chunks of 64; the chunk's windows sorted by length and
@@ -36,7 +37,22 @@ import numpy as np  # noqa: E402
 import onnxruntime as ort  # noqa: E402
 from tokenizers import Tokenizer  # noqa: E402
 
-CLS, SEP, PAD = "[CLS]", "[SEP]", "[PAD]"
+def special_tokens(tok: Tokenizer, model: Path, config: dict) -> tuple[list[int], list[int], int]:
+    """The ids the tokenizer's post-processor puts before and after a sequence ([CLS] / [SEP],
+    <s> / </s>) and the padding id (config's pad_token_id, else [PAD] or <pad>)."""
+    enc = tok.encode("a", add_special_tokens=True)
+    mask = enc.special_tokens_mask
+    n_front = next((i for i, m in enumerate(mask) if not m), len(mask))
+    n_back = next((i for i, m in enumerate(reversed(mask)) if not m), len(mask))
+    front, back = enc.ids[:n_front], enc.ids[len(enc.ids) - n_back:]
+    pad = config.get("pad_token_id")
+    if pad is None:
+        pad = next((tok.token_to_id(t) for t in ("[PAD]", "<pad>") if tok.token_to_id(t) is not None),
+                   None)
+    if not front or not back or pad is None:
+        raise BenchError(f"{model / 'tokenizer.json'}: no special tokens around a sequence, or no "
+                         "padding token")
+    return front, back, pad
 
 
 def window_starts(n: int, size: int, overlap: int) -> list[int]:
@@ -55,10 +71,8 @@ class Tagger:
         self.tok = Tokenizer.from_file(str(model / "tokenizer.json"))
         self.tok.no_padding()
         self.tok.no_truncation()
-        self.cls, self.sep, self.pad = (self.tok.token_to_id(t) for t in (CLS, SEP, PAD))
-        if None in (self.cls, self.sep, self.pad):
-            raise BenchError(f"{model / 'tokenizer.json'}: no [CLS], [SEP] or [PAD] token")
         config = json.loads((model / "config.json").read_text(encoding="utf-8"))
+        self.front, self.back, self.pad = special_tokens(self.tok, model, config)
         id2label = config.get("id2label")
         if not id2label:
             raise BenchError(f"{model / 'config.json'}: no id2label")
@@ -98,15 +112,16 @@ class Tagger:
         ids_of = [np.asarray(e.ids, np.int64) for e in encs]
         for b in range(0, len(order), self.batch):
             group = order[b:b + self.batch]
-            width = max(windows[i][2] - windows[i][1] for i in group) + 2
+            nf, nb = len(self.front), len(self.back)
+            width = max(windows[i][2] - windows[i][1] for i in group) + nf + nb
             ids = np.full((len(group), width), self.pad, np.int64)
             mask = np.zeros((len(group), width), np.int64)
             for row, i in enumerate(group):
                 d, s, e = windows[i]
-                ids[row, 0] = self.cls
-                ids[row, 1:e - s + 1] = ids_of[d][s:e]
-                ids[row, e - s + 1] = self.sep
-                mask[row, :e - s + 2] = 1
+                ids[row, :nf] = self.front
+                ids[row, nf:e - s + nf] = ids_of[d][s:e]
+                ids[row, e - s + nf:e - s + nf + nb] = self.back
+                mask[row, :e - s + nf + nb] = 1
             feed = {"input_ids": ids, "attention_mask": mask, "token_type_ids": np.zeros_like(ids)}
             logits = self.sess.run(["logits"], {k: v for k, v in feed.items() if k in self.inputs})[0]
             best = logits.argmax(-1)
@@ -115,8 +130,8 @@ class Tagger:
             for row, i in enumerate(group):
                 d, s, _ = windows[i]
                 lo, hi = keep[i]
-                labels[d][lo:hi] = best[row, lo - s + 1:hi - s + 1]
-                probs[d][lo:hi] = p[row, lo - s + 1:hi - s + 1]
+                labels[d][lo:hi] = best[row, lo - s + nf:hi - s + nf]
+                probs[d][lo:hi] = p[row, lo - s + nf:hi - s + nf]
         return [self.entities(text, enc, lab, pr)
                 for (_, text), enc, lab, pr in zip(docs, encs, labels, probs)]
 

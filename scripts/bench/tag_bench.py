@@ -77,6 +77,13 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--threads", type=int, default=2, help="threads per engine (default 2)")
     p.add_argument("--batch", type=int, default=32,
                    help="sequences per batch for hf and ort (default 32)")
+    p.add_argument("--window", type=int, default=254,
+                   help="subwords per window for the hf and ort engines (default 254, byline's "
+                        "own models' window; 510 for a plain 512-position checkpoint, which "
+                        "byline windows at its full length)")
+    p.add_argument("--overlap", type=int, default=64,
+                   help="subwords neighbouring windows share, hf and ort (default 64; byline "
+                        "uses a quarter of the window for plain checkpoints)")
     p.add_argument("--byline", type=Path, default=default_byline(),
                    help="byline binary (default $CARGO_TARGET_DIR/release/byline, else "
                         "target/release/byline)")
@@ -149,7 +156,8 @@ def command(engine: str, args: argparse.Namespace, inp: Path, out: Path, stats: 
         return [str(args.byline), "-v", "tag", "--model", str(args.model), "--threads",
                 str(args.threads), *extra, str(inp), "-o", str(out)]
     common = ["--model", str(args.model), "--input", str(inp), "--output", str(out), "--stats",
-              str(stats), "--threads", str(args.threads), "--batch", str(args.batch)]
+              str(stats), "--threads", str(args.threads), "--batch", str(args.batch),
+              "--window", str(args.window), "--overlap", str(args.overlap)]
     if engine == "hf":
         return [str(args.python), str(HERE / "hf_tag.py"), *common, "--device", args.hf_device]
     onnx = args.work / "onnx" / ("model.q8.onnx" if engine == "ort-q8" else "model.opt.onnx")

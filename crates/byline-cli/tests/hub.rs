@@ -332,7 +332,12 @@ fn plain_checkpoints_in_every_output_mode() {
 /// A byline model trained one step from the tiny BERT checkpoint, with one entity head:
 /// `decoder` softmax or crf, the casing table trained or left at zero.
 fn byline_model(dir: &Path, decoder: &str, casing: bool) -> PathBuf {
-    let name = format!("{decoder}-{casing}");
+    byline_model_from(dir, "tiny-bert-bio", decoder, casing)
+}
+
+/// [`byline_model`] fine-tuned from the tiny checkpoint `fixture` (any family).
+fn byline_model_from(dir: &Path, fixture: &str, decoder: &str, casing: bool) -> PathBuf {
+    let name = format!("{fixture}-{decoder}-{casing}");
     let cfg = dir.join(format!("train-{name}.toml"));
     let gold = repo_root().join("tests/fixtures/conll/gold.txt");
     std::fs::write(
@@ -343,7 +348,7 @@ fn byline_model(dir: &Path, decoder: &str, casing: bool) -> PathBuf {
              window_subwords = 60\nwindow_overlap = 8\n\
              [[tasks]]\nname = \"entities\"\ntrain = {gold:?}\ndev = {gold:?}\n\
              decoder = {decoder:?}\n",
-            hf_fixture("tiny-bert-bio"),
+            hf_fixture(fixture),
             dir.join(format!("run-{name}")),
         ),
     )
@@ -446,6 +451,65 @@ fn export_hf_has_exactly_transformers_keys_and_refuses_lossy_models() {
     let err = String::from_utf8_lossy(&run.get_output().stderr).into_owned();
     assert!(err.contains("warning: not in the export"), "{err}");
     assert_eq!(keys(&out.join("model.safetensors")), want);
+}
+
+#[test]
+fn export_hf_writes_each_family_in_its_own_layout() {
+    // Fine-tuned from each family's tiny checkpoint, exported: exactly the keys transformers'
+    // own model of that family has (DistilBERT is written as BERT, the same function).
+    let dir = tempfile::tempdir().unwrap();
+    for (fixture, layout, arch) in [
+        (
+            "tiny-roberta-bio",
+            "tiny-roberta-bio",
+            "RobertaForTokenClassification",
+        ),
+        (
+            "tiny-xlm-roberta-bio",
+            "tiny-xlm-roberta-bio",
+            "XLMRobertaForTokenClassification",
+        ),
+        (
+            "tiny-electra-bio",
+            "tiny-electra-bio",
+            "ElectraForTokenClassification",
+        ),
+        (
+            "tiny-distilbert-bio",
+            "tiny-bert-bio",
+            "BertForTokenClassification",
+        ),
+    ] {
+        let model = byline_model_from(dir.path(), fixture, "softmax", false);
+        let out = dir.path().join(format!("hf-{fixture}"));
+        let run = byline(None, dir.path())
+            .args(["export", "--format", "hf", "--dtype", "f32"])
+            .arg(&model)
+            .arg(&out)
+            .args(["--check"])
+            .arg(repo_root().join("tests/fixtures/conll/gold.txt"))
+            .assert()
+            .success();
+        let err = String::from_utf8_lossy(&run.get_output().stderr).into_owned();
+        assert!(err.contains("agreement on"), "{fixture}: {err}");
+        let want: Vec<String> = golden(layout)["state_dict_keys"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|k| k.as_str().unwrap().to_string())
+            .collect();
+        assert_eq!(keys(&out.join("model.safetensors")), want, "{fixture}");
+        let config: Value =
+            serde_json::from_str(&std::fs::read_to_string(out.join("config.json")).unwrap())
+                .unwrap();
+        assert_eq!(config["architectures"][0], arch, "{fixture}");
+        byline(None, dir.path())
+            .args(["tag", "--threads", "1", "--model"])
+            .arg(&out)
+            .write_stdin("{\"text\": \"Elena Kowalski visited Portsmouth.\"}\n")
+            .assert()
+            .success();
+    }
 }
 
 #[test]

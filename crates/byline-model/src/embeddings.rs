@@ -68,6 +68,10 @@ impl Embeddings {
         self.word.dtype()
     }
 
+    pub(crate) fn device(&self) -> candle_core::Device {
+        self.word.device().clone()
+    }
+
     /// `input_ids`, `casing_ids`: (batch, seq) u32 -> (batch, seq, hidden).
     pub fn forward(&self, input_ids: &Tensor, casing_ids: &Tensor, train: bool) -> Result<Tensor> {
         let (batch, seq) = input_ids.dims2()?;

@@ -152,7 +152,7 @@ impl Encoder {
         let mask = attention_mask
             .to_dtype(DType::F32)?
             .affine(-MASKED, MASKED)?
-            .to_dtype(self.embeddings_dtype())?;
+            .to_dtype(self.dtype())?;
         let mut xs = self.embeddings.forward(input_ids, casing_ids, train)?;
         for layer in &self.layers {
             xs = layer.forward(&xs, &mask, train)?;
@@ -160,7 +160,13 @@ impl Encoder {
         Ok(xs)
     }
 
-    fn embeddings_dtype(&self) -> DType {
+    /// The dtype the encoder computes in.
+    pub fn dtype(&self) -> DType {
         self.embeddings.dtype()
+    }
+
+    /// The device the encoder's weights are on.
+    pub fn device(&self) -> candle_core::Device {
+        self.embeddings.device()
     }
 }

@@ -147,6 +147,20 @@ impl Family {
         }
     }
 
+    /// The name transformers' `...ForTokenClassification` of this family gives an encoder
+    /// tensor byline names `name` (the inverse of [`Family::encoder_name`] for the families
+    /// byline writes back; DistilBERT models are written as BERT, see `hf_export`).
+    pub fn checkpoint_name(self, name: &str) -> String {
+        match self {
+            Family::Bert | Family::DistilBert => format!("bert.{name}"),
+            Family::Roberta | Family::XlmRoberta => format!("roberta.{name}"),
+            Family::Electra => match name.strip_prefix("embeddings.project.") {
+                Some(param) => format!("electra.embeddings_project.{param}"),
+                None => format!("electra.{name}"),
+            },
+        }
+    }
+
     /// Tensors the family lacks that BERT's layout has, as (name, rows): DistilBERT's one-row
     /// token-type table, all zeros.
     pub fn zero_tables(self) -> &'static [(&'static str, usize)] {

@@ -1,7 +1,9 @@
-//! A byline model written as a plain `BertForTokenClassification` folder that transformers'
+//! A byline model written as a plain `...ForTokenClassification` folder of its encoder's family
+//! (BERT, RoBERTa, XLM-RoBERTa, ELECTRA) that transformers'
 //! `AutoModelForTokenClassification.from_pretrained` loads with no missing and no unexpected
-//! keys: the encoder under `bert.`, the entity head's linear layer as `classifier.`, `config.json`
-//! with `id2label`, the tokenizer and its settings.
+//! keys: the encoder under the family's prefix (`bert.`, `roberta.`, `electra.`), the entity
+//! head's linear layer as `classifier.`, `config.json` with `id2label`, the tokenizer and its
+//! settings.
 //!
 //! What such a folder cannot hold is said, not hidden ([`HfExport::dropped`]): byline's casing
 //! table (added to the input embeddings from each word's capitalisation) and the entity head's
@@ -15,6 +17,7 @@ use candle_core::{DType, Tensor};
 
 use crate::embeddings::CASING_EMBEDDINGS;
 use crate::error::{Error, Result};
+use crate::family::Family;
 use crate::head::DecoderKind;
 use crate::tagger::{HeadKind, Tagger, TOKENIZER_FILE};
 use crate::token_classifier::TOKENIZER_CONFIG_FILE;
@@ -73,32 +76,28 @@ fn entity_head(tagger: &Tagger) -> Result<usize> {
         })
 }
 
-/// Writes `tagger` as a plain `BertForTokenClassification` folder in `dir` (created), with
-/// weights in `dtype`.
+/// Writes `tagger` as a plain `...ForTokenClassification` folder of its encoder's family in
+/// `dir` (created), with weights in `dtype`: BERT, RoBERTa, XLM-RoBERTa or ELECTRA, the
+/// encoder under the family's prefix. A model fine-tuned from DistilBERT is written as BERT
+/// (byline reads DistilBERT into BERT's layout, with a zero token-type table: the same
+/// function, which `BertForTokenClassification` computes).
 pub fn export_hf(tagger: &Tagger, dir: &Path, dtype: DType) -> Result<HfExport> {
     let family = tagger.config().family();
-    if family != crate::family::Family::Bert {
-        return Err(Error::InvalidTagger {
-            message: format!(
-                "`--format hf` writes BERT models; this one is {} (not yet written back in its \
-                 family's layout)",
-                family.model_type()
-            ),
-        });
-    }
     let h = entity_head(tagger)?;
     let dropped = lossy_parts(tagger)?;
     let spec = &tagger.spec().heads[h];
     std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
 
     let mut config = tagger.token_classification_config(h);
-    config.extra.insert("model_type".into(), "bert".into());
+    config
+        .extra
+        .insert("model_type".into(), family.model_type().into());
     config.save(dir.join(CONFIG_FILE))?;
 
     let mut tensors: HashMap<String, Tensor> = HashMap::new();
     for (name, t) in tagger.encoder_tensors() {
         if name != CASING_EMBEDDINGS {
-            tensors.insert(format!("bert.{name}"), t);
+            tensors.insert(family.checkpoint_name(&name), t);
         }
     }
     let prefix = format!("heads.{}.classifier.", spec.name);
@@ -118,7 +117,7 @@ pub fn export_hf(tagger: &Tagger, dir: &Path, dtype: DType) -> Result<HfExport> 
     keys.sort();
     save_safetensors(tensors, &dir.join(SAFETENSORS_FILE), dtype)?;
     tagger.tokenizer().save(&dir.join(TOKENIZER_FILE))?;
-    let settings = tokenizer_settings(tagger);
+    let settings = tokenizer_settings(tagger, family);
     let path = dir.join(TOKENIZER_CONFIG_FILE);
     let text = serde_json::to_string_pretty(&settings).map_err(|source| Error::Json {
         path: path.clone(),
@@ -141,16 +140,19 @@ pub fn export_hf(tagger: &Tagger, dir: &Path, dtype: DType) -> Result<HfExport> 
 }
 
 /// `tokenizer_config.json`: the special tokens the tokenizer has, and the model's length.
-fn tokenizer_settings(tagger: &Tagger) -> serde_json::Value {
+fn tokenizer_settings(tagger: &Tagger, family: Family) -> serde_json::Value {
     let inner = tagger.tokenizer().inner();
     let mut settings = serde_json::Map::new();
-    for (key, candidates) in [
-        ("unk_token", ["[UNK]", "<unk>"]),
-        ("cls_token", ["[CLS]", "<s>"]),
-        ("sep_token", ["[SEP]", "</s>"]),
-        ("pad_token", ["[PAD]", "<pad>"]),
-        ("mask_token", ["[MASK]", "<mask>"]),
-    ] {
+    let pairs: [(&str, &[&str]); 7] = [
+        ("bos_token", &["<s>"]),
+        ("eos_token", &["</s>"]),
+        ("unk_token", &["[UNK]", "<unk>"]),
+        ("cls_token", &["[CLS]", "<s>"]),
+        ("sep_token", &["[SEP]", "</s>"]),
+        ("pad_token", &["[PAD]", "<pad>"]),
+        ("mask_token", &["[MASK]", "<mask>"]),
+    ];
+    for (key, candidates) in pairs {
         if let Some(t) = candidates.iter().find(|t| inner.token_to_id(t).is_some()) {
             settings.insert(key.into(), (*t).into());
         }
@@ -159,6 +161,11 @@ fn tokenizer_settings(tagger: &Tagger) -> serde_json::Value {
         "model_max_length".into(),
         tagger.config().max_positions().into(),
     );
-    settings.insert("tokenizer_class".into(), "BertTokenizer".into());
+    let class = match family {
+        Family::Roberta => "RobertaTokenizer",
+        Family::XlmRoberta => "XLMRobertaTokenizer",
+        Family::Bert | Family::DistilBert | Family::Electra => "BertTokenizer",
+    };
+    settings.insert("tokenizer_class".into(), class.into());
     serde_json::Value::Object(settings)
 }

@@ -263,7 +263,8 @@ impl TokenClassifier {
         }
         let classifier = Linear::new(weight, bias);
         Ok(TokenClassifier {
-            encoder: pretrained.encoder,
+            // Inference only: plain tensors, so no activation outlives its use.
+            encoder: pretrained.detached_encoder()?,
             config: pretrained.config,
             family,
             classifier,

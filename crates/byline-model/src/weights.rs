@@ -130,6 +130,28 @@ impl ParamStore {
         all
     }
 
+    /// An encoder over these weights (no copy) as plain tensors instead of variables, for
+    /// prediction only. candle records the inputs of every operation on a variable for a
+    /// backward pass, so a forward pass over variables keeps every activation of every layer
+    /// alive until its output is dropped (gigabytes for a batch of long windows); over plain
+    /// tensors each intermediate is freed as soon as it is used.
+    pub fn detached_encoder(
+        &self,
+        config: &Config,
+        dtype: DType,
+        device: &Device,
+    ) -> Result<Encoder> {
+        let tensors: HashMap<String, Tensor> = self
+            .tensors()
+            .into_iter()
+            .map(|(name, t)| (name, t.detach()))
+            .collect();
+        Ok(Encoder::load(
+            VarBuilder::from_tensors(tensors, dtype, device),
+            config,
+        )?)
+    }
+
     /// A builder over this store, for [`Encoder::load`].
     pub fn var_builder(&self, dtype: DType, device: &Device) -> VarBuilder<'static> {
         VarBuilder::from_backend(Box::new(self.clone()), dtype, device.clone())
@@ -321,6 +343,13 @@ impl Pretrained {
             },
             Checkpoint { path, kept },
         ))
+    }
+
+    /// The encoder over the same weights as plain tensors, for prediction only (see
+    /// [`ParamStore::detached_encoder`]).
+    pub fn detached_encoder(&self) -> Result<Encoder> {
+        let (dtype, device) = (self.encoder.dtype(), self.encoder.device());
+        self.params.detached_encoder(&self.config, dtype, &device)
     }
 
     /// Writes `dir/config.json` and `dir/model.safetensors` (creating `dir`), readable by
