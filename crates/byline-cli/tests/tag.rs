@@ -371,6 +371,7 @@ fn tag_conll_then_eval_equals_the_training_evaluation() {
         kind: byline_model::HeadKind::Entities,
         train: Vec::new(),
         dev: byline_core::corpus::load_documents(&gold).unwrap(),
+        cofenet: Vec::new(),
     };
     let metrics = byline_train::tagging::evaluate(&tagger, &[task]).unwrap();
     let f1 = metrics["entities.f1"];

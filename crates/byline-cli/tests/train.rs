@@ -129,7 +129,9 @@ fn train_runs_then_resume_continues() {
     let fit = &summary["linker"]["fit"];
     assert_eq!(fit["head"], "attributions", "{summary}");
     assert!(fit["train"]["examples"].as_u64().unwrap() > 0, "{summary}");
-    assert!(summary["linker"]["metrics"]["attributions.f1"].is_number());
+    let dev = &summary["linker"]["dev"];
+    assert!(dev["rules"]["attribution_f1"].is_number(), "{summary}");
+    assert!(dev["linker"]["attribution_f1"].is_number(), "{summary}");
 
     // Continue the same run to 8 steps from its step-5 checkpoint.
     let out = train(&["--resume", "--set", "max_steps=8"]);

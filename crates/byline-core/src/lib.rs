@@ -23,6 +23,7 @@ pub mod scheme;
 pub mod shared;
 pub mod source;
 pub mod span;
+pub mod speaker;
 pub mod stats;
 pub mod tokenize;
 pub mod window;

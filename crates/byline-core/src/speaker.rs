@@ -3,7 +3,7 @@
 //! # Rules
 //!
 //! 1. **Names.** A source whose head is an entity links to it
-//!    ([`byline_core::source::head_entity`]): "foreign ministry spokesman Bahram Qasemi" to
+//!    ([`crate::source::head_entity`]): "foreign ministry spokesman Bahram Qasemi" to
 //!    Bahram Qasemi, "Smith of the Treasury" to Smith. An entity that only modifies the head
 //!    ("the influential US daily", "the Clinton campaign") is not linked: a description with no
 //!    name stays unresolved rather than guessed.
@@ -29,8 +29,8 @@
 //! Attributions are resolved in the text order of their sources, so a pronoun can lean on
 //! the speakers resolved before it.
 
-use byline_core::source::{head_entity_among, pronoun};
-use byline_core::{Document, Span};
+use crate::source::{head_entity_among, pronoun};
+use crate::{Document, Mention, Span};
 
 /// How many sentences back a pronoun may look for its entity.
 pub const MAX_SENTENCES: usize = 3;
@@ -87,7 +87,7 @@ pub fn source_entities(doc: &Document) -> Vec<Option<usize>> {
 fn inside<'a>(
     doc: &'a Document,
     by_start: &'a [usize],
-    source: &'a byline_core::Mention,
+    source: &'a Mention,
 ) -> impl Iterator<Item = usize> + 'a {
     source.pieces.iter().flat_map(move |p| {
         let first = by_start.partition_point(|&e| doc.entities[e].span.start < p.start);
@@ -163,7 +163,7 @@ impl<'a> Sentences<'a> {
 
 #[cfg(test)]
 mod tests {
-    use byline_core::{Attribution, Entity, Mention, Span};
+    use crate::{Attribution, Entity, Mention, Span};
 
     use super::*;
 

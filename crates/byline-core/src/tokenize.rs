@@ -114,6 +114,36 @@ pub fn tokenize_document(doc: &mut Document) {
     }
 }
 
+/// Sentences longer than this many words are cut into pieces of this size by
+/// [`prepare_for_tagging`]: text without sentence ends (a 5 MB line) would otherwise be one
+/// sentence, in which quote assembly pairs every content with every cue.
+pub const MAX_SENTENCE_WORDS: usize = 200;
+
+/// A document as the tagger reads it: annotations removed, tokenised (its own tokens and
+/// sentences kept when it has both, else both made afresh), sentences at most
+/// [`MAX_SENTENCE_WORDS`] words. Every path from a document to its predicted annotations
+/// (`byline tag`, `serve`, training's dev figures, `train-linker`) starts here.
+pub fn prepare_for_tagging(mut doc: Document) -> Document {
+    doc.entities.clear();
+    doc.attributions.clear();
+    if doc.tokens.is_empty() || doc.sentences.is_empty() {
+        doc.sentences.clear();
+        tokenize_document(&mut doc);
+    }
+    if doc.sentences.iter().any(|s| s.len() > MAX_SENTENCE_WORDS) {
+        doc.sentences = doc
+            .sentences
+            .iter()
+            .flat_map(|s| {
+                s.clone()
+                    .step_by(MAX_SENTENCE_WORDS)
+                    .map(move |start| start..(start + MAX_SENTENCE_WORDS).min(s.end))
+            })
+            .collect();
+    }
+    doc
+}
+
 fn char_at(text: &str, i: usize) -> Option<char> {
     text.get(i..)?.chars().next()
 }

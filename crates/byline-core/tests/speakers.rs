@@ -1,13 +1,13 @@
 //! Quotes and their speakers on constructed texts, without a model: role spans and entities are
 //! marked by hand, assembled by the rules of `byline_core::assemble`, classified by
-//! `byline_core::quote::QuoteKind` and linked by `byline_infer::link::source_entities`.
+//! `byline_core::quote::QuoteKind` and linked by `byline_core::speaker::source_entities`.
 
 use byline_core::align::{role_labels, role_tags, roles_from_tags, RoleSpans};
 use byline_core::assemble::assemble;
 use byline_core::quote::QuoteKind;
+use byline_core::speaker::source_entities;
 use byline_core::tokenize::tokenize_document;
 use byline_core::{Attribution, Document, Entity, Mention, Scheme, Span, TagSet};
-use byline_infer::link::source_entities;
 
 /// Parses marks: `{C ...}` content, `{Q ...}` cue, `{S ...}` source, `[PER ...]` (any label)
 /// entity. Returns the tokenized document with its entities, and the role spans decoded from

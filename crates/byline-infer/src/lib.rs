@@ -10,9 +10,10 @@
 //!   ([`Tagger::predict_heads`](byline_model::Tagger::predict_heads): windows of all documents
 //!   sorted by length and batched, each word taken from the window where it sits most
 //!   centrally, constrained decoding), and turns word tags into entities and assembled
-//!   attributions. A document that fails to tag is an error of its own; the rest go on.
+//!   attributions with their speakers linked ([`Tagger::annotate_prepared`](byline_model::Tagger::annotate_prepared),
+//!   the same path training's dev figures take). A document that fails to tag is an error of
+//!   its own; the rest go on.
 //! * [`default_model`]: where the default model committed under `models/` is found.
-//! * [`link`]: the predicted entity an attribution's source names.
 //! * [`conll`]: pre-tokenised CoNLL input whose lines come back with a predicted IOB2 column.
 //!
 //! ```no_run
@@ -35,7 +36,6 @@
 pub mod batch;
 pub mod conll;
 pub mod error;
-pub mod link;
 pub mod model;
 pub mod pipeline;
 

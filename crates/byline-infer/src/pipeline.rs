@@ -2,12 +2,11 @@
 
 use std::collections::VecDeque;
 
-use byline_core::tokenize::tokenize_document;
+use byline_core::tokenize::prepare_for_tagging;
 use byline_core::{Document, LabelSet};
-use byline_model::{DocumentInput, HeadKind, Tagger, TextInput};
+use byline_model::{Annotated, DocumentInput, Heads, Tagger, TextInput};
 
 use crate::error::{DocError, Error, Result};
-use crate::link::source_entities;
 use crate::model::{Model, PlainModel};
 
 /// Documents per chunk, by default.
@@ -15,16 +14,10 @@ pub const CHUNK_DOCUMENTS: usize = 64;
 /// Bytes of text per chunk, by default (a longer document is a chunk of its own).
 pub const CHUNK_BYTES: usize = 1 << 20;
 
-/// One tagged document.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Tagged {
-    /// The input document, tokenised (its own tokens and sentences kept when it had both),
-    /// with the predicted entities and attributions only.
-    pub document: Document,
-    /// For each attribution, the index in `document.entities` of the entity its source names
-    /// ([`crate::link::source_entities`]).
-    pub source_entities: Vec<Option<usize>>,
-}
+/// One tagged document: the document with its predicted entities and attributions, and each
+/// attribution's speaker link (byline-model's [`Annotated`], the output of the one path from a
+/// document to its annotations).
+pub type Tagged = Annotated;
 
 /// The tagging pipeline over a loaded model: for byline's own tagger, its first entity head and
 /// its first attribution head (either may be absent, not both); for a plain token-classification
@@ -38,27 +31,17 @@ pub struct Pipeline<'t> {
 
 #[derive(Debug, Clone, Copy)]
 enum Engine<'t> {
-    Tagger {
-        tagger: &'t Tagger,
-        entity_head: Option<usize>,
-        attribution_head: Option<usize>,
-    },
+    Tagger { tagger: &'t Tagger, heads: Heads },
     Plain(&'t PlainModel),
 }
 
 impl<'t> Pipeline<'t> {
     pub fn new(tagger: &'t Tagger) -> Result<Self> {
-        let first = |kind| tagger.spec().heads.iter().position(|h| h.kind == kind);
-        let entity_head = first(HeadKind::Entities);
-        let attribution_head = first(HeadKind::Attributions);
-        if entity_head.is_none() && attribution_head.is_none() {
+        let heads = tagger.default_heads();
+        if heads.entities.is_none() && heads.attributions.is_none() {
             return Err(Error::NoHeads);
         }
-        Ok(Self::with_engine(Engine::Tagger {
-            tagger,
-            entity_head,
-            attribution_head,
-        }))
+        Ok(Self::with_engine(Engine::Tagger { tagger, heads }))
     }
 
     /// The pipeline of any [`Model`].
@@ -96,7 +79,7 @@ impl<'t> Pipeline<'t> {
     /// The index of the tagger's head whose entities are predicted, if any.
     pub fn entity_head(&self) -> Option<usize> {
         match self.engine {
-            Engine::Tagger { entity_head, .. } => entity_head,
+            Engine::Tagger { heads, .. } => heads.entities,
             Engine::Plain(_) => None,
         }
     }
@@ -104,9 +87,7 @@ impl<'t> Pipeline<'t> {
     /// The index of the tagger's head whose attributions are predicted, if any.
     pub fn attribution_head(&self) -> Option<usize> {
         match self.engine {
-            Engine::Tagger {
-                attribution_head, ..
-            } => attribution_head,
+            Engine::Tagger { heads, .. } => heads.attributions,
             Engine::Plain(_) => None,
         }
     }
@@ -114,11 +95,9 @@ impl<'t> Pipeline<'t> {
     /// The entity types the model tags, if it tags entities.
     pub fn entity_labels(&self) -> Option<LabelSet> {
         match self.engine {
-            Engine::Tagger {
-                tagger,
-                entity_head,
-                ..
-            } => entity_head.map(|h| LabelSet::from_names(&tagger.spec().heads[h].labels)),
+            Engine::Tagger { tagger, heads } => heads
+                .entities
+                .map(|h| LabelSet::from_names(&tagger.spec().heads[h].labels)),
             Engine::Plain(p) => Some(LabelSet::from_names(p.classifier.entity_types())),
         }
     }
@@ -163,7 +142,7 @@ impl<'t> Pipeline<'t> {
         let _span = tracing::debug_span!("prepare").entered();
         docs.into_iter()
             .map(|doc| {
-                let doc = prepared(doc?);
+                let doc = prepare_for_tagging(doc?);
                 let input = match self.engine {
                     Engine::Tagger { tagger, .. } => tagger.prepare(&doc).map(Input::Windows),
                     Engine::Plain(p) => p.classifier.prepare(&doc.text).map(Input::Text),
@@ -228,11 +207,7 @@ impl<'t> Pipeline<'t> {
             return Ok(Vec::new());
         }
         match self.engine {
-            Engine::Tagger {
-                tagger,
-                entity_head,
-                attribution_head,
-            } => tag_with_tagger(tagger, entity_head, attribution_head, batch),
+            Engine::Tagger { tagger, heads } => tag_with_tagger(tagger, heads, batch),
             Engine::Plain(p) => tag_plain(p, batch),
         }
     }
@@ -240,15 +215,9 @@ impl<'t> Pipeline<'t> {
 
 fn tag_with_tagger(
     tagger: &Tagger,
-    entity_head: Option<usize>,
-    attribution_head: Option<usize>,
+    heads: Heads,
     batch: &[Ready],
 ) -> Result<Vec<Result<Tagged, DocError>>> {
-    let heads: Vec<usize> = entity_head
-        .iter()
-        .chain(&attribution_head)
-        .copied()
-        .collect();
     let inputs = batch
         .iter()
         .map(|r| match &r.input {
@@ -256,30 +225,12 @@ fn tag_with_tagger(
             Input::Text(_) => Err(Error::WrongInput),
         })
         .collect::<Result<Vec<&DocumentInput>>>()?;
-    let predictions = tagger.predict_prepared(&inputs, &heads)?;
-    let of_head = |h: Option<usize>| {
-        h.and_then(|h| heads.iter().position(|&x| x == h))
-            .map(|i| &predictions[i])
-    };
-    let (entities, attributions) = (of_head(entity_head), of_head(attribution_head));
-    Ok(batch
-        .iter()
-        .enumerate()
-        .map(|(d, Ready { doc, .. })| {
-            let mut document = doc.clone();
-            let fail = |e: byline_model::Error| DocError::new(&doc.id, chain(&e));
-            if let (Some(h), Some(pred)) = (entity_head, entities) {
-                document.entities = tagger.entities(doc, &pred[d], h).map_err(fail)?;
-            }
-            if let (Some(h), Some(pred)) = (attribution_head, attributions) {
-                document.attributions = tagger.attributions(doc, &pred[d], h).map_err(fail)?;
-            }
-            let source_entities = source_entities(&document);
-            Ok(Tagged {
-                document,
-                source_entities,
-            })
-        })
+    let docs: Vec<Document> = batch.iter().map(|r| r.doc.clone()).collect();
+    Ok(tagger
+        .annotate_prepared(&docs, &inputs, heads)?
+        .into_iter()
+        .zip(batch)
+        .map(|(result, r)| result.map_err(|e| DocError::new(&r.doc.id, chain(&e))))
         .collect())
 }
 
@@ -320,34 +271,6 @@ pub enum Input {
 pub struct Ready {
     pub doc: Document,
     pub input: Input,
-}
-
-/// Sentences longer than this many words are cut into pieces of this size: text without
-/// sentence ends (a 5 MB line) would otherwise be one sentence, in which quote assembly pairs
-/// every content with every cue.
-pub const MAX_SENTENCE_WORDS: usize = 200;
-
-/// A document ready for the tagger: tokenised, sentences at most [`MAX_SENTENCE_WORDS`] words,
-/// without annotations.
-fn prepared(mut doc: Document) -> Document {
-    doc.entities.clear();
-    doc.attributions.clear();
-    if doc.tokens.is_empty() || doc.sentences.is_empty() {
-        doc.sentences.clear();
-        tokenize_document(&mut doc);
-    }
-    if doc.sentences.iter().any(|s| s.len() > MAX_SENTENCE_WORDS) {
-        doc.sentences = doc
-            .sentences
-            .iter()
-            .flat_map(|s| {
-                s.clone()
-                    .step_by(MAX_SENTENCE_WORDS)
-                    .map(move |start| start..(start + MAX_SENTENCE_WORDS).min(s.end))
-            })
-            .collect();
-    }
-    doc
 }
 
 /// An error and its sources, `: `-separated.

@@ -101,3 +101,45 @@ fn given_tokens_and_sentences_are_kept() {
         "New York"
     );
 }
+
+#[test]
+fn the_pipeline_gives_what_the_tagger_annotates() {
+    // One path from a document to its annotations: `byline tag` (this pipeline, chunked, on a
+    // second thread) and training's dev figures (`Tagger::annotate`) give the same documents,
+    // sentence cap and speaker links included.
+    let tagger = forced_tagger();
+    let long = "we will win , ".repeat(70); // one sentence of 280 words: cut at 200
+    let texts = [
+        "Merkel met the officials in Berlin. \"We will win,\" Merkel said.",
+        "officials said Merkel met the officials, we said.",
+        long.as_str(),
+        "",
+    ];
+    let docs: Vec<Document> = texts
+        .iter()
+        .enumerate()
+        .map(|(i, t)| Document::new(format!("d{i}"), *t))
+        .collect();
+    let pipeline = Pipeline::new(&tagger).unwrap().with_chunks(2, 1 << 20);
+    let tagged: Vec<Tagged> = pipeline
+        .tag(docs.iter().cloned().map(Ok))
+        .map(Result::unwrap)
+        .collect();
+    let annotated = tagger.annotate(&docs, tagger.default_heads()).unwrap();
+    assert_eq!(tagged, annotated);
+    let cut = &annotated[2].document;
+    assert_eq!(cut.tokens.len(), 280);
+    assert!(
+        cut.sentences.len() == 2
+            && cut
+                .sentences
+                .iter()
+                .all(|s| s.len() <= byline_core::tokenize::MAX_SENTENCE_WORDS),
+        "{:?}",
+        cut.sentences
+    );
+    // Entities are linked as sources where the attribution head found any.
+    for a in &annotated {
+        assert_eq!(a.source_entities.len(), a.document.attributions.len());
+    }
+}

@@ -80,7 +80,9 @@ pub use kernels::layer_norm::LayerNorm;
 pub use kernels::quant::{Q8Linear, Quantization};
 pub use linker::{Linker, LinkerConfig, WordVectors};
 pub use tag_batch::TagBatch;
-pub use tagger::{HeadKind, HeadSpec, TagTrainBatch, Tagger, TaggerConfig, WordPredictions};
+pub use tagger::{
+    Annotated, HeadKind, HeadSpec, Heads, TagTrainBatch, Tagger, TaggerConfig, WordPredictions,
+};
 pub use token_classifier::{ModelKind, TextInput, TokenClassifier};
 pub use tokenize::{Encoding, Tokenizer};
 pub use weights::{LoadOptions, ParamStore, Pretrained};

@@ -39,16 +39,21 @@ fn step(name: &str, family: Family) {
     let dir = fixtures().join(name);
     let golden = candle_core::safetensors::load(dir.join("train_step.safetensors"), &Device::Cpu)
         .unwrap_or_else(|e| panic!("{name}: {e}"));
-    let (pretrained, checkpoint) =
-        Pretrained::load_with(&dir, &LoadOptions::default(), |n| n.starts_with("classifier."))
-            .unwrap();
+    let (pretrained, checkpoint) = Pretrained::load_with(&dir, &LoadOptions::default(), |n| {
+        n.starts_with("classifier.")
+    })
+    .unwrap();
     let weight = Var::from_tensor(&checkpoint.kept["classifier.weight"]).unwrap();
     let bias = Var::from_tensor(&checkpoint.kept["classifier.bias"]).unwrap();
     let classifier = Linear::new(weight.as_tensor().clone(), bias.as_tensor().clone());
 
     let ids = golden["input_ids"].to_dtype(DType::U32).unwrap();
     let mask = &golden["attention_mask"];
-    let labels = golden["labels"].flatten_all().unwrap().to_vec1::<i64>().unwrap();
+    let labels = golden["labels"]
+        .flatten_all()
+        .unwrap()
+        .to_vec1::<i64>()
+        .unwrap();
     let casing = Tensor::full(Casing::Special.id(), ids.shape(), &Device::Cpu).unwrap();
 
     // Dropout off (train = false) as in PyTorch's eval mode; the graph is recorded either way.

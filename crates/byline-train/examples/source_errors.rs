@@ -40,7 +40,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .ok_or("no attribution head")?
         .name
         .clone();
-    let pred = tagger.annotate(&gold, &head)?;
+    let pred: Vec<_> = tagger
+        .annotate(&gold, tagger.heads_for(&head)?)?
+        .into_iter()
+        .map(|a| a.document)
+        .collect();
     // The source spans the tagger found, linked or not.
     let h = tagger.head_index(&head)?;
     let tag_set = tagger.heads()[h].tag_set().clone();

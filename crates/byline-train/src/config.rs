@@ -132,6 +132,11 @@ pub struct TaskConfig {
     /// Entity types of an entity task; when absent, those of the training data (sorted).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub labels: Option<Vec<String>>,
+    /// An attribution task's dev documents as CofeNet's rows (such as
+    /// `../shared/eval/polnear-cofenet-dev.jsonl`): evaluation adds CofeNet-style exact span
+    /// F1 per role over them (`<t>.cofenet_source_f1`, `_cue_f1`, `_content_f1`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cofenet_rows: Option<PathBuf>,
 }
 
 impl TaskConfig {
@@ -146,6 +151,7 @@ impl TaskConfig {
             scheme: Scheme::default(),
             decoder: DecoderKind::default(),
             labels: None,
+            cofenet_rows: None,
         }
     }
 }

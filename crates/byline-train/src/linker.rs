@@ -11,9 +11,13 @@
 //! content's candidates, AdamW, a few seconds an epoch on two cores. The epoch with the best
 //! dev accuracy (on gold spans) is kept.
 
+use std::path::Path;
+
 use byline_core::align::{role_tags, roles_from_tags, RoleSpans};
 use byline_core::assemble::link_problem;
-use byline_core::metrics::attribution::{dice, mention_tokens};
+use byline_core::metrics::attribution::{
+    dice, evaluate_attributions, mention_tokens, AttributionScores,
+};
 use byline_core::Document;
 use byline_model::linker::{input_size, link_inputs};
 use byline_model::{HeadKind, Linker, LinkerConfig, Tagger};
@@ -450,4 +454,101 @@ pub fn fit_linker(
             epochs,
         },
     ))
+}
+
+/// End-to-end dev figures of an attribution head: `byline tag`'s output on the dev documents
+/// scored against their gold attributions.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct AttributionFigures {
+    pub content_overlap_f1: f64,
+    pub content_exact_f1: f64,
+    pub source_exact_f1: f64,
+    pub cue_exact_f1: f64,
+    pub attribution_f1: f64,
+    pub direct_attribution_f1: f64,
+    pub direct_speaker_correct: f64,
+    pub direct_speaker_correct_when_found: f64,
+}
+
+impl AttributionFigures {
+    pub fn of(s: &AttributionScores) -> Self {
+        AttributionFigures {
+            content_overlap_f1: s.all.content.overlap.f1(),
+            content_exact_f1: s.all.content.exact.f1(),
+            source_exact_f1: s.all.source.exact.f1(),
+            cue_exact_f1: s.all.cue.exact.f1(),
+            attribution_f1: s.all.attribution.f1(),
+            direct_attribution_f1: s.direct.attribution.f1(),
+            direct_speaker_correct: s.direct_speaker.accuracy(),
+            direct_speaker_correct_when_found: s.direct_speaker.accuracy_when_found(),
+        }
+    }
+}
+
+/// The gold documents a linker learns from (`train`) and is chosen and scored on (`dev`).
+#[derive(Debug, Clone, Copy)]
+pub struct Gold<'a> {
+    pub train: &'a [Document],
+    pub dev: &'a [Document],
+}
+
+/// What [`fit_and_save`] did: the fit, and the dev figures with sources chosen by the rules
+/// and by the fitted linker (absent without dev documents).
+#[derive(Debug, Clone, Serialize)]
+pub struct LinkerReport {
+    pub fit: LinkerFit,
+    pub dev: Option<LinkerDev>,
+}
+
+#[derive(Debug, Clone, Copy, Serialize)]
+pub struct LinkerDev {
+    pub rules: AttributionFigures,
+    pub linker: AttributionFigures,
+}
+
+/// The source scorer's whole sequence, once for `byline train` (on the best model) and
+/// `byline train-linker`: fit a linker for attribution head `head` on gold `train` (the epoch
+/// chosen on `dev`), score `dev` end to end through [`Tagger::annotate`] (the path `byline tag`
+/// takes) with the rules and with the linker, attach the linker to `tagger` and save the model
+/// into `out` in `dtype`.
+pub fn fit_and_save(
+    tagger: &mut Tagger,
+    head: &str,
+    Gold { train, dev }: Gold<'_>,
+    cfg: &LinkerTraining,
+    out: &Path,
+    dtype: DType,
+    report: impl FnMut(&LinkEpoch),
+) -> Result<LinkerReport> {
+    let (linker, fit) = fit_linker(tagger, head, train, dev, cfg, report)?;
+    let dev = if dev.is_empty() {
+        None
+    } else {
+        let mut plain = tagger.detached().map_err(Error::model)?;
+        plain.set_linker(None).map_err(Error::model)?;
+        let heads = plain.heads_for(head).map_err(Error::model)?;
+        let score = |t: &Tagger| -> Result<AttributionFigures> {
+            let pred: Vec<Document> = t
+                .annotate(dev, heads)
+                .map_err(Error::model)?
+                .into_iter()
+                .map(|a| a.document)
+                .collect();
+            let scores = evaluate_attributions(dev, &pred)
+                .map_err(|e| Error::Eval(format!("head `{head}`: {e}")))?;
+            Ok(AttributionFigures::of(&scores))
+        };
+        let rules = score(&plain)?;
+        plain
+            .set_linker(Some(linker.clone()))
+            .map_err(Error::model)?;
+        let linked = score(&plain)?;
+        Some(LinkerDev {
+            rules,
+            linker: linked,
+        })
+    };
+    tagger.set_linker(Some(linker)).map_err(Error::model)?;
+    tagger.save_as(out, dtype).map_err(Error::model)?;
+    Ok(LinkerReport { fit, dev })
 }

@@ -7,13 +7,16 @@
 //! * attribution tasks: `<t>.f1` (whole attributions), `<t>.content_overlap_f1`,
 //!   `<t>.content_exact_f1`, `<t>.source_exact_f1`, `<t>.cue_exact_f1`,
 //!   `<t>.direct_speaker_correct` (share of gold direct quotes with a source whose predicted
-//!   source is exactly right);
+//!   source is exactly right); with `cofenet_rows`, `<t>.cofenet_source_f1`,
+//!   `<t>.cofenet_cue_f1`, `<t>.cofenet_content_f1` (exact span F1 per role over CofeNet's
+//!   rows, [`byline_core::metrics::cofenet`]);
 //! * `f1`: the mean of the tasks' `<t>.f1` (the default best-model figure).
 
 use std::path::{Path, PathBuf};
 
 use byline_core::align::AlignStats;
 use byline_core::metrics::attribution::evaluate_attributions;
+use byline_core::metrics::cofenet::{self, evaluate_cofenet};
 use byline_core::metrics::entity::evaluate_entities;
 use byline_core::tokenize::tokenize_document;
 use byline_core::{corpus, Document};
@@ -73,6 +76,8 @@ pub struct TaskData {
     pub kind: HeadKind,
     pub train: Vec<Document>,
     pub dev: Vec<Document>,
+    /// The dev documents as CofeNet's rows (`cofenet_rows`), for CofeNet-style figures.
+    pub cofenet: Vec<cofenet::Row>,
 }
 
 /// Reads and tokenises every task's training and dev corpora (CoNLL file, PolNeAR split
@@ -107,11 +112,16 @@ pub fn load_tasks(cfg: &TrainConfig) -> Result<Vec<TaskData>> {
                 dev = dev.len(),
                 "read task corpora"
             );
+            let cofenet = match &task.cofenet_rows {
+                Some(path) => cofenet::read_rows(path).map_err(Error::model)?,
+                None => Vec::new(),
+            };
             Ok(TaskData {
                 name: task.name.clone(),
                 kind,
                 train,
                 dev,
+                cofenet,
             })
         })
         .collect()
@@ -277,9 +287,14 @@ pub fn evaluate(tagger: &Tagger, tasks: &[TaskData]) -> Result<Metrics> {
     let mut mains = Vec::new();
     for task in tasks.iter().filter(|t| !t.dev.is_empty()) {
         let eval = |e: byline_core::Error| Error::Eval(format!("task `{}`: {e}", task.name));
-        let pred = tagger
-            .annotate(&task.dev, &task.name)
-            .map_err(|e| Error::Eval(format!("task `{}`: {e}", task.name)))?;
+        // Exactly what `byline tag` would output for these documents (the same path).
+        let pred: Vec<Document> = tagger
+            .heads_for(&task.name)
+            .and_then(|heads| tagger.annotate(&task.dev, heads))
+            .map_err(|e| Error::Eval(format!("task `{}`: {e}", task.name)))?
+            .into_iter()
+            .map(|a| a.document)
+            .collect();
         let mut put = |figure: &str, value: f64| {
             metrics.insert(format!("{}.{figure}", task.name), value);
         };
@@ -298,6 +313,12 @@ pub fn evaluate(tagger: &Tagger, tasks: &[TaskData]) -> Result<Metrics> {
                 put("content_exact_f1", all.content.exact.f1());
                 put("source_exact_f1", all.source.exact.f1());
                 put("cue_exact_f1", all.cue.exact.f1());
+                if !task.cofenet.is_empty() {
+                    let c = evaluate_cofenet(&task.cofenet, &pred).map_err(eval)?;
+                    put("cofenet_source_f1", c.source.f1());
+                    put("cofenet_cue_f1", c.cue.f1());
+                    put("cofenet_content_f1", c.content.f1());
+                }
                 all.attribution.f1()
             }
         };

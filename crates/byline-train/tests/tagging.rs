@@ -145,6 +145,7 @@ fn the_tagger_learns_eight_sentences_by_heart() {
         kind: HeadKind::Entities,
         train: docs.clone(),
         dev: docs,
+        cofenet: Vec::new(),
     }];
     let examples = tagging::training_examples(&tagger, &tasks).unwrap();
     assert!(examples[0].len() >= 4, "documents span several windows");

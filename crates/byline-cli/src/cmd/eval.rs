@@ -3,8 +3,8 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use anyhow::{bail, Result};
-use byline_core::metrics::Report;
+use anyhow::{bail, Context, Result};
+use byline_core::metrics::{cofenet, Report};
 use byline_core::Document;
 
 use crate::input::{self, Format};
@@ -23,6 +23,12 @@ pub struct Args {
     /// Format of the predictions: conll, polnear or jsonl (detected when not given).
     #[arg(long)]
     pred_format: Option<Format>,
+    /// Also score the predictions CofeNet's way: exact span F1 per role over CofeNet's rows
+    /// (a JSONL of `tokens`, `labels`, `id` = `<article>_<annotator>`, such as
+    /// `../shared/eval/polnear-cofenet-dev.jsonl`), each row laid over the predicted document
+    /// named after its article.
+    #[arg(long, value_name = "ROWS")]
+    cofenet: Option<PathBuf>,
     /// Print the report as JSON.
     #[arg(long)]
     json: bool,
@@ -32,10 +38,18 @@ pub fn run(args: Args) -> Result<ExitCode> {
     let gold = input::load(&args.gold, args.gold_format)?.documents;
     let mut pred = input::load(&args.pred, args.pred_format)?.documents;
     pair_by_position(&gold, &mut pred)?;
-    let report = Report::evaluate(&gold, &pred)?;
+    let mut report = Report::evaluate(&gold, &pred)?;
+    if let Some(path) = &args.cofenet {
+        let rows = cofenet::read_rows(path)?;
+        let scores = cofenet::evaluate_cofenet(&rows, &pred).with_context(|| {
+            format!("cannot score {} on {}", args.pred.display(), path.display())
+        })?;
+        report.cofenet = Some(scores.table());
+    }
     let text = if args.json {
         serde_json::to_string_pretty(&report)? + "\n"
-    } else if report.entities.is_none() && report.attribution.is_none() {
+    } else if report.entities.is_none() && report.attribution.is_none() && report.cofenet.is_none()
+    {
         "neither file has entities or attributions\n".to_string()
     } else {
         report.to_string()

@@ -77,7 +77,8 @@ pub fn run(args: Args) -> Result<ExitCode> {
 }
 
 /// Trains the learned source scorer of the first attribution task on the best model and stores
-/// it there (`linker_epochs` > 0); returns what it found and the best model's dev figures with it.
+/// it there (`linker_epochs` > 0); returns what it found and the task's dev figures by rules and
+/// with the linker ([`byline_train::linker::fit_and_save`]).
 fn train_linker(
     cfg: &byline_train::TrainConfig,
     tasks: &[byline_train::TaskData],
@@ -99,12 +100,17 @@ fn train_linker(
         seed: cfg.seed,
         ..Default::default()
     };
-    let (linker, fit) = byline_train::linker::fit_linker(
-        &tagger,
+    let dtype = tagger.dtype();
+    let report = byline_train::linker::fit_and_save(
+        &mut tagger,
         &task.name,
-        &task.train,
-        &task.dev,
+        byline_train::linker::Gold {
+            train: &task.train,
+            dev: &task.dev,
+        },
         &training,
+        best,
+        dtype,
         |e| {
             tracing::info!(
                 epoch = e.epoch,
@@ -114,15 +120,7 @@ fn train_linker(
                 "linker epoch"
             );
         },
-    )?;
-    tagger.set_linker(Some(linker))?;
-    tagger
-        .save(best)
-        .with_context(|| format!("cannot write the linker to {}", best.display()))?;
-    let metrics = if task.dev.is_empty() {
-        serde_json::Value::Null
-    } else {
-        serde_json::to_value(tagging::evaluate(&tagger, tasks)?)?
-    };
-    Ok(Some(serde_json::json!({ "fit": fit, "metrics": metrics })))
+    )
+    .with_context(|| format!("cannot train the source scorer on {}", best.display()))?;
+    Ok(Some(serde_json::to_value(report)?))
 }

@@ -6,11 +6,10 @@ use std::process::ExitCode;
 
 use anyhow::{bail, Context, Result};
 use byline_core::corpus;
-use byline_core::metrics::attribution::{evaluate_attributions, AttributionScores};
 use byline_core::tokenize::tokenize_document;
 use byline_core::Document;
 use byline_model::{HeadKind, LoadOptions, Tagger};
-use byline_train::linker::{fit_linker, LinkSpans, LinkerTraining};
+use byline_train::linker::{fit_and_save, Gold, LinkSpans, LinkerTraining};
 use serde_json::json;
 
 use crate::cmd::export::Precision;
@@ -63,19 +62,6 @@ fn read(path: &Path) -> Result<Vec<Document>> {
     Ok(docs)
 }
 
-fn figures(s: &AttributionScores) -> serde_json::Value {
-    json!({
-        "content_overlap_f1": s.all.content.overlap.f1(),
-        "content_exact_f1": s.all.content.exact.f1(),
-        "source_exact_f1": s.all.source.exact.f1(),
-        "cue_exact_f1": s.all.cue.exact.f1(),
-        "attribution_f1": s.all.attribution.f1(),
-        "direct_attribution_f1": s.direct.attribution.f1(),
-        "direct_speaker_correct": s.direct_speaker.accuracy(),
-        "direct_speaker_correct_when_found": s.direct_speaker.accuracy_when_found(),
-    })
-}
-
 pub fn run(args: Args) -> Result<ExitCode> {
     let model = super::tag::model_dir(Some(&args.model))?;
     if model.canonicalize().ok() == args.output.canonicalize().ok() {
@@ -93,7 +79,6 @@ pub fn run(args: Args) -> Result<ExitCode> {
             .map(|h| h.name.clone())
             .context("the model has no attribution head")?,
     };
-    let h = tagger.head_index(&head)?;
     let train_docs = read(&args.train)?;
     let dev_docs = read(&args.dev)?;
     let cfg = LinkerTraining {
@@ -107,46 +92,29 @@ pub fn run(args: Args) -> Result<ExitCode> {
         },
         ..LinkerTraining::default()
     };
-    let (linker, fit) = fit_linker(&tagger, &head, &train_docs, &dev_docs, &cfg, |e| {
-        eprintln!(
-            "epoch {:>2}  loss {:.4}  dev accuracy {:.4} (rules {:.4})",
-            e.epoch, e.loss, e.dev.linker, e.dev.rules
-        );
-    })?;
-    let encoder = tagger.detached()?;
-
-    // End to end on dev: the model's own spans, assembled by the rules and by the linker.
-    let mut linked = encoder.clone();
-    linked.set_linker(Some(linker.clone()))?;
-    let pred = linked.predict(&dev_docs, &head)?;
-    let (mut by_rules, mut by_linker) = (Vec::new(), Vec::new());
-    for (doc, p) in dev_docs.iter().zip(&pred) {
-        let mut rules = p.clone();
-        rules.vectors = Default::default();
-        by_rules.push(Document {
-            attributions: linked.attributions(doc, &rules, h)?,
-            entities: Vec::new(),
-            ..doc.clone()
-        });
-        by_linker.push(Document {
-            attributions: linked.attributions(doc, p, h)?,
-            entities: Vec::new(),
-            ..doc.clone()
-        });
-    }
-    let rules = evaluate_attributions(&dev_docs, &by_rules)?;
-    let learned = evaluate_attributions(&dev_docs, &by_linker)?;
-
-    tagger.set_linker(Some(linker))?;
-    let dtype = args.dtype.dtype();
-    tagger
-        .save_as(&args.output, dtype)
-        .with_context(|| format!("cannot write the model to {}", args.output.display()))?;
+    let report = fit_and_save(
+        &mut tagger,
+        &head,
+        Gold {
+            train: &train_docs,
+            dev: &dev_docs,
+        },
+        &cfg,
+        &args.output,
+        args.dtype.dtype(),
+        |e| {
+            eprintln!(
+                "epoch {:>2}  loss {:.4}  dev accuracy {:.4} (rules {:.4})",
+                e.epoch, e.loss, e.dev.linker, e.dev.rules
+            );
+        },
+    )
+    .with_context(|| format!("cannot train the source scorer of head `{head}`"))?;
     let report = json!({
         "model": args.output,
         "head": head,
-        "linker": fit,
-        "dev": { "rules": figures(&rules), "linker": figures(&learned) },
+        "linker": report.fit,
+        "dev": report.dev,
     });
     crate::write_stdout(&(serde_json::to_string_pretty(&report)? + "\n"))?;
     Ok(ExitCode::SUCCESS)

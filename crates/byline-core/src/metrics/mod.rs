@@ -6,6 +6,7 @@
 //! gold, F1 = 2·P·R / (P + R); each is `0.0` (never NaN) when its denominator is zero.
 
 pub mod attribution;
+pub mod cofenet;
 pub mod entity;
 
 use std::collections::HashMap;
@@ -19,6 +20,7 @@ use crate::error::{Error, Result, Side};
 pub use attribution::{
     evaluate_attributions, AttributionFigures, AttributionScores, SpeakerCounts,
 };
+pub use cofenet::{evaluate_cofenet, CofenetScores};
 pub use entity::{evaluate_entities, EntityScores};
 
 /// Counts of one class: what the gold standard has, what was predicted, and how many
@@ -173,6 +175,10 @@ impl fmt::Display for Table {
 pub struct Report {
     pub entities: Option<Table>,
     pub attribution: Option<Table>,
+    /// CofeNet-style exact span scores per role over CofeNet's rows, when asked for
+    /// ([`cofenet`]).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cofenet: Option<Table>,
 }
 
 impl Report {
@@ -193,13 +199,14 @@ impl Report {
         Ok(Report {
             entities,
             attribution,
+            cofenet: None,
         })
     }
 }
 
 impl fmt::Display for Report {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let tables: Vec<&Table> = [&self.entities, &self.attribution]
+        let tables: Vec<&Table> = [&self.entities, &self.attribution, &self.cofenet]
             .into_iter()
             .flatten()
             .collect();

@@ -43,6 +43,7 @@ use crate::weights::{
 
 mod batches;
 mod decode;
+pub use decode::{Annotated, Heads};
 mod predict;
 
 pub const TOKENIZER_FILE: &str = "tokenizer.json";
@@ -393,8 +394,9 @@ impl Tagger {
                 .map(|(name, t)| (name, t.detach()))
                 .collect()
         };
-        let vb = VarBuilder::from_tensors(detach(self.params.tensors()), self.dtype, &self.device);
-        let encoder = Encoder::load(vb, &self.config)?;
+        let encoder = self
+            .params
+            .detached_encoder(&self.config, self.dtype, &self.device)?;
         let head_tensors: HashMap<String, Tensor> = self
             .head_vars
             .data()
@@ -559,6 +561,11 @@ impl Tagger {
     /// Writes the model directory (see the [module docs](self)), creating `dir`.
     pub fn save(&self, dir: &Path) -> Result<()> {
         self.save_as(dir, self.dtype)
+    }
+
+    /// The dtype the tagger computes in (and [`Tagger::save`] writes).
+    pub fn dtype(&self) -> DType {
+        self.dtype
     }
 
     /// Like [`Tagger::save`], with every tensor stored as `dtype` (`F16` halves the file; loading
