@@ -10,12 +10,17 @@
 //! 1. **Rows** are read from CofeNet's JSONL (`tokens`, `labels`, `id` =
 //!    `<article>_<annotator>`; [`read_rows`]). Every row counts, as in CofeNet's evaluation: an
 //!    article annotated by several annotators comes once per annotator.
-//! 2. **Alignment.** Each annotator's rows of an article are laid over the predicted document of
-//!    that article (its id is the article name) token by token from the start of its text:
-//!    CoreNLP's PTB forms are read back (`` `` `` and `''` as quotes of any kind, `-LRB-` as
-//!    `(`, `--` as a dash, `\/` as `/`), curly and straight quotes and apostrophes are alike,
-//!    and a token not found within [`SEARCH_CHARS`] characters is left unaligned (role `O`;
-//!    counted in [`CofenetScores::unaligned_tokens`]).
+//! 2. **Alignment.** Each row is laid over the predicted document of its article (its id is the
+//!    article name). CofeNet's rows do not cover every sentence, and their text differs from
+//!    the article's here and there, so a row is first anchored: it starts where its first
+//!    [`ANCHOR_TOKENS`] tokens follow one another in the text (looked for after the previous
+//!    row of the same annotator, then from the text's start). Its tokens are then found one
+//!    after the other, each within [`SEARCH_CHARS`] characters of the previous one: CoreNLP's
+//!    PTB forms are read back (`` `` `` and `''` as quotes of any kind, `-LRB-` as `(`, `--`
+//!    as a dash, `\/` as `/`), and curly and straight quotes and apostrophes are alike. A
+//!    token not found is left unaligned (role `O`; counted in
+//!    [`CofenetScores::unaligned_tokens`]), as are a row's tokens when no anchor is found
+//!    (counted in [`CofenetScores::unanchored_rows`]).
 //! 3. **Predicted labels.** A token takes the role of a predicted span it overlaps; where
 //!    spans nest (a source inside another quote's content), the source or cue wins over the
 //!    content, and between sources and cues the shorter span wins. A chunk begins where the span a token belongs to changes, so two adjacent
@@ -34,8 +39,14 @@ use crate::document::Document;
 use crate::error::{Error, Result};
 use crate::metrics::{Counts, Row as MetricRow, Table};
 
-/// How far past the previous token (in characters) a token is looked for.
-pub const SEARCH_CHARS: usize = 200;
+/// How far past the previous token (in characters) a token of the same row is looked for.
+pub const SEARCH_CHARS: usize = 60;
+
+/// A row starts where its first [`ANCHOR_TOKENS`] tokens follow one another in the text, at
+/// most [`ANCHOR_GAP`] characters apart.
+pub const ANCHOR_TOKENS: usize = 4;
+/// See [`ANCHOR_TOKENS`].
+pub const ANCHOR_GAP: usize = 3;
 
 /// The three roles, in CofeNet's label names.
 pub const ROLES: [&str; 3] = ["source", "cue", "content"];
@@ -148,6 +159,9 @@ pub struct CofenetScores {
     pub tokens: usize,
     /// Tokens not found in the predicted document's text (scored as `O`).
     pub unaligned_tokens: usize,
+    /// Rows whose start could not be found (their tokens are looked for from the end of the
+    /// previous row).
+    pub unanchored_rows: usize,
     pub source: Counts,
     pub cue: Counts,
     pub content: Counts,
@@ -163,8 +177,9 @@ impl CofenetScores {
     pub fn table(&self) -> Table {
         Table {
             title: format!(
-                "CofeNet-style rows (exact span per role; {} rows, {} tokens, {} unaligned)",
-                self.rows, self.tokens, self.unaligned_tokens
+                "CofeNet-style rows (exact span per role; {} rows, {} tokens, {} not found in \
+                 the text, {} rows not anchored)",
+                self.rows, self.tokens, self.unaligned_tokens, self.unanchored_rows
             ),
             rows: ROLES
                 .iter()
@@ -180,7 +195,7 @@ impl CofenetScores {
 pub fn evaluate_cofenet(rows: &[Row], pred: &[Document]) -> Result<CofenetScores> {
     let by_id: HashMap<&str, &Document> = pred.iter().map(|d| (d.id.as_str(), d)).collect();
     let mut counts = [Counts::default(); 3];
-    let (mut tokens, mut unaligned) = (0, 0);
+    let (mut tokens, mut unaligned, mut unanchored) = (0, 0, 0);
     // Rows of one annotation file follow one another; each file starts at its text's start.
     let mut cursor = 0;
     let mut current: Option<&str> = None;
@@ -194,6 +209,10 @@ pub fn evaluate_cofenet(rows: &[Row], pred: &[Document]) -> Result<CofenetScores
         if current != Some(row.id.as_str()) {
             current = Some(row.id.as_str());
             cursor = 0;
+        }
+        match row_start(&doc.text, cursor, &row.tokens) {
+            Some(start) => cursor = start,
+            None => unanchored += 1,
         }
         let spans = predicted_spans(doc);
         let mut predicted = Vec::with_capacity(row.tokens.len());
@@ -237,6 +256,7 @@ pub fn evaluate_cofenet(rows: &[Row], pred: &[Document]) -> Result<CofenetScores
         rows: rows.len(),
         tokens,
         unaligned_tokens: unaligned,
+        unanchored_rows: unanchored,
         source: counts[0],
         cue: counts[1],
         content: counts[2],
@@ -320,15 +340,46 @@ fn match_at(text: &str, at: usize, form: &str) -> Option<usize> {
 /// The byte range of `token` in `text` at or after byte `from`: the first place within
 /// [`SEARCH_CHARS`] characters where one of its [`forms`] matches.
 fn find_token(text: &str, from: usize, token: &str) -> Option<(usize, usize)> {
+    find_within(text, from, token, SEARCH_CHARS)
+}
+
+fn find_within(text: &str, from: usize, token: &str, chars: usize) -> Option<(usize, usize)> {
     let forms = forms(token);
     let from = from.min(text.len());
-    for (i, _) in text[from..].char_indices().take(SEARCH_CHARS) {
+    for (i, _) in text[from..].char_indices().take(chars) {
         let at = from + i;
         if let Some(end) = forms.iter().find_map(|f| match_at(text, at, f)) {
             return Some((at, end));
         }
     }
     None
+}
+
+/// Where the row of `tokens` starts in `text`: the first byte, at or after `from` and else
+/// before it, where its first [`ANCHOR_TOKENS`] tokens follow one another at most
+/// [`ANCHOR_GAP`] characters apart.
+fn row_start(text: &str, from: usize, tokens: &[String]) -> Option<usize> {
+    let (first, rest) = tokens.split_first()?;
+    let rest = &rest[..rest.len().min(ANCHOR_TOKENS - 1)];
+    let first_forms = forms(first);
+    let from = from.min(text.len());
+    let starts = text[from..]
+        .char_indices()
+        .map(|(i, _)| from + i)
+        .chain(text[..from].char_indices().map(|(i, _)| i));
+    starts.into_iter().find(|&at| {
+        let Some(mut end) = first_forms.iter().find_map(|f| match_at(text, at, f)) else {
+            return false;
+        };
+        rest.iter()
+            .all(|t| match find_within(text, end, t, ANCHOR_GAP + 1) {
+                Some((_, e)) => {
+                    end = e;
+                    true
+                }
+                None => false,
+            })
+    })
 }
 
 #[cfg(test)]
@@ -387,6 +438,36 @@ mod tests {
         assert_eq!(s.content, Counts::new(1, 1, 1));
         // The source span covers "said" too, but the cue wins there: source = "Smith" exactly.
         assert_eq!(s.source, Counts::new(1, 1, 2));
+        assert_eq!(s.cue, Counts::new(1, 1, 1));
+    }
+
+    #[test]
+    fn rows_are_anchored_past_text_they_skip() {
+        // The rows skip the first sentence, whose common words would otherwise pull the
+        // tokens of the first row away from where that row is.
+        let text = "The end of the intro, said the man, is the end. Smith said the plan works. \
+                    Jones said it fails.";
+        let mut doc = Document::new("art", text);
+        doc.attributions.push(Attribution {
+            content: Mention::single(span(text, "it fails")),
+            cue: Some(Mention::single({
+                let s = span(text, "said it");
+                Span::new(s.start, s.start + 4)
+            })),
+            source: Some(Mention::single(span(text, "Jones"))),
+        });
+        let rows = [
+            row("art_1", "Smith said the plan works .", "O O O O O O"),
+            row(
+                "art_1",
+                "Jones said it fails .",
+                "B-source B-cue B-content I-content O",
+            ),
+        ];
+        let s = evaluate_cofenet(&rows, &[doc]).unwrap();
+        assert_eq!((s.unaligned_tokens, s.unanchored_rows), (0, 0));
+        assert_eq!(s.source, Counts::new(1, 1, 1));
+        assert_eq!(s.content, Counts::new(1, 1, 1));
         assert_eq!(s.cue, Counts::new(1, 1, 1));
     }
 
