@@ -239,19 +239,19 @@ fn marked_text(html: &mut String, doc: &Document) {
 /// A speaker's name, and its entity type when the source names an entity.
 type Speaker<'a> = (String, Option<&'a str>);
 
-/// Who a quote's speaker is, for the side list: the linked entity's text and type, else the
-/// source's text, else unknown (`None`).
-fn speaker(tagged: &Tagged, q: usize) -> Option<Speaker<'_>> {
+/// Who a quote's speaker is, for the side list: the name the linked entity goes by in the
+/// document ([`byline_core::speaker::canonical_names`]: "Kowalski" and "Elena Kowalski" are
+/// one speaker) and its type, else the source's text, else unknown (`None`).
+fn speaker<'a>(tagged: &'a Tagged, names: &[String], q: usize) -> Option<Speaker<'a>> {
     let doc = &tagged.document;
     let entity = tagged
         .source_entities
         .get(q)
         .copied()
         .flatten()
-        .and_then(|i| doc.entities.get(i))
-        .and_then(|e| Some((e.span.slice(&doc.text)?, e.label.as_str())));
+        .and_then(|i| Some((names.get(i)?, doc.entities.get(i)?.label.as_str())));
     if let Some((name, label)) = entity {
-        return Some((name.to_owned(), Some(label)));
+        return Some((name.clone(), Some(label)));
     }
     let source = doc.attributions.get(q)?.source.as_ref()?.text(&doc.text)?;
     (!source.trim().is_empty()).then_some((source, None))
@@ -271,8 +271,9 @@ fn who_said_what(html: &mut String, tagged: &Tagged) {
     let doc = &tagged.document;
     // (speaker, its quotes, the other ways its sources name it)
     let mut groups: Vec<(Option<Speaker<'_>>, Vec<usize>, Vec<String>)> = Vec::new();
+    let names = byline_core::speaker::canonical_names(doc);
     for (q, a) in doc.attributions.iter().enumerate() {
-        let who = speaker(tagged, q);
+        let who = speaker(tagged, &names, q);
         let alias = a
             .source
             .as_ref()

@@ -263,13 +263,36 @@ pub fn roles_from_tags(
     let mut roles = RoleSpans::default();
     for s in word_spans(doc, tags, scores, tag_set)? {
         match labels.get(s.label) {
-            Some(SOURCE) => roles.sources.push(s),
+            // A speaker's name never runs across a line break: a header line glued to the
+            // first name of the text ("World Media\n\nAssad") is two sources.
+            Some(SOURCE) => roles.sources.extend(split_at_line_breaks(doc, s)),
             Some(CUE) => roles.cues.push(s),
             Some(CONTENT) => roles.contents.push(s),
             _ => {}
         }
     }
     Ok(roles)
+}
+
+/// `span` cut wherever the text between two of its words holds a line break.
+fn split_at_line_breaks(doc: &Document, span: WordSpan) -> Vec<WordSpan> {
+    let mut out = Vec::new();
+    let mut first = span.words.start;
+    for w in span.words.start + 1..span.words.end {
+        let gap = doc.tokens[w - 1].end..doc.tokens[w].start;
+        if doc.text.get(gap).is_some_and(|g| g.contains('\n')) {
+            out.push(first..w);
+            first = w;
+        }
+    }
+    out.push(first..span.words.end);
+    out.into_iter()
+        .map(|words| WordSpan {
+            span: Span::new(doc.tokens[words.start].start, doc.tokens[words.end - 1].end),
+            words,
+            ..span.clone()
+        })
+        .collect()
 }
 
 /// A mention made of the byte spans of word spans, in text order.
@@ -311,6 +334,32 @@ mod tests {
             .map(|t| t.display(set.labels()).to_string())
             .collect();
         names.join(" ")
+    }
+
+    #[test]
+    fn sources_never_run_across_a_line_break() {
+        // A header line tagged as one source with the name that opens the text below it.
+        let d = doc("World Media\n\nAssad said it was a lie.");
+        let set = TagSet::new(Scheme::Iob2, &LabelSet::from_names([SOURCE, CUE, CONTENT]));
+        let tags = crate::scheme::parse_tags(
+            &[
+                "B-SOURCE",
+                "I-SOURCE",
+                "I-SOURCE",
+                "B-CUE",
+                "B-CONTENT",
+                "I-CONTENT",
+                "I-CONTENT",
+                "I-CONTENT",
+                "O",
+            ],
+            set.labels(),
+        )
+        .unwrap();
+        let roles = roles_from_tags(&d, &tags, None, &set).unwrap();
+        let texts: Vec<&str> = roles.sources.iter().map(|s| d.slice(s.span)).collect();
+        assert_eq!(texts, ["World Media", "Assad"]);
+        assert_eq!(roles.sources[1].words, 2..3);
     }
 
     #[test]

@@ -80,6 +80,10 @@ struct JsonAttribution {
     /// The predicted entity the source names, written by [`prediction_line`]; ignored on read.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     source_entity: Option<serde_json::Value>,
+    /// The speaker by name (`crate::speaker::canonical_names` of the linked entity), written
+    /// by [`prediction_line`]; ignored on read.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    speaker: Option<String>,
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -119,15 +123,24 @@ pub fn write_file(path: &Path, docs: &[Document]) -> Result<()> {
 /// One tagging result as one JSON line: `id`, `text`, `entities` and `attributions` (no tokens
 /// or sentences). `source_entities[i]`, when given, is the index in `doc.entities` of the entity
 /// attribution `i`'s source names; it is written as that attribution's `source_entity`
-/// (`start`, `end`, `text`, `label`, `score`). The line reads back with [`parse_line`].
+/// (`start`, `end`, `text`, `label`, `score`) and `speaker` (the name that entity goes by in
+/// the document, [`crate::speaker::canonical_names`]: "Elena Kowalski" for a source
+/// "Kowalski" or "she"). The line reads back with [`parse_line`].
 pub fn prediction_line(doc: &Document, source_entities: &[Option<usize>]) -> Result<String> {
     let mut json = to_json(doc)?;
     json.tokens = None;
     json.sentences = None;
-    for (a, link) in json.attributions.iter_mut().zip(source_entities) {
+    let speakers = crate::speaker::speaker_names(doc, source_entities);
+    for ((a, link), speaker) in json
+        .attributions
+        .iter_mut()
+        .zip(source_entities)
+        .zip(speakers)
+    {
         if let Some(e) = link.and_then(|i| json.entities.get(i)) {
             a.source_entity = Some(serde_json::to_value(e).map_err(|e| write_error(doc, e))?);
         }
+        a.speaker = speaker;
     }
     serde_json::to_string(&json).map_err(|e| write_error(doc, e))
 }
@@ -197,6 +210,7 @@ fn to_json(doc: &Document) -> Result<JsonDoc> {
                 direct: (kind == QuoteKind::Direct).into(),
                 mixed: (kind == QuoteKind::Mixed).into(),
                 source_entity: None,
+                speaker: None,
             })
         })
         .collect::<Result<Vec<_>>>()?;
@@ -498,6 +512,8 @@ mod tests {
         assert_eq!(linked["label"], "PER");
         assert_eq!((&linked["start"], &linked["end"]), (&0.into(), &4.into()));
         assert!(v["attributions"][1].get("source_entity").is_none());
+        assert_eq!(v["attributions"][0]["speaker"], "José");
+        assert!(v["attributions"][1].get("speaker").is_none());
         let back = parse(&line).unwrap();
         assert_eq!(back.entities, doc.entities);
         assert_eq!(back.attributions, doc.attributions);

@@ -29,6 +29,8 @@
 //! Attributions are resolved in the text order of their sources, so a pronoun can lean on
 //! the speakers resolved before it.
 
+use std::collections::HashMap;
+
 use crate::source::{head_entity_among, pronoun};
 use crate::{Document, Mention, Span};
 
@@ -81,6 +83,117 @@ pub fn source_entities(doc: &Document) -> Vec<Option<usize>> {
         links[i] = link;
     }
     links
+}
+
+/// The name each of `doc`'s entities goes by in the document: the person or organisation as
+/// its fullest mention names it, so that every attribution of one speaker carries one name.
+///
+/// * A `PER` mention whose words end another, longer `PER` mention takes that mention's name
+///   ("Kowalski" and "Ms. Kowalski" are "Elena Kowalski"); of several, the longest, then the
+///   first.
+/// * An all-capitals mention (other than `PER`) whose letters are the initials of the
+///   capitalised words of a longer mention of the same label is that mention ("EPA" is
+///   "Environmental Protection Agency", written out anywhere in the document).
+/// * Anything else is its own text. Whitespace inside a name (a line break) becomes one space.
+pub fn canonical_names(doc: &Document) -> Vec<String> {
+    let all: Vec<usize> = (0..doc.entities.len()).collect();
+    names_of(doc, &all)
+}
+
+/// [`canonical_names`] of the entities `wanted` only, in that order. Linear in the number of
+/// entities (indexed by last word and by initials), so a document with a million entities
+/// costs no more than reading them.
+fn names_of(doc: &Document, wanted: &[usize]) -> Vec<String> {
+    let text_of = |e: usize| -> String {
+        doc.entities[e]
+            .span
+            .slice(&doc.text)
+            .unwrap_or_default()
+            .split_whitespace()
+            .collect::<Vec<_>>()
+            .join(" ")
+    };
+    // Longer mentions by (label, last word) for names, and by (label, initials) for acronyms.
+    let mut by_last: HashMap<(&str, String), Vec<usize>> = HashMap::new();
+    let mut by_initials: HashMap<(&str, String), Vec<usize>> = HashMap::new();
+    let texts: Vec<String> = (0..doc.entities.len()).map(text_of).collect();
+    for (j, t) in texts.iter().enumerate() {
+        let words: Vec<&str> = t.split(' ').collect();
+        if words.len() < 2 {
+            continue;
+        }
+        let label = doc.entities[j].label.as_str();
+        if label == "PER" {
+            let last = words[words.len() - 1].to_string();
+            by_last.entry((label, last)).or_default().push(j);
+        } else {
+            by_initials
+                .entry((label, initials(&words)))
+                .or_default()
+                .push(j);
+        }
+    }
+    wanted
+        .iter()
+        .map(|&i| {
+            let label = doc.entities[i].label.as_str();
+            let words: Vec<&str> = texts[i].split(' ').collect();
+            let candidates = if label == "PER" {
+                by_last.get(&(label, words[words.len() - 1].to_string()))
+            } else if is_acronym(&texts[i]) {
+                by_initials.get(&(label, texts[i].replace('.', "")))
+            } else {
+                None
+            };
+            let fuller = candidates
+                .into_iter()
+                .flatten()
+                .copied()
+                .filter(|&j| {
+                    let long: Vec<&str> = texts[j].split(' ').collect();
+                    long.len() > words.len() && (label != "PER" || long.ends_with(&words))
+                })
+                .max_by_key(|&j| (texts[j].split(' ').count(), std::cmp::Reverse(j)));
+            texts[fuller.unwrap_or(i)].clone()
+        })
+        .collect()
+}
+
+/// The initials of the capitalised words of `words` ("EPA" of "Environmental Protection
+/// Agency").
+fn initials(words: &[&str]) -> String {
+    words
+        .iter()
+        .filter_map(|w| w.chars().next())
+        .filter(|c| c.is_uppercase())
+        .collect()
+}
+
+/// Whether `text` reads as an acronym: two capital letters or more, dots allowed ("EPA",
+/// "U.N.").
+fn is_acronym(text: &str) -> bool {
+    let letters: Vec<char> = text.chars().filter(|c| *c != '.').collect();
+    letters.len() >= 2 && letters.iter().all(|c| c.is_uppercase())
+}
+
+/// The speaker of each of `doc`'s attributions by name ([`canonical_names`] of the entity its
+/// source is linked to, `links` as [`source_entities`] gives them); `None` where the source
+/// is not linked.
+pub fn speaker_names(doc: &Document, links: &[Option<usize>]) -> Vec<Option<String>> {
+    let linked: Vec<usize> = links
+        .iter()
+        .flatten()
+        .copied()
+        .filter(|&i| i < doc.entities.len())
+        .collect();
+    let mut names = names_of(doc, &linked).into_iter();
+    links
+        .iter()
+        .map(|l| match l {
+            Some(i) if *i < doc.entities.len() => names.next(),
+            _ => None,
+        })
+        .collect()
 }
 
 /// Indices (from `by_start`) of the entities that start inside one of `source`'s pieces.
@@ -166,6 +279,50 @@ mod tests {
     use crate::{Attribution, Entity, Mention, Span};
 
     use super::*;
+
+    #[test]
+    fn one_name_per_person_or_organisation() {
+        let text = "Elena Kowalski of the Environmental Protection Agency spoke. The EPA said \
+                    Kowalski and Jan Kowalski left; UN and Kowalski\nTeam agreed.";
+        let mut doc = Document::new("d", text);
+        for (needle, label) in [
+            ("Elena Kowalski", "PER"),
+            ("Environmental Protection Agency", "ORG"),
+            ("EPA", "ORG"),
+            ("Kowalski and", "PER"),
+            ("Jan Kowalski", "PER"),
+            ("UN", "ORG"),
+            ("Kowalski\nTeam", "ORG"),
+        ] {
+            let mut e = entity(text, needle, label);
+            if needle == "Kowalski and" {
+                e.span.end -= 4;
+            }
+            doc.entities.push(e);
+        }
+        let names = canonical_names(&doc);
+        assert_eq!(
+            names,
+            [
+                "Elena Kowalski",
+                "Environmental Protection Agency",
+                "Environmental Protection Agency",
+                "Elena Kowalski", // the first of the two fullest
+                "Jan Kowalski",
+                "UN", // no United Nations in the text
+                "Kowalski Team",
+            ]
+        );
+        let links = [Some(3), None, Some(2)];
+        assert_eq!(
+            speaker_names(&doc, &links),
+            [
+                Some("Elena Kowalski".to_string()),
+                None,
+                Some("Environmental Protection Agency".to_string())
+            ]
+        );
+    }
 
     fn entity(text: &str, needle: &str, label: &str) -> Entity {
         let start = text.find(needle).unwrap();

@@ -28,6 +28,7 @@
 //! # Ok(()) }
 //! ```
 
+mod api_error;
 pub mod client;
 pub mod config;
 pub mod engine;

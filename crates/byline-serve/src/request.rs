@@ -4,7 +4,7 @@
 use byline_core::Document;
 use serde_json::{Map, Value};
 
-use crate::http::ApiError;
+use crate::api_error::ApiError;
 
 /// A request's documents, and whether it was the single-document form.
 #[derive(Debug, Clone, PartialEq)]

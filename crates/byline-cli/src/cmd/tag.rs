@@ -399,6 +399,7 @@ fn write_text(out: &mut dyn Write, tagged: &Tagged) -> io::Result<()> {
         )?;
     }
     writeln!(out, "quotes: {}", doc.attributions.len())?;
+    let names = byline_core::speaker::canonical_names(doc);
     for (a, link) in doc.attributions.iter().zip(&tagged.source_entities) {
         let kind = quote::QuoteKind::of(&a.content.text(&doc.text).unwrap_or_default()).as_str();
         writeln!(out, "  {kind} {}", mention(&a.content))?;
@@ -407,9 +408,13 @@ fn write_text(out: &mut dyn Write, tagged: &Tagged) -> io::Result<()> {
         }
         if let Some(source) = &a.source {
             let entity = link
-                .and_then(|i| doc.entities.get(i))
-                .map_or_else(String::new, |e| {
-                    format!(" = {} {:?}", e.label, slice(doc, e.span))
+                .and_then(|i| Some((i, doc.entities.get(i)?)))
+                .map_or_else(String::new, |(i, e)| {
+                    let said = slice(doc, e.span);
+                    match names.get(i).filter(|n| n.as_str() != said) {
+                        Some(name) => format!(" = {} {said:?} ({name})", e.label),
+                        None => format!(" = {} {said:?}", e.label),
+                    }
                 });
             writeln!(out, "    source {}{entity}", mention(source))?;
         }
