@@ -55,8 +55,12 @@ impl Default for AdamWConfig {
 struct Slot {
     param: Param,
     decay: bool,
+    /// The moments on the host, for an f32 parameter on the CPU (the fused in-place update).
     m: Vec<f32>,
     v: Vec<f32>,
+    /// The moments as tensors on the parameter's device (a GPU; or the CPU when asked for with
+    /// [`AdamW::with_tensor_ops`]), updated with candle's tensor ops. `m` and `v` are then empty.
+    tensors: Option<(Tensor, Tensor)>,
     /// Updates this parameter has received (its own bias-correction step, as in PyTorch:
     /// a head whose task was not sampled is not updated).
     step: u64,
@@ -70,8 +74,19 @@ pub struct AdamW {
 }
 
 impl AdamW {
-    /// Fails on duplicate names and on parameters that are not f32 on the CPU.
+    /// Fails on duplicate names and on parameters that are not f32. Parameters on the CPU get
+    /// the fused in-place update; on another device (a GPU), tensor ops on that device.
     pub fn new(params: Vec<Param>, cfg: AdamWConfig) -> Result<Self> {
+        Self::build(params, cfg, false)
+    }
+
+    /// Like [`AdamW::new`], with every parameter updated by tensor ops on its device, as on a
+    /// GPU: the same arithmetic as the fused CPU update (checked against it in the tests).
+    pub fn with_tensor_ops(params: Vec<Param>, cfg: AdamWConfig) -> Result<Self> {
+        Self::build(params, cfg, true)
+    }
+
+    fn build(params: Vec<Param>, cfg: AdamWConfig, tensor_ops: bool) -> Result<Self> {
         let mut seen = HashSet::new();
         let slots = params
             .into_iter()
@@ -82,20 +97,29 @@ impl AdamW {
                         param.name
                     )));
                 }
-                if param.var.dtype() != DType::F32 || !param.var.device().is_cpu() {
+                if param.var.dtype() != DType::F32 {
                     return Err(Error::Invalid(format!(
-                        "parameter `{}`: AdamW runs on f32 CPU tensors, found {:?} on {:?}",
+                        "parameter `{}`: AdamW keeps f32 master weights, found {:?} on {:?}",
                         param.name,
                         param.var.dtype(),
                         param.var.device().location()
                     )));
                 }
                 let n = param.var.elem_count();
+                let on_host = param.var.device().is_cpu() && !tensor_ops;
+                let tensors = if on_host {
+                    None
+                } else {
+                    let zeros = param.var.as_tensor().zeros_like()?;
+                    Some((zeros.clone(), zeros))
+                };
+                let len = if on_host { n } else { 0 };
                 Ok(Slot {
                     decay: decays(&param.name),
                     param,
-                    m: vec![0.0; n],
-                    v: vec![0.0; n],
+                    m: vec![0.0; len],
+                    v: vec![0.0; len],
+                    tensors,
                     step: 0,
                 })
             })
@@ -130,6 +154,24 @@ impl AdamW {
             slot.step += 1;
             let t = slot.step as f64;
             let lr = lr(slot.param.group);
+            if let Some((m, v)) = &mut slot.tensors {
+                // The fused kernel's arithmetic in tensor ops, on the parameter's device.
+                let g = (grad * grad_scale)?;
+                *m = ((&*m * cfg.beta1)? + (&g * (1.0 - cfg.beta1))?)?;
+                *v = ((&*v * cfg.beta2)? + (g.sqr()? * (1.0 - cfg.beta2))?)?;
+                let decay = if slot.decay {
+                    1.0 - lr * cfg.weight_decay
+                } else {
+                    1.0
+                };
+                let step_size = lr / (1.0 - cfg.beta1.powf(t));
+                let inv_sqrt_bc2 = 1.0 / (1.0 - cfg.beta2.powf(t)).sqrt();
+                let denom = ((v.sqrt()? * inv_sqrt_bc2)? + cfg.eps)?;
+                let p = slot.param.var.as_tensor();
+                let next = ((p * decay)? - ((&*m / denom)? * step_size)?)?;
+                slot.param.var.set(&next)?;
+                continue;
+            }
             let kernel = AdamWKernel {
                 moments: RefCell::new((&mut slot.m, &mut slot.v)),
                 decay: if slot.decay {
@@ -156,14 +198,16 @@ impl AdamW {
         for s in &self.slots {
             let shape = s.param.var.shape();
             let name = &s.param.name;
-            out.insert(
-                format!("{name}.m"),
-                Tensor::from_slice(&s.m, shape, &Device::Cpu)?,
-            );
-            out.insert(
-                format!("{name}.v"),
-                Tensor::from_slice(&s.v, shape, &Device::Cpu)?,
-            );
+            // On the CPU whatever the device: a checkpoint resumes on any device.
+            let (m, v) = match &s.tensors {
+                Some((m, v)) => (m.to_device(&Device::Cpu)?, v.to_device(&Device::Cpu)?),
+                None => (
+                    Tensor::from_slice(&s.m, shape, &Device::Cpu)?,
+                    Tensor::from_slice(&s.v, shape, &Device::Cpu)?,
+                ),
+            };
+            out.insert(format!("{name}.m"), m);
+            out.insert(format!("{name}.v"), v);
             out.insert(
                 format!("{name}.step"),
                 Tensor::from_slice(&[s.step as f64], 1, &Device::Cpu)?,
@@ -197,14 +241,10 @@ impl AdamW {
         };
         let mut restored = Vec::with_capacity(self.slots.len());
         for s in &self.slots {
-            let n = s.m.len();
+            let n = s.param.var.elem_count();
             let name = &s.param.name;
-            let m = take(format!("{name}.m"), n)?
-                .flatten_all()?
-                .to_vec1::<f32>()?;
-            let v = take(format!("{name}.v"), n)?
-                .flatten_all()?
-                .to_vec1::<f32>()?;
+            let m = take(format!("{name}.m"), n)?.flatten_all()?;
+            let v = take(format!("{name}.v"), n)?.flatten_all()?;
             let step = take(format!("{name}.step"), 1)?.to_vec1::<f64>()?[0];
             restored.push((m, v, step as u64));
         }
@@ -215,17 +255,31 @@ impl AdamW {
             ));
         }
         for (slot, (m, v, step)) in self.slots.iter_mut().zip(restored) {
-            (slot.m, slot.v, slot.step) = (m, v, step);
+            slot.step = step;
+            match &mut slot.tensors {
+                Some(moments) => {
+                    let (shape, device) = (slot.param.var.shape(), slot.param.var.device());
+                    *moments = (
+                        m.reshape(shape)?.to_device(device)?,
+                        v.reshape(shape)?.to_device(device)?,
+                    );
+                }
+                None => (slot.m, slot.v) = (m.to_vec1::<f32>()?, v.to_vec1::<f32>()?),
+            }
         }
         Ok(())
     }
 
-    /// The moments and step of one parameter (for tests and diagnostics).
-    pub fn moments(&self, name: &str) -> Option<(&[f32], &[f32], u64)> {
-        self.slots
-            .iter()
-            .find(|s| s.param.name == name)
-            .map(|s| (s.m.as_slice(), s.v.as_slice(), s.step))
+    /// The moments and step of one parameter, on the host (for tests and diagnostics).
+    pub fn moments(&self, name: &str) -> Option<(Vec<f32>, Vec<f32>, u64)> {
+        let s = self.slots.iter().find(|s| s.param.name == name)?;
+        match &s.tensors {
+            Some((m, v)) => {
+                let host = |t: &Tensor| t.flatten_all()?.to_vec1::<f32>();
+                Some((host(m).ok()?, host(v).ok()?, s.step))
+            }
+            None => Some((s.m.clone(), s.v.clone(), s.step)),
+        }
     }
 }
 
@@ -583,5 +637,82 @@ mod tests {
         let mut wrong = AdamW::new(vec![other], AdamWConfig::default()).unwrap();
         let err = wrong.load(&path).unwrap_err().to_string();
         assert!(err.contains("no tensor `x.m`"), "{err}");
+    }
+
+    #[test]
+    fn tensor_ops_update_as_the_fused_kernel_and_states_move_between_them() {
+        // The GPU's update (tensor ops) against the CPU's fused one, on the same parameters and
+        // gradients for several steps, one parameter without decay; then the state of one
+        // loaded into the other continues identically (a run moves between devices).
+        let values = [0.5f32, -1.5, 2.0, 0.25, -0.75, 1.0];
+        let coeffs = [1.0f32, 2.0, -0.5, 3.0, 0.1, -1.0];
+        let make = |tensor_ops: bool| {
+            let ps = vec![
+                param("dense.weight", &values, ParamGroup::Encoder),
+                param("dense.bias", &values[..3], ParamGroup::Head),
+            ];
+            let cfg = AdamWConfig::default();
+            let opt = if tensor_ops {
+                AdamW::with_tensor_ops(ps.clone(), cfg)
+            } else {
+                AdamW::new(ps.clone(), cfg)
+            }
+            .unwrap();
+            (ps, opt)
+        };
+        let run = |ps: &[Param], opt: &mut AdamW, steps: usize| {
+            for i in 0..steps {
+                let grads = grads_of(ps, &coeffs);
+                let scale = if i % 2 == 0 { 1.0 } else { 0.5 };
+                opt.step(
+                    &grads,
+                    |g| if g == ParamGroup::Head { 0.05 } else { 0.01 },
+                    scale,
+                )
+                .unwrap();
+            }
+        };
+        let close = |a: &[Param], b: &[Param]| {
+            for (x, y) in a.iter().zip(b) {
+                let x = x.var.as_tensor().to_vec1::<f32>().unwrap();
+                let y = y.var.as_tensor().to_vec1::<f32>().unwrap();
+                // f32 rounding: the fused kernel rounds its constants to f32 first.
+                for (p, q) in x.iter().zip(&y) {
+                    assert!((p - q).abs() < 1e-5, "{x:?} vs {y:?}");
+                }
+            }
+        };
+        let (fused_ps, mut fused) = make(false);
+        let (tensor_ps, mut tensor) = make(true);
+        run(&fused_ps, &mut fused, 5);
+        run(&tensor_ps, &mut tensor, 5);
+        close(&fused_ps, &tensor_ps);
+        let (m1, v1, s1) = fused.moments("dense.weight").unwrap();
+        let (m2, v2, s2) = tensor.moments("dense.weight").unwrap();
+        assert_eq!(s1, s2);
+        for (a, b) in m1.iter().chain(&v1).zip(m2.iter().chain(&v2)) {
+            assert!((a - b).abs() < 1e-5, "{a} vs {b}");
+        }
+
+        // The tensor-ops state saved and loaded into a fused optimiser, and the other way.
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("opt.safetensors");
+        tensor.save(&path).unwrap();
+        let (moved_ps, mut moved) = make(false);
+        for (to, from) in moved_ps.iter().zip(&tensor_ps) {
+            to.var.set(from.var.as_tensor()).unwrap();
+        }
+        moved.load(&path).unwrap();
+        fused.save(&path).unwrap();
+        let (back_ps, mut back) = make(true);
+        for (to, from) in back_ps.iter().zip(&fused_ps) {
+            to.var.set(from.var.as_tensor()).unwrap();
+        }
+        back.load(&path).unwrap();
+        run(&moved_ps, &mut moved, 3);
+        run(&back_ps, &mut back, 3);
+        run(&fused_ps, &mut fused, 3);
+        close(&moved_ps, &fused_ps);
+        close(&back_ps, &fused_ps);
     }
 }
