@@ -102,7 +102,36 @@ pub struct TrainConfig {
     /// many epochs on its gold attributions (`byline_train::linker`) and store it with the best
     /// model; `0`: assemble attributions by the rules only.
     pub linker_epochs: usize,
+    /// Where the encoder and heads train: `"cpu"` (default) or `"cuda"` (the first GPU; a
+    /// binary built with `--features cuda`). Off the CPU every op runs as candle's composed ops
+    /// and AdamW as tensor ops on the device; checkpoints are written as CPU tensors, so a run
+    /// resumes on either.
+    pub device: TrainDevice,
     pub tasks: Vec<TaskConfig>,
+}
+
+/// Where a run trains.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TrainDevice {
+    #[default]
+    Cpu,
+    Cuda,
+}
+
+impl TrainDevice {
+    /// The candle device; `cuda` fails with what to do when this binary has no CUDA or the
+    /// machine no GPU.
+    pub fn device(self) -> Result<candle_core::Device> {
+        match self {
+            TrainDevice::Cpu => Ok(candle_core::Device::Cpu),
+            TrainDevice::Cuda => candle_core::Device::new_cuda(0).map_err(|e| {
+                Error::Invalid(format!(
+                    "device = \"cuda\": no CUDA device ({e}); train on the CPU with device = \"cpu\""
+                ))
+            }),
+        }
+    }
 }
 
 /// One training task: a corpus and its share of the steps.
@@ -225,6 +254,7 @@ impl Default for TrainConfig {
             window_overlap: 64,
             head_dropout: 0.1,
             linker_epochs: 12,
+            device: TrainDevice::Cpu,
             tasks: Vec::new(),
         }
     }
@@ -366,6 +396,13 @@ impl TrainConfig {
         }
         if self.tasks.is_empty() {
             return bad("no tasks: add at least one [[tasks]] table");
+        }
+        if self.device == TrainDevice::Cuda && !cfg!(feature = "cuda") {
+            return bad(
+                "device = \"cuda\": this byline was built without CUDA; build it with \
+                 `cargo build --release --features cuda` (scripts/cuda/README.md), or train with \
+                 device = \"cpu\"",
+            );
         }
         for (i, task) in self.tasks.iter().enumerate() {
             if !(task.weight.is_finite() && task.weight > 0.0) {
@@ -579,5 +616,28 @@ weight = 0.5
         let mut empty = base.clone();
         empty.tasks.clear();
         assert!(empty.validate().is_err());
+    }
+
+    #[test]
+    fn the_device_is_read_checked_and_saved() {
+        let base = TrainConfig::from_toml_str(GOOD, "good.toml").unwrap();
+        assert_eq!(base.device, TrainDevice::Cpu);
+        let mut cfg = base.clone();
+        cfg.apply_override("device=\"cuda\"").unwrap();
+        assert_eq!(cfg.device, TrainDevice::Cuda);
+        if cfg!(feature = "cuda") {
+            cfg.validate().unwrap();
+        } else {
+            let e = cfg.validate().unwrap_err().to_string();
+            assert!(e.contains("--features cuda") && e.contains("device"), "{e}");
+        }
+        let mut bad = base.clone();
+        let e = bad
+            .apply_override("device=\"tpu\"")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("device") && e.contains("tpu"), "{e}");
+        let text = cfg.to_toml_string().unwrap();
+        assert!(text.contains("device = \"cuda\""), "{text}");
     }
 }

@@ -181,6 +181,7 @@ pub fn build_tagger(cfg: &TrainConfig, tasks: &[TaskData]) -> Result<Tagger> {
     };
     let opts = LoadOptions {
         freeze_word_embeddings: cfg.freeze_word_embeddings,
+        device: cfg.device.device()?,
         ..LoadOptions::default()
     };
     let mut tagger = Tagger::from_pretrained(&model_dir, &opts, spec).map_err(Error::model)?;
