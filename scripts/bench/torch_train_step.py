@@ -57,6 +57,9 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--attn", choices=["sdpa", "eager"], default="sdpa",
                    help="transformers attention implementation (default sdpa)")
     p.add_argument("--seed", type=int, default=0, help="seed for weights of the head, ids, labels")
+    p.add_argument("--device", choices=["cpu", "cuda"], default="cpu",
+                   help="where the step runs (default cpu; cuda: the first GPU, timings "
+                        "synchronised, peak device memory reported)")
     p.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
     args = p.parse_args(argv)
     if args.batch is None:
@@ -109,17 +112,25 @@ def main(argv: list[str]) -> int:
         return 2
     cfg = encoder.config
     head = nn.Sequential(nn.Dropout(cfg.hidden_dropout_prob), nn.Linear(cfg.hidden_size, args.labels))
+    device = torch.device("cuda:0" if args.device == "cuda" else "cpu")
+    encoder.to(device)
+    head.to(device)
     t_loaded = time.perf_counter()
+
+    def now() -> float:
+        if device.type == "cuda":
+            torch.cuda.synchronize(device)
+        return time.perf_counter()
 
     if args.freeze_word_embeddings:
         encoder.embeddings.word_embeddings.weight.requires_grad_(False)
 
     gen = torch.Generator().manual_seed(args.seed)
     shape = (args.batch, args.seq_len)
-    input_ids = torch.randint(0, cfg.vocab_size, shape, generator=gen)
-    attention_mask = torch.ones(shape, dtype=torch.long)
-    token_type_ids = torch.zeros(shape, dtype=torch.long)
-    gold = torch.randint(0, args.labels, shape, generator=gen)
+    input_ids = torch.randint(0, cfg.vocab_size, shape, generator=gen).to(device)
+    attention_mask = torch.ones(shape, dtype=torch.long, device=device)
+    token_type_ids = torch.zeros(shape, dtype=torch.long, device=device)
+    gold = torch.randint(0, args.labels, shape, generator=gen).to(device)
     tokens = args.batch * args.seq_len
 
     params = [p for m in (encoder, head) for p in m.parameters()]
@@ -137,11 +148,11 @@ def main(argv: list[str]) -> int:
         head.eval()
         with torch.inference_mode():
             for i in range(args.warmup + args.steps):
-                t0 = time.perf_counter()
+                t0 = now()
                 hidden = encoder(input_ids=input_ids, attention_mask=attention_mask,
                                  token_type_ids=token_type_ids).last_hidden_state
                 logits = head(hidden)
-                t1 = time.perf_counter()
+                t1 = now()
                 if i >= args.warmup:
                     fwd_t.append(t1 - t0)
                     step_t.append(t1 - t0)
@@ -152,17 +163,17 @@ def main(argv: list[str]) -> int:
         opt = torch.optim.AdamW(trainable, lr=args.lr, weight_decay=args.weight_decay)
         loss_fn = nn.CrossEntropyLoss()
         for i in range(args.warmup + args.steps):
-            t0 = time.perf_counter()
+            t0 = now()
             hidden = encoder(input_ids=input_ids, attention_mask=attention_mask,
                              token_type_ids=token_type_ids).last_hidden_state
             logits = head(hidden)
             loss = loss_fn(logits.reshape(-1, args.labels), gold.reshape(-1))
-            t1 = time.perf_counter()
+            t1 = now()
             loss.backward()
-            t2 = time.perf_counter()
+            t2 = now()
             opt.step()
             opt.zero_grad(set_to_none=True)
-            t3 = time.perf_counter()
+            t3 = now()
             losses.append(loss.item())
             if i >= args.warmup:
                 fwd_t.append(t1 - t0)
@@ -198,6 +209,9 @@ def main(argv: list[str]) -> int:
         "transformers": transformers.__version__,
         "python": platform.python_version(),
         "cpu_capability": torch.backends.cpu.get_cpu_capability(),
+        "device": str(device),
+        "peak_device_memory_mib": (torch.cuda.max_memory_allocated(device) / 2**20
+                                   if device.type == "cuda" else None),
         "import_s": t_imported - T_START,
         "load_s": t_loaded - t_imported,
         "loadavg_1m_before": load_before[0],
