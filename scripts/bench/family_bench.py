@@ -63,36 +63,14 @@ def training_text(conll: Path) -> list[str]:
 
 
 def trained_tokenizer(kind: str, texts: list[str]):
-    from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, processors
-    from tokenizers import trainers
-    from transformers import PreTrainedTokenizerFast
+    """RoBERTa's byte-level BPE or XLM-R's Unigram, as the fixture script makes them, trained
+    on `texts` with a realistic vocabulary."""
+    sys.path.insert(0, str(REPO / "scripts" / "fixtures"))
+    from make_hf_fixtures import byte_level_bpe, unigram
 
-    special = ["<s>", "<pad>", "</s>", "<unk>", "<mask>"]
     if kind == "roberta":
-        tok = Tokenizer(models.BPE())
-        tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
-        tok.decoder = decoders.ByteLevel()
-        trainer = trainers.BpeTrainer(vocab_size=50000, special_tokens=special,
-                                      initial_alphabet=pre_tokenizers.ByteLevel.alphabet())
-        tok.train_from_iterator(texts, trainer)
-        tok.post_processor = processors.RobertaProcessing(
-            ("</s>", tok.token_to_id("</s>")), ("<s>", tok.token_to_id("<s>")),
-            trim_offsets=True, add_prefix_space=False)
-    else:
-        tok = Tokenizer(models.Unigram())
-        tok.normalizer = normalizers.NFKC()
-        tok.pre_tokenizer = pre_tokenizers.Metaspace(replacement="▁", prepend_scheme="always")
-        tok.decoder = decoders.Metaspace(replacement="▁", prepend_scheme="always")
-        trainer = trainers.UnigramTrainer(vocab_size=30000, special_tokens=special,
-                                          unk_token="<unk>")
-        tok.train_from_iterator(texts, trainer)
-        tok.post_processor = processors.TemplateProcessing(
-            single="<s> $A </s>", pair="<s> $A </s> </s> $B </s>",
-            special_tokens=[("<s>", tok.token_to_id("<s>")), ("</s>", tok.token_to_id("</s>"))])
-    return PreTrainedTokenizerFast(
-        tokenizer_object=tok, bos_token="<s>", eos_token="</s>", unk_token="<unk>",
-        pad_token="<pad>", cls_token="<s>", sep_token="</s>", mask_token="<mask>",
-        model_max_length=512)
+        return byte_level_bpe(texts, vocab_size=50000, max_length=512)
+    return unigram(texts, vocab_size=30000, max_length=512)
 
 
 def make_model(family: str, out: Path, encoder: Path, conll: Path) -> None:

@@ -376,28 +376,49 @@ fn keys(weights: &Path) -> Vec<String> {
     keys
 }
 
-#[test]
-fn export_hf_has_exactly_transformers_keys_and_refuses_lossy_models() {
-    let dir = tempfile::tempdir().unwrap();
-    let want: Vec<String> = golden("tiny-bert-bio")["state_dict_keys"]
+/// The keys transformers' own model of fixture `name` has (its `golden.json`).
+fn state_dict_keys(name: &str) -> Vec<String> {
+    golden(name)["state_dict_keys"]
         .as_array()
         .unwrap()
         .iter()
         .map(|k| k.as_str().unwrap().to_string())
-        .collect();
+        .collect()
+}
 
-    // A softmax head and no casing: nothing is dropped, the export is faithful.
-    let model = byline_model(dir.path(), "softmax", false);
-    let out = dir.path().join("hf-softmax");
-    let run = byline(None, dir.path())
+/// `byline export --format hf --dtype f32 MODEL OUT --check GOLD`, which must succeed; its
+/// stderr.
+fn export_hf_checked(dir: &Path, model: &Path, out: &Path) -> String {
+    let run = byline(None, dir)
         .args(["export", "--format", "hf", "--dtype", "f32"])
-        .arg(&model)
-        .arg(&out)
+        .arg(model)
+        .arg(out)
         .args(["--check"])
         .arg(repo_root().join("tests/fixtures/conll/gold.txt"))
         .assert()
         .success();
-    let err = String::from_utf8_lossy(&run.get_output().stderr).into_owned();
+    String::from_utf8_lossy(&run.get_output().stderr).into_owned()
+}
+
+/// Tags one sentence with the exported folder `out` as a plain checkpoint.
+fn tag_with(dir: &Path, out: &Path) {
+    byline(None, dir)
+        .args(["tag", "--threads", "1", "--model"])
+        .arg(out)
+        .write_stdin("{\"text\": \"Elena Kowalski visited Portsmouth.\"}\n")
+        .assert()
+        .success();
+}
+
+#[test]
+fn export_hf_has_exactly_transformers_keys_and_refuses_lossy_models() {
+    let dir = tempfile::tempdir().unwrap();
+    let want = state_dict_keys("tiny-bert-bio");
+
+    // A softmax head and no casing: nothing is dropped, the export is faithful.
+    let model = byline_model(dir.path(), "softmax", false);
+    let out = dir.path().join("hf-softmax");
+    let err = export_hf_checked(dir.path(), &model, &out);
     assert!(!err.contains("warning"), "{err}");
     assert!(err.contains("agreement on") && err.contains("F1"), "{err}");
     assert_eq!(
@@ -413,12 +434,7 @@ fn export_hf_has_exactly_transformers_keys_and_refuses_lossy_models() {
         assert!(out.join(f).is_file(), "{f}");
     }
     // The export is a plain checkpoint byline tags as the pipeline would.
-    byline(None, dir.path())
-        .args(["tag", "--threads", "1", "--model"])
-        .arg(&out)
-        .write_stdin("{\"text\": \"Elena Kowalski visited Portsmouth.\"}\n")
-        .assert()
-        .success();
+    tag_with(dir.path(), &out);
 
     // A CRF and a trained casing table cannot be expressed: refused, then written with the flag.
     let model = byline_model(dir.path(), "crf", true);
@@ -482,33 +498,18 @@ fn export_hf_writes_each_family_in_its_own_layout() {
     ] {
         let model = byline_model_from(dir.path(), fixture, "softmax", false);
         let out = dir.path().join(format!("hf-{fixture}"));
-        let run = byline(None, dir.path())
-            .args(["export", "--format", "hf", "--dtype", "f32"])
-            .arg(&model)
-            .arg(&out)
-            .args(["--check"])
-            .arg(repo_root().join("tests/fixtures/conll/gold.txt"))
-            .assert()
-            .success();
-        let err = String::from_utf8_lossy(&run.get_output().stderr).into_owned();
+        let err = export_hf_checked(dir.path(), &model, &out);
         assert!(err.contains("agreement on"), "{fixture}: {err}");
-        let want: Vec<String> = golden(layout)["state_dict_keys"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|k| k.as_str().unwrap().to_string())
-            .collect();
-        assert_eq!(keys(&out.join("model.safetensors")), want, "{fixture}");
+        assert_eq!(
+            keys(&out.join("model.safetensors")),
+            state_dict_keys(layout),
+            "{fixture}"
+        );
         let config: Value =
             serde_json::from_str(&std::fs::read_to_string(out.join("config.json")).unwrap())
                 .unwrap();
         assert_eq!(config["architectures"][0], arch, "{fixture}");
-        byline(None, dir.path())
-            .args(["tag", "--threads", "1", "--model"])
-            .arg(&out)
-            .write_stdin("{\"text\": \"Elena Kowalski visited Portsmouth.\"}\n")
-            .assert()
-            .success();
+        tag_with(dir.path(), &out);
     }
 }
 

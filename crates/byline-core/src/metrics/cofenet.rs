@@ -193,14 +193,18 @@ impl CofenetScores {
 /// Scores predicted documents (ids = article names) on CofeNet's `rows`. Every row's article
 /// must be among `pred`.
 pub fn evaluate_cofenet(rows: &[Row], pred: &[Document]) -> Result<CofenetScores> {
-    let by_id: HashMap<&str, &Document> = pred.iter().map(|d| (d.id.as_str(), d)).collect();
+    // Each document with its predicted role spans, computed once for all its rows.
+    let by_id: HashMap<&str, (&Document, Vec<RoleSpan>)> = pred
+        .iter()
+        .map(|d| (d.id.as_str(), (d, predicted_spans(d))))
+        .collect();
     let mut counts = [Counts::default(); 3];
     let (mut tokens, mut unaligned, mut unanchored) = (0, 0, 0);
     // Rows of one annotation file follow one another; each file starts at its text's start.
     let mut cursor = 0;
     let mut current: Option<&str> = None;
     for row in rows {
-        let doc = by_id
+        let (doc, spans) = by_id
             .get(row.article())
             .ok_or_else(|| Error::UnpairedDocument {
                 id: row.article().to_string(),
@@ -214,7 +218,6 @@ pub fn evaluate_cofenet(rows: &[Row], pred: &[Document]) -> Result<CofenetScores
             Some(start) => cursor = start,
             None => unanchored += 1,
         }
-        let spans = predicted_spans(doc);
         let mut predicted = Vec::with_capacity(row.tokens.len());
         let mut previous: Option<usize> = None; // the span the previous token belonged to
         for token in &row.tokens {
@@ -277,9 +280,9 @@ fn predicted_spans(doc: &Document) -> Vec<RoleSpan> {
     let mut out = Vec::new();
     for a in &doc.attributions {
         let mentions = [
-            (&a.source, 0, 0u8),
-            (&a.cue, 1, 0),
-            (&Some(a.content.clone()), 2, 1),
+            (a.source.as_ref(), 0, 0u8),
+            (a.cue.as_ref(), 1, 0),
+            (Some(&a.content), 2, 1),
         ];
         for (m, role, priority) in mentions {
             for p in m.iter().flat_map(|m| &m.pieces) {
