@@ -119,6 +119,15 @@ pub enum TrainDevice {
     Cuda,
 }
 
+impl std::fmt::Display for TrainDevice {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            TrainDevice::Cpu => "cpu",
+            TrainDevice::Cuda => "cuda",
+        })
+    }
+}
+
 impl TrainDevice {
     /// The candle device; `cuda` fails with what to do when this binary has no CUDA or the
     /// machine no GPU.

@@ -66,6 +66,26 @@ pub enum Error {
         loss: f32,
     },
 
+    /// A training batch did not fit in the device's memory (CUDA reports it as an error; the
+    /// CPU allocator aborts instead). Names the batch and the config keys that size it.
+    #[error(
+        "step {step}: a batch of task `{task}` ({examples} examples, {tokens} subwords) does not \
+         fit in {device} memory; lower `batch_size` (now {batch_size}) or `max_batch_tokens` \
+         (now {max_batch_tokens}) in the training config ({detail})",
+        max_batch_tokens = .max_batch_tokens.map_or_else(|| "unset".to_string(), |t| t.to_string())
+    )]
+    OutOfMemory {
+        step: usize,
+        task: String,
+        examples: usize,
+        tokens: usize,
+        device: String,
+        batch_size: usize,
+        max_batch_tokens: Option<usize>,
+        /// The device's own message.
+        detail: String,
+    },
+
     /// An error from the model's own code (collation, loss), kept as the source.
     #[error("model: {0}")]
     Model(#[source] Box<dyn std::error::Error + Send + Sync>),
@@ -85,6 +105,24 @@ impl Error {
     /// Wraps an error of the model crate.
     pub fn model(source: impl std::error::Error + Send + Sync + 'static) -> Self {
         Error::Model(Box::new(source))
+    }
+
+    /// Whether this error, or one it wraps, is a device running out of memory: CUDA's
+    /// `CUDA_ERROR_OUT_OF_MEMORY` from an allocation or a launch, cuBLAS's
+    /// `CUBLAS_STATUS_ALLOC_FAILED`, or a message saying "out of memory".
+    pub fn is_out_of_memory(&self) -> bool {
+        let mut current: Option<&(dyn std::error::Error + 'static)> = Some(self);
+        while let Some(err) = current {
+            let text = err.to_string();
+            if text.contains("OUT_OF_MEMORY")
+                || text.contains("ALLOC_FAILED")
+                || text.to_ascii_lowercase().contains("out of memory")
+            {
+                return true;
+            }
+            current = err.source();
+        }
+        false
     }
 
     pub(crate) fn checkpoint(path: impl Into<PathBuf>, message: impl Into<String>) -> Self {

@@ -75,6 +75,10 @@ pub struct Summary {
     pub best: Option<Best>,
     /// Where this process's time went.
     pub timings: Timings,
+    /// Most device memory in use after any step of this process, in MiB, as the CUDA driver
+    /// reports it for the whole device (`cuMemGetInfo`: total minus free); absent on the CPU.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub peak_device_memory_mib: Option<f64>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]

@@ -45,6 +45,8 @@ pub struct Trainer<'m, M: Trainable> {
     checkpoints: Checkpoints,
     metrics: File,
     timings: Timings,
+    /// Most device memory in use after a step of this process (CUDA only).
+    peak_device_bytes: Option<u64>,
     resumed: bool,
     started: Instant,
 }
@@ -216,6 +218,7 @@ impl<'m, M: Trainable> Trainer<'m, M> {
             checkpoints,
             metrics,
             timings: Timings::default(),
+            peak_device_bytes: None,
             resumed: false,
             started: Instant::now(),
         })
@@ -308,6 +311,7 @@ impl<'m, M: Trainable> Trainer<'m, M> {
             last_loss,
             best: self.state.best.clone(),
             timings: self.timings,
+            peak_device_memory_mib: self.peak_device_bytes.map(|b| b as f64 / (1024.0 * 1024.0)),
         };
         if self.state.step == total {
             self.emit(progress, Event::Done(summary.clone()))?;
@@ -316,12 +320,39 @@ impl<'m, M: Trainable> Trainer<'m, M> {
     }
 
     /// One optimiser step on the next batch: no evaluation, no checkpoint, no event.
+    /// A batch that does not fit in the device's memory is [`Error::OutOfMemory`].
     pub fn train_step(&mut self) -> Result<StepEvent> {
         let started = Instant::now();
         let task = self.next_task();
         let indices = self.next_batch(task);
-        let examples: Vec<&M::Example> = indices.iter().map(|&i| &self.data[task][i]).collect();
         let tokens: usize = indices.iter().map(|&i| self.lens[task][i]).sum();
+        self.step_on(started, task, &indices, tokens)
+            .map_err(|err| {
+                if !err.is_out_of_memory() {
+                    return err;
+                }
+                Error::OutOfMemory {
+                    step: self.state.step + 1,
+                    task: self.cfg.tasks[task].name.clone(),
+                    examples: indices.len(),
+                    tokens,
+                    device: self.cfg.device.to_string(),
+                    batch_size: self.cfg.batch_size,
+                    max_batch_tokens: self.cfg.max_batch_tokens,
+                    detail: err.to_string(),
+                }
+            })
+    }
+
+    /// [`Trainer::train_step`] on the batch `indices` of `task`.
+    fn step_on(
+        &mut self,
+        started: Instant,
+        task: usize,
+        indices: &[usize],
+        tokens: usize,
+    ) -> Result<StepEvent> {
+        let examples: Vec<&M::Example> = indices.iter().map(|&i| &self.data[task][i]).collect();
         let model = self.model;
 
         let batch = timed(&mut self.timings.data_s, || model.collate(task, &examples))?;
@@ -349,6 +380,7 @@ impl<'m, M: Trainable> Trainer<'m, M> {
             });
         }
         let grads = timed(&mut self.timings.backward_s, || loss.backward())?;
+        let device = loss.device().clone();
         drop(loss);
 
         let factor = self.schedule.factor(step);
@@ -366,6 +398,9 @@ impl<'m, M: Trainable> Trainer<'m, M> {
             Ok(norm)
         })?;
 
+        if let Some(used) = device_memory_in_use(&device) {
+            self.peak_device_bytes = Some(self.peak_device_bytes.unwrap_or(0).max(used));
+        }
         self.state.step = step;
         self.state.tokens += tokens as u64;
         self.timings.steps += 1;
@@ -557,4 +592,17 @@ fn truncate_events(path: &Path, step: usize) -> Result<File> {
         .append(true)
         .open(path)
         .map_err(|e| Error::io(path, e))
+}
+
+/// Device memory in use on `device` as the driver reports it for the whole device (total minus
+/// free), in bytes; `None` on the CPU or when the query fails.
+fn device_memory_in_use(device: &candle_core::Device) -> Option<u64> {
+    match device {
+        #[cfg(feature = "cuda")]
+        candle_core::Device::Cuda(cuda) => {
+            let (free, total) = cuda.cuda_stream().context().mem_get_info().ok()?;
+            Some(total.saturating_sub(free) as u64)
+        }
+        _ => None,
+    }
 }

@@ -39,6 +39,8 @@ struct Toy {
     dense_b: Var,
     heads: Vec<(Var, Var)>,
     dropout: f64,
+    /// When set, every loss fails with this message (a device error, as candle reports it).
+    fail_loss: Option<&'static str>,
 }
 
 fn random_var(rng: &mut ChaCha8Rng, shape: (usize, usize), scale: f32) -> Var {
@@ -65,6 +67,7 @@ impl Toy {
             dense_b: Var::zeros(DIM, DType::F32, &Device::Cpu).unwrap(),
             heads,
             dropout,
+            fail_loss: None,
         }
     }
 
@@ -178,6 +181,9 @@ impl Trainable for Toy {
     }
 
     fn loss(&self, task: usize, batch: &Batch, rng: &mut dyn RngCore) -> Result<Tensor> {
+        if let Some(message) = self.fail_loss {
+            return Err(candle_core::Error::Msg(message.to_string()).into());
+        }
         let logits = self.logits(task, batch, Some(rng))?;
         Ok(candle_nn::loss::cross_entropy(&logits, &batch.tags)?)
     }
@@ -426,4 +432,49 @@ fn refuses_to_overwrite_a_run_and_to_resume_nothing() {
         .run(evaluator(data()), &mut Silent)
         .unwrap_err();
     assert!(err.to_string().contains("`f1`"), "{err}");
+}
+
+#[test]
+fn a_batch_the_device_cannot_hold_names_the_batch_and_the_keys_that_size_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut model = Toy::new(6, 0.0);
+    // What candle's CUDA backend reports when an allocation fails.
+    model.fail_loss = Some("DriverError(CUDA_ERROR_OUT_OF_MEMORY, \"out of memory\")");
+    let mut cfg = config(dir.path(), 4);
+    cfg.max_batch_tokens = Some(512);
+    let mut trainer = Trainer::new(cfg, &model, data()).unwrap();
+    let err = trainer.train_step().unwrap_err();
+    let Error::OutOfMemory {
+        step,
+        examples,
+        tokens,
+        batch_size,
+        ..
+    } = &err
+    else {
+        panic!("expected OutOfMemory, got {err:?}");
+    };
+    assert_eq!((*step, *batch_size), (1, 4));
+    assert!(*examples > 0 && *tokens > 0);
+    let text = err.to_string();
+    for part in [
+        "step 1:",
+        "does not fit in cpu memory",
+        "lower `batch_size` (now 4)",
+        "`max_batch_tokens` (now 512)",
+        "CUDA_ERROR_OUT_OF_MEMORY",
+    ] {
+        assert!(text.contains(part), "{part:?} missing from {text:?}");
+    }
+    assert_eq!(trainer.step(), 0, "a failed step does not count");
+
+    // Any other error passes through as it was.
+    model.fail_loss = Some("shape mismatch in matmul");
+    let other = tempfile::tempdir().unwrap();
+    let mut trainer = Trainer::new(config(other.path(), 4), &model, data()).unwrap();
+    let err = trainer.train_step().unwrap_err();
+    assert!(
+        matches!(err, Error::Candle(_)) && !err.is_out_of_memory(),
+        "{err:?}"
+    );
 }
