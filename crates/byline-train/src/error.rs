@@ -68,23 +68,8 @@ pub enum Error {
 
     /// A training batch did not fit in the device's memory (CUDA reports it as an error; the
     /// CPU allocator aborts instead). Names the batch and the config keys that size it.
-    #[error(
-        "step {step}: a batch of task `{task}` ({examples} examples, {tokens} subwords) does not \
-         fit in {device} memory; lower `batch_size` (now {batch_size}) or `max_batch_tokens` \
-         (now {max_batch_tokens}) in the training config ({detail})",
-        max_batch_tokens = .max_batch_tokens.map_or_else(|| "unset".to_string(), |t| t.to_string())
-    )]
-    OutOfMemory {
-        step: usize,
-        task: String,
-        examples: usize,
-        tokens: usize,
-        device: String,
-        batch_size: usize,
-        max_batch_tokens: Option<usize>,
-        /// The device's own message.
-        detail: String,
-    },
+    #[error(transparent)]
+    OutOfMemory(Box<OutOfMemory>),
 
     /// An error from the model's own code (collation, loss), kept as the source.
     #[error("model: {0}")]
@@ -92,6 +77,26 @@ pub enum Error {
 
     #[error(transparent)]
     Candle(#[from] candle_core::Error),
+}
+
+/// What [`Error::OutOfMemory`] says: the step, the batch, and the config keys that size it.
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "step {step}: a batch of task `{task}` ({examples} examples, {tokens} subwords) does not fit \
+     in {device} memory; lower `batch_size` (now {batch_size}) or `max_batch_tokens` (now \
+     {max_batch_tokens}) in the training config ({detail})",
+    max_batch_tokens = .max_batch_tokens.map_or_else(|| "unset".to_string(), |t| t.to_string())
+)]
+pub struct OutOfMemory {
+    pub step: usize,
+    pub task: String,
+    pub examples: usize,
+    pub tokens: usize,
+    pub device: String,
+    pub batch_size: usize,
+    pub max_batch_tokens: Option<usize>,
+    /// The device's own message.
+    pub detail: String,
 }
 
 impl Error {

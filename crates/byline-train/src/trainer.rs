@@ -13,7 +13,7 @@ use rand_chacha::ChaCha8Rng;
 use crate::batching::BatchPlan;
 use crate::checkpoint::{save_best, Checkpoints};
 use crate::config::{TaskSampling, TrainConfig};
-use crate::error::{Error, Result};
+use crate::error::{Error, OutOfMemory, Result};
 use crate::optim::{clip_factor, grad_norm, AdamW, AdamWConfig, LinearSchedule};
 use crate::progress::{
     CheckpointEvent, EvalEvent, Event, Progress, StartEvent, StepEvent, Summary,
@@ -331,7 +331,7 @@ impl<'m, M: Trainable> Trainer<'m, M> {
                 if !err.is_out_of_memory() {
                     return err;
                 }
-                Error::OutOfMemory {
+                Error::OutOfMemory(Box::new(OutOfMemory {
                     step: self.state.step + 1,
                     task: self.cfg.tasks[task].name.clone(),
                     examples: indices.len(),
@@ -340,7 +340,7 @@ impl<'m, M: Trainable> Trainer<'m, M> {
                     batch_size: self.cfg.batch_size,
                     max_batch_tokens: self.cfg.max_batch_tokens,
                     detail: err.to_string(),
-                }
+                }))
             })
     }
 

@@ -444,18 +444,11 @@ fn a_batch_the_device_cannot_hold_names_the_batch_and_the_keys_that_size_it() {
     cfg.max_batch_tokens = Some(512);
     let mut trainer = Trainer::new(cfg, &model, data()).unwrap();
     let err = trainer.train_step().unwrap_err();
-    let Error::OutOfMemory {
-        step,
-        examples,
-        tokens,
-        batch_size,
-        ..
-    } = &err
-    else {
+    let Error::OutOfMemory(oom) = &err else {
         panic!("expected OutOfMemory, got {err:?}");
     };
-    assert_eq!((*step, *batch_size), (1, 4));
-    assert!(*examples > 0 && *tokens > 0);
+    assert_eq!((oom.step, oom.batch_size), (1, 4));
+    assert!(oom.examples > 0 && oom.tokens > 0);
     let text = err.to_string();
     for part in [
         "step 1:",
