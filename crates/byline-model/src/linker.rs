@@ -231,6 +231,11 @@ impl Linker {
         &self.vars
     }
 
+    /// Where the linker's weights live (and the rows it scores go).
+    pub fn device(&self) -> &Device {
+        self.l1.weight().device()
+    }
+
     pub fn hidden(&self) -> usize {
         self.hidden
     }

@@ -284,7 +284,7 @@ fn rows_tensor(linker: &Linker, batch: &[LinkExample]) -> Result<Tensor> {
     let width = input_size(linker.hidden());
     let rows: Vec<f32> = batch.iter().flat_map(|e| e.rows.iter().copied()).collect();
     let n = rows.len() / width;
-    Ok(Tensor::from_vec(rows, (n, width), &Device::Cpu)?)
+    Ok(Tensor::from_vec(rows, (n, width), linker.device())?)
 }
 
 fn scores(linker: &Linker, batch: &[LinkExample], dropout: Option<f32>) -> Result<Vec<f32>> {
@@ -301,7 +301,8 @@ fn loss(linker: &Linker, batch: &[LinkExample], dropout: f32) -> Result<Tensor> 
     let s = linker.forward(&x, Some(dropout)).map_err(Error::model)?;
     let total = s.dim(0)?;
     // Pad every example to the longest with a score of -1e9 (index `total`).
-    let s = Tensor::cat(&[&s, &Tensor::new(&[-1e9f32], &Device::Cpu)?], 0)?;
+    let device = linker.device();
+    let s = Tensor::cat(&[&s, &Tensor::new(&[-1e9f32], device)?], 0)?;
     let longest = batch.iter().map(|e| e.candidates).max().unwrap_or(1);
     let mut index = Vec::with_capacity(batch.len() * longest);
     let mut answers = Vec::with_capacity(batch.len());
@@ -317,10 +318,10 @@ fn loss(linker: &Linker, batch: &[LinkExample], dropout: f32) -> Result<Tensor> 
         at += e.candidates as u32;
         answers.push(e.answer as u32);
     }
-    let index = Tensor::from_vec(index, batch.len() * longest, &Device::Cpu)?;
+    let index = Tensor::from_vec(index, batch.len() * longest, device)?;
     let padded = s.index_select(&index, 0)?.reshape((batch.len(), longest))?;
     let logp = candle_nn::ops::log_softmax(&padded, 1)?;
-    let answers = Tensor::from_vec(answers, (batch.len(), 1), &Device::Cpu)?;
+    let answers = Tensor::from_vec(answers, (batch.len(), 1), device)?;
     Ok(logp.gather(&answers, 1)?.mean_all()?.neg()?)
 }
 
@@ -332,14 +333,15 @@ pub struct LinkEpoch {
     pub dev: LinkAccuracy,
 }
 
-/// Trains a linker for `head` on `train`, keeping the epoch with the best accuracy on `dev`.
-/// `report` gets every epoch's figures.
+/// Trains a linker for `head` on `train` on `device`, keeping the epoch with the best accuracy
+/// on `dev`. `report` gets every epoch's figures.
 pub fn train_linker(
     head: &str,
     hidden: usize,
     train: &[LinkExample],
     dev: &[LinkExample],
     cfg: &LinkerTraining,
+    device: &Device,
     mut report: impl FnMut(&LinkEpoch),
 ) -> Result<Linker> {
     if train.is_empty() {
@@ -349,7 +351,7 @@ pub fn train_linker(
         head: head.to_string(),
         width: cfg.width,
     };
-    let linker = Linker::new(config.clone(), hidden, &Device::Cpu).map_err(Error::model)?;
+    let linker = Linker::new(config.clone(), hidden, device).map_err(Error::model)?;
     let mut opt = AdamW::new(
         linker.vars().all_vars(),
         ParamsAdamW {
@@ -425,7 +427,7 @@ pub struct LinkerFit {
 }
 
 /// Builds link examples of `train` and `dev` (gold documents) with `tagger`'s encoder and trains
-/// a linker for its attribution head `head`; `report` gets every epoch.
+/// a linker for its attribution head `head` on the tagger's device; `report` gets every epoch.
 pub fn fit_linker(
     tagger: &Tagger,
     head: &str,
@@ -441,10 +443,19 @@ pub fn fit_linker(
     tracing::info!(?train_stats, ?dev_stats, "built link examples");
     let mut epochs = Vec::new();
     let hidden = tagger.config().hidden_size;
-    let linker = train_linker(head, hidden, &train_examples, &dev_examples, cfg, |e| {
-        report(e);
-        epochs.push(*e);
-    })?;
+    let device = tagger.device();
+    let linker = train_linker(
+        head,
+        hidden,
+        &train_examples,
+        &dev_examples,
+        cfg,
+        device,
+        |e| {
+            report(e);
+            epochs.push(*e);
+        },
+    )?;
     Ok((
         linker,
         LinkerFit {

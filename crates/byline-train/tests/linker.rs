@@ -10,6 +10,7 @@ use byline_model::{
 use byline_train::linker::{
     link_accuracy, link_examples, link_examples_on, train_linker, LinkSpans, LinkerTraining,
 };
+use candle_core::Device;
 
 const VOCAB: &[&str] = &[
     "[PAD]",
@@ -145,9 +146,15 @@ fn examples_cover_every_gold_content_and_a_linker_learns_them() {
     };
     let hidden = tagger.config().hidden_size;
     let mut losses = Vec::new();
-    let linker = train_linker("attributions", hidden, &examples, &[], &cfg, |e| {
-        losses.push(e.loss)
-    })
+    let linker = train_linker(
+        "attributions",
+        hidden,
+        &examples,
+        &[],
+        &cfg,
+        &Device::Cpu,
+        |e| losses.push(e.loss),
+    )
     .unwrap();
     assert_eq!(losses.len(), 60);
     assert!(losses[59] < losses[0] / 4.0, "{losses:?}");
@@ -176,5 +183,5 @@ fn examples_cover_every_gold_content_and_a_linker_learns_them() {
 
     // Not an attribution head, or nothing to train on: errors.
     assert!(link_examples(&tagger, "entities", &docs, 2).is_err());
-    assert!(train_linker("attributions", hidden, &[], &[], &cfg, |_| ()).is_err());
+    assert!(train_linker("attributions", hidden, &[], &[], &cfg, &Device::Cpu, |_| ()).is_err());
 }
