@@ -56,6 +56,15 @@ def default_byline() -> Path:
     return (Path(target) if target else REPO / "target") / "release" / "byline"
 
 
+def shown(path: Path) -> str:
+    """`path` as results record it: relative to the repository when inside it (the record
+    then reads the same on every checkout), else as given."""
+    try:
+        return str(Path(path).resolve().relative_to(REPO))
+    except ValueError:
+        return str(path)
+
+
 def default_python() -> Path:
     venv = os.environ.get("BENCH_VENV")
     return (Path(venv) if venv else HERE / ".venv") / "bin" / "python"
@@ -322,11 +331,11 @@ def main(argv: list[str]) -> int:
                 print(f"run {rep + 1}/{args.repeats} {engine}: {what}", file=sys.stderr)
     summary = {e: summarise(r, len(ids), words) for e, r in runs.items() if e not in failed}
     result = {
-        "documents": len(ids), "words": words, "input": str(inp), "model": str(args.model),
+        "documents": len(ids), "words": words, "input": shown(inp), "model": shown(args.model),
         "threads": args.threads, "batch": args.batch, "repeats": args.repeats,
         "loadavg_before": load_before, "loadavg_after": os.getloadavg()[0],
         "engines": summary, "ratios": ratios(summary), "failed": failed,
-        "byline": str(args.byline), "byline_args": args.byline_args,
+        "byline": shown(args.byline), "byline_args": args.byline_args,
         "byline_q8_args": args.byline_q8_args,
     }
     onnx_meta = args.work / "onnx" / "export.json"

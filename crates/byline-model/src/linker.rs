@@ -260,7 +260,7 @@ impl Linker {
         roles: &RoleSpans,
         vectors: &WordVectors,
     ) -> Option<Vec<f32>> {
-        let device = self.l1.weight().device();
+        let device = self.device();
         let total = problem.candidates.len();
         let mut scores = Vec::with_capacity(total);
         for start in (0..total).step_by(SCORE_CHUNK) {
