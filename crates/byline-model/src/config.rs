@@ -201,10 +201,12 @@ impl Config {
                 self.position_offset()
             ));
         }
-        if self.vocab_size == 0 || self.max_position_embeddings == 0 || self.type_vocab_size == 0 {
-            return Err(
-                "vocab_size, max_position_embeddings and type_vocab_size must be > 0".into(),
-            );
+        if self.vocab_size == 0 || self.max_position_embeddings == 0 {
+            return Err("vocab_size and max_position_embeddings must be > 0".into());
+        }
+        // DeBERTa-v3 has no token types (0); BERT's layout reads row 0 of its table.
+        if self.type_vocab_size == 0 && self.family().is_bert_shaped() {
+            return Err("type_vocab_size must be > 0".into());
         }
         Ok(())
     }

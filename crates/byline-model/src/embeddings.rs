@@ -64,12 +64,9 @@ impl Embeddings {
         })
     }
 
-    pub(crate) fn dtype(&self) -> candle_core::DType {
-        self.word.dtype()
-    }
-
-    pub(crate) fn device(&self) -> candle_core::Device {
-        self.word.device().clone()
+    /// The word-embedding table, (vocab, embedding size).
+    pub(crate) fn word_table(&self) -> &Tensor {
+        &self.word
     }
 
     /// `input_ids`, `casing_ids`: (batch, seq) u32 -> (batch, seq, hidden).

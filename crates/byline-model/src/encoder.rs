@@ -1,95 +1,53 @@
-//! The BERT encoder: embeddings, then a stack of transformer layers.
+//! The encoder: one interface over every family's layer stack ([`crate::families`]).
 //!
-//! Port of `BertModel` without the pooler (`transformers/models/bert/modeling_bert.py`); weight
-//! names follow its state dict (`embeddings.*`, `encoder.layer.N.*`).
+//! The tagger, the trainer and the exporter hold an [`Encoder`] and never ask which family it
+//! runs: loading picks the stack from the config's `model_type`, and every stack takes word
+//! ids, byline's casing ids and a padding mask and returns the last hidden states.
 
 use candle_core::{bail, DType, Result, Tensor};
 use candle_nn::VarBuilder;
 
-use crate::attention::Attention;
-use crate::config::{Config, HiddenAct};
-use crate::embeddings::Embeddings;
-use crate::kernels::activation::{activation, bias_gelu_erf};
-use crate::kernels::dropout::dropout;
-use crate::kernels::layer_norm::LayerNorm;
+use crate::config::Config;
+use crate::families::bert::Bert;
+use crate::families::deberta::Deberta;
+use crate::families::modernbert::ModernBert;
+use crate::family::Family;
 use crate::kernels::quant::Quantization;
-use crate::linear::Linear;
+
 
 /// Added to attention scores of padding positions.
 const MASKED: f64 = -1e9;
 
-/// One transformer layer: attention, then the feed-forward block (`intermediate` + `output`).
+/// A family's layer stack.
 #[derive(Debug, Clone)]
-pub struct Layer {
-    attention: Attention,
-    intermediate: Linear,
-    output: Linear,
-    layer_norm: LayerNorm,
-    act: HiddenAct,
-    dropout: f32,
-}
-
-impl Layer {
-    /// `vb` points at `encoder.layer.N`.
-    pub fn load(vb: VarBuilder, cfg: &Config) -> Result<Self> {
-        let (h, i) = (cfg.hidden_size, cfg.intermediate_size);
-        Ok(Self {
-            attention: Attention::load(vb.pp("attention"), cfg)?,
-            intermediate: Linear::load(vb.pp("intermediate").pp("dense"), h, i)?,
-            output: Linear::load(vb.pp("output").pp("dense"), i, h)?,
-            layer_norm: LayerNorm::load(vb.pp("output").pp("LayerNorm"), h, cfg.layer_norm_eps)?,
-            act: cfg.hidden_act,
-            dropout: cfg.hidden_dropout_prob,
-        })
-    }
-
-    /// An inference copy whose dense layers compute in `q`.
-    pub fn quantize(&self, q: Quantization) -> Result<Self> {
-        Ok(Self {
-            attention: self.attention.quantize(q)?,
-            intermediate: self.intermediate.quantize(q)?,
-            output: self.output.quantize(q)?,
-            ..self.clone()
-        })
-    }
-
-    /// (batch, seq, hidden) -> (batch, seq, hidden).
-    pub fn forward(&self, xs: &Tensor, mask: &Tensor, train: bool) -> Result<Tensor> {
-        let xs = self.attention.forward(xs, mask, train)?;
-        let inner = match self.act {
-            HiddenAct::Gelu => bias_gelu_erf(
-                &self.intermediate.forward_no_bias(&xs)?,
-                self.intermediate.bias(),
-            )?,
-            act => activation(&self.intermediate.forward(&xs)?, act)?,
-        }; // (batch, seq, inter)
-        let out = dropout(&self.output.forward(&inner)?, self.dropout, train)?;
-        self.layer_norm.forward(&(out + xs)?)
-    }
+enum Stack {
+    Bert(Bert),
+    ModernBert(ModernBert),
+    Deberta(Deberta),
 }
 
 /// The encoder. `forward` returns the last hidden states, (batch, seq, hidden).
 #[derive(Debug, Clone)]
 pub struct Encoder {
-    embeddings: Embeddings,
-    layers: Vec<Layer>,
+    stack: Stack,
     config: Config,
     quantization: Quantization,
 }
 
 impl Encoder {
-    /// `vb` points at the model root (no `bert.` prefix: see `weights.rs` for loading files).
+    /// `vb` points at the model root, with byline's names (no `bert.`, `model.`, `deberta.`
+    /// prefix: see `weights.rs` for loading files).
     pub fn load(vb: VarBuilder, cfg: &Config) -> Result<Self> {
         if let Err(message) = cfg.validate() {
             bail!("invalid config: {message}")
         }
-        let embeddings = Embeddings::load(vb.pp("embeddings"), cfg)?;
-        let layers = (0..cfg.num_hidden_layers)
-            .map(|n| Layer::load(vb.pp("encoder").pp("layer").pp(n), cfg))
-            .collect::<Result<Vec<_>>>()?;
+        let stack = match cfg.family() {
+            Family::ModernBert => Stack::ModernBert(ModernBert::load(vb, cfg)?),
+            Family::DebertaV2 => Stack::Deberta(Deberta::load(vb, cfg)?),
+            _ => Stack::Bert(Bert::load(vb, cfg)?),
+        };
         Ok(Self {
-            embeddings,
-            layers,
+            stack,
             config: cfg.clone(),
             quantization: Quantization::None,
         })
@@ -99,20 +57,20 @@ impl Encoder {
         &self.config
     }
 
-    /// An inference-only copy whose dense layers (the packed QKV, attention output,
-    /// intermediate and output projections) compute in `q`; embeddings, LayerNorm and the
-    /// attention scores stay f32. `Quantization::None` gives a trainable f32 encoder back. The
-    /// copy shares the f32 weights with `self` (candle tensors are reference-counted).
+    /// An inference-only copy whose dense layers (the attention projections and the
+    /// feed-forward block) compute in `q`; embeddings, LayerNorm and the attention scores stay
+    /// f32. `Quantization::None` gives a trainable f32 encoder back. The copy shares the f32
+    /// weights with `self` (candle tensors are reference-counted).
     pub fn quantize(&self, q: Quantization) -> Result<Self> {
-        let layers = self
-            .layers
-            .iter()
-            .map(|l| l.quantize(q))
-            .collect::<Result<Vec<_>>>()?;
+        let stack = match &self.stack {
+            Stack::Bert(s) => Stack::Bert(s.quantize(q)?),
+            Stack::ModernBert(s) => Stack::ModernBert(s.quantize(q)?),
+            Stack::Deberta(s) => Stack::Deberta(s.quantize(q)?),
+        };
         Ok(Self {
-            layers,
+            stack,
             quantization: q,
-            ..self.clone()
+            config: self.config.clone(),
         })
     }
 
@@ -148,25 +106,40 @@ impl Encoder {
                 input_ids.shape()
             )
         }
+        if casing_ids.dims2()? != input_ids.dims2()? {
+            bail!(
+                "casing ids {:?} do not match input ids {:?}",
+                casing_ids.shape(),
+                input_ids.shape()
+            )
+        }
         // 1 -> 0, 0 -> MASKED: (batch, seq), additive.
         let mask = attention_mask
             .to_dtype(DType::F32)?
             .affine(-MASKED, MASKED)?
             .to_dtype(self.dtype())?;
-        let mut xs = self.embeddings.forward(input_ids, casing_ids, train)?;
-        for layer in &self.layers {
-            xs = layer.forward(&xs, &mask, train)?;
+        match &self.stack {
+            Stack::Bert(s) => s.forward(input_ids, casing_ids, &mask, train),
+            Stack::ModernBert(s) => s.forward(input_ids, casing_ids, &mask, train),
+            Stack::Deberta(s) => s.forward(input_ids, casing_ids, &mask, train),
         }
-        Ok(xs)
+    }
+
+    fn word_table(&self) -> &Tensor {
+        match &self.stack {
+            Stack::Bert(s) => s.word_table(),
+            Stack::ModernBert(s) => s.word_table(),
+            Stack::Deberta(s) => s.word_table(),
+        }
     }
 
     /// The dtype the encoder computes in.
     pub fn dtype(&self) -> DType {
-        self.embeddings.dtype()
+        self.word_table().dtype()
     }
 
     /// The device the encoder's weights are on.
     pub fn device(&self) -> candle_core::Device {
-        self.embeddings.device()
+        self.word_table().device().clone()
     }
 }

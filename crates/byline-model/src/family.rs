@@ -12,10 +12,15 @@
 //!   BERT's names, and a zero token-type table is added, so the same encoder computes exactly
 //!   DistilBERT's function: embeddings (word + position) and LayerNorm, then post-LayerNorm
 //!   layers of attention and a GELU feed-forward, as in BERT.
+//! * `modernbert`: its own layers (`crate::families::modernbert`): rotary positions, local and
+//!   global attention, GeGLU, no biases; weights under `model.`, read under their own names
+//!   (the word table as `embeddings.word_embeddings.weight`, like every family's).
+//! * `deberta-v2` (DeBERTa-v2 and v3): its own layers (`crate::families::deberta`):
+//!   disentangled attention over relative positions in log buckets; weights under `deberta.`.
 
 use serde_json::{Map, Value};
 
-use crate::embeddings::TOKEN_TYPE_EMBEDDINGS;
+use crate::embeddings::{TOKEN_TYPE_EMBEDDINGS, WORD_EMBEDDINGS};
 
 /// An encoder family byline can load.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -25,21 +30,32 @@ pub enum Family {
     Roberta,
     XlmRoberta,
     Electra,
+    ModernBert,
+    DebertaV2,
 }
 
 impl Family {
     /// Every family, in the order errors list them.
-    pub const ALL: [Family; 5] = [
+    pub const ALL: [Family; 7] = [
         Family::Bert,
         Family::DistilBert,
         Family::Roberta,
         Family::XlmRoberta,
         Family::Electra,
+        Family::ModernBert,
+        Family::DebertaV2,
     ];
 
     /// The `model_type` values byline knows.
-    pub const KNOWN: [&'static str; 5] =
-        ["bert", "distilbert", "roberta", "xlm-roberta", "electra"];
+    pub const KNOWN: [&'static str; 7] = [
+        "bert",
+        "distilbert",
+        "roberta",
+        "xlm-roberta",
+        "electra",
+        "modernbert",
+        "deberta-v2",
+    ];
 
     /// The family of a `model_type`.
     pub fn of_model_type(model_type: &str) -> Option<Family> {
@@ -69,7 +85,15 @@ impl Family {
             Family::Roberta => "roberta",
             Family::XlmRoberta => "xlm-roberta",
             Family::Electra => "electra",
+            Family::ModernBert => "modernbert",
+            Family::DebertaV2 => "deberta-v2",
         }
+    }
+
+    /// Whether the family runs BERT's layers (`encoder.layer.N`, absolute positions, token
+    /// types); the others have layer modules of their own.
+    pub fn is_bert_shaped(self) -> bool {
+        !matches!(self, Family::ModernBert | Family::DebertaV2)
     }
 
     /// The base-model prefix of `...For...` state dicts (`bert.`, `distilbert.`).
@@ -79,6 +103,8 @@ impl Family {
             Family::DistilBert => "distilbert.",
             Family::Roberta | Family::XlmRoberta => "roberta.",
             Family::Electra => "electra.",
+            Family::ModernBert => "model.",
+            Family::DebertaV2 => "deberta.",
         }
     }
 
@@ -90,11 +116,34 @@ impl Family {
             Family::Roberta => "RobertaForTokenClassification",
             Family::XlmRoberta => "XLMRobertaForTokenClassification",
             Family::Electra => "ElectraForTokenClassification",
+            Family::ModernBert => "ModernBertForTokenClassification",
+            Family::DebertaV2 => "DebertaV2ForTokenClassification",
         }
     }
 
     /// A BERT config (the fields byline's encoder reads) from this family's `config.json`.
     pub fn bert_config(self, mut config: Map<String, Value>) -> Map<String, Value> {
+        if self == Family::ModernBert {
+            // Copied, not moved: the file written back must still be ModernBERT's own config.
+            for (from, to) in [
+                ("hidden_activation", "hidden_act"),
+                ("norm_eps", "layer_norm_eps"),
+                ("attention_dropout", "attention_probs_dropout_prob"),
+                ("mlp_dropout", "hidden_dropout_prob"),
+            ] {
+                if let Some(v) = config.get(from).cloned() {
+                    config.entry(to).or_insert(v);
+                }
+            }
+            config.entry("type_vocab_size").or_insert(1.into());
+            config.entry("max_position_embeddings").or_insert(8192.into());
+            config.entry("layer_norm_eps").or_insert(1e-5.into());
+            // Its defaults, where BERT's differ.
+            for key in ["hidden_dropout_prob", "attention_probs_dropout_prob"] {
+                config.entry(key).or_insert(0.0.into());
+            }
+            return config;
+        }
         if self != Family::DistilBert {
             // The same keys as BERT's; `model_type` tells the position offset and
             // `embedding_size` the projection (see `Config`).
@@ -144,6 +193,12 @@ impl Family {
                     None => bert_name(name),
                 }
             }
+            Family::ModernBert => modernbert_name(name),
+            Family::DebertaV2 => {
+                let name = name.strip_prefix("deberta.").unwrap_or(name);
+                let encoder = name.starts_with("embeddings.") || name.starts_with("encoder.");
+                (encoder && name != "embeddings.position_ids").then(|| name.to_string())
+            }
         }
     }
 
@@ -158,6 +213,11 @@ impl Family {
                 Some(param) => format!("electra.embeddings_project.{param}"),
                 None => format!("electra.{name}"),
             },
+            Family::ModernBert if name == WORD_EMBEDDINGS => {
+                "model.embeddings.tok_embeddings.weight".into()
+            }
+            Family::ModernBert => format!("model.{name}"),
+            Family::DebertaV2 => format!("deberta.{name}"),
         }
     }
 
@@ -185,6 +245,17 @@ fn bert_name(name: &str) -> Option<String> {
         _ => name.to_string(),
     };
     Some(name)
+}
+
+fn modernbert_name(name: &str) -> Option<String> {
+    let name = name.strip_prefix("model.").unwrap_or(name);
+    if name == "embeddings.tok_embeddings.weight" {
+        return Some(WORD_EMBEDDINGS.into());
+    }
+    let encoder = ["embeddings.", "layers.", "final_norm."]
+        .iter()
+        .any(|p| name.starts_with(p));
+    encoder.then(|| name.to_string()) // not `head.`, `classifier.`, `decoder.`
 }
 
 fn distilbert_name(name: &str) -> Option<String> {
@@ -215,7 +286,6 @@ fn distilbert_name(name: &str) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::embeddings::WORD_EMBEDDINGS;
 
     #[test]
     fn checkpoint_names() {
@@ -321,6 +391,35 @@ mod tests {
                 "discriminator_predictions.dense.weight",
                 None,
             ),
+            (
+                Family::ModernBert,
+                "model.embeddings.tok_embeddings.weight",
+                Some(WORD_EMBEDDINGS),
+            ),
+            (
+                Family::ModernBert,
+                "model.layers.2.attn.Wqkv.weight",
+                Some("layers.2.attn.Wqkv.weight"),
+            ),
+            (
+                Family::ModernBert,
+                "final_norm.weight",
+                Some("final_norm.weight"),
+            ),
+            (Family::ModernBert, "head.dense.weight", None),
+            (Family::ModernBert, "classifier.weight", None),
+            (
+                Family::DebertaV2,
+                "deberta.encoder.rel_embeddings.weight",
+                Some("encoder.rel_embeddings.weight"),
+            ),
+            (
+                Family::DebertaV2,
+                "deberta.encoder.layer.1.attention.self.query_proj.bias",
+                Some("encoder.layer.1.attention.self.query_proj.bias"),
+            ),
+            (Family::DebertaV2, "deberta.embeddings.position_ids", None),
+            (Family::DebertaV2, "lm_predictions.lm_head.bias", None),
         ] {
             assert_eq!(family.encoder_name(raw).as_deref(), expect, "{raw}");
         }

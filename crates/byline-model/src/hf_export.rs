@@ -1,7 +1,7 @@
 //! A byline model written as a plain `...ForTokenClassification` folder of its encoder's family
-//! (BERT, RoBERTa, XLM-RoBERTa, ELECTRA) that transformers'
+//! (BERT, RoBERTa, XLM-RoBERTa, ELECTRA, DeBERTa-v2/v3) that transformers'
 //! `AutoModelForTokenClassification.from_pretrained` loads with no missing and no unexpected
-//! keys: the encoder under the family's prefix (`bert.`, `roberta.`, `electra.`), the entity
+//! keys: the encoder under the family's prefix (`bert.`, `roberta.`, `electra.`, `deberta.`), the entity
 //! head's linear layer as `classifier.`, `config.json` with `id2label`, the tokenizer and its
 //! settings.
 //!
@@ -83,6 +83,18 @@ fn entity_head(tagger: &Tagger) -> Result<usize> {
 /// function, which `BertForTokenClassification` computes).
 pub fn export_hf(tagger: &Tagger, dir: &Path, dtype: DType) -> Result<HfExport> {
     let family = tagger.config().family();
+    if family == Family::ModernBert {
+        // ModernBertForTokenClassification puts a dense + GELU + LayerNorm head between the
+        // encoder and the classifier; a byline model has no such layer, and none of those
+        // weights would compute byline's function.
+        return Err(Error::InvalidTagger {
+            message: "a model fine-tuned from ModernBERT cannot be written as \
+                      ModernBertForTokenClassification (its prediction head before the \
+                      classifier has no counterpart in byline's model); export it with \
+                      `byline export` in byline's own format instead"
+                .into(),
+        });
+    }
     let h = entity_head(tagger)?;
     let dropped = lossy_parts(tagger)?;
     let spec = &tagger.spec().heads[h];
@@ -165,6 +177,8 @@ fn tokenizer_settings(tagger: &Tagger, family: Family) -> serde_json::Value {
         Family::Roberta => "RobertaTokenizer",
         Family::XlmRoberta => "XLMRobertaTokenizer",
         Family::Bert | Family::DistilBert | Family::Electra => "BertTokenizer",
+        Family::DebertaV2 => "DebertaV2Tokenizer",
+        Family::ModernBert => "PreTrainedTokenizerFast",
     };
     settings.insert("tokenizer_class".into(), class.into());
     serde_json::Value::Object(settings)

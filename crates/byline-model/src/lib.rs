@@ -44,6 +44,7 @@ pub mod crf;
 pub mod embeddings;
 pub mod encoder;
 pub mod error;
+pub mod families;
 pub mod family;
 pub mod features;
 #[cfg(feature = "testing")]

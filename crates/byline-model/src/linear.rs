@@ -59,6 +59,28 @@ impl Linear {
         Ok(Self::new(weight, bias))
     }
 
+    /// Loads `weight` (out, in) of a layer without bias (ModernBERT's): the bias is a zero
+    /// constant, not a parameter, so it neither trains nor is saved.
+    pub fn load_no_bias(vb: VarBuilder, in_dim: usize, out_dim: usize) -> Result<Self> {
+        let bound = 1.0 / (in_dim as f64).sqrt();
+        let init = candle_nn::Init::Uniform {
+            lo: -bound,
+            up: bound,
+        };
+        let weight = vb.get_with_hints((out_dim, in_dim), "weight", init)?;
+        let bias = Tensor::zeros(out_dim, weight.dtype(), weight.device())?;
+        Ok(Self::new(weight, bias))
+    }
+
+    /// Loads a layer with a bias when `bias` (the config's `..._bias` switch), else without.
+    pub fn load_maybe_bias(vb: VarBuilder, in_dim: usize, out_dim: usize, bias: bool) -> Result<Self> {
+        if bias {
+            Self::load(vb, in_dim, out_dim)
+        } else {
+            Self::load_no_bias(vb, in_dim, out_dim)
+        }
+    }
+
     pub fn weight(&self) -> &Tensor {
         &self.weight
     }

@@ -21,10 +21,12 @@ use tokenizers::models::ModelWrapper;
 
 use crate::batch::Batch;
 use crate::casing::Casing;
-use crate::config::Config;
+use crate::config::{Config, HiddenAct};
 use crate::encoder::Encoder;
 use crate::error::{Error, Result};
 use crate::family::Family;
+use crate::kernels::activation::activation;
+use crate::kernels::layer_norm::LayerNorm;
 use crate::kernels::quant::Quantization;
 use crate::linear::Linear;
 use crate::tokenize::Tokenizer;
@@ -44,6 +46,8 @@ pub struct TokenClassifier {
     encoder: Encoder,
     config: Config,
     family: Family,
+    /// ModernBERT's prediction head before the classifier (dense, GELU, LayerNorm).
+    head: Option<PredictionHead>,
     classifier: Linear,
     labels: Vec<String>,
     tokenizer: Tokenizer,
@@ -69,6 +73,22 @@ pub struct TextInput {
     /// Subwords the pipeline leaves out of entities (special tokens inside the text).
     pub special: Vec<bool>,
     pub windows: Windows,
+}
+
+/// `ModernBertPredictionHead`: `norm(act(dense(x)))`, between ModernBERT's encoder and its
+/// token classifier.
+#[derive(Debug, Clone)]
+struct PredictionHead {
+    dense: Linear,
+    act: HiddenAct,
+    norm: LayerNorm,
+}
+
+impl PredictionHead {
+    fn forward(&self, xs: &Tensor) -> Result<Tensor> {
+        let xs = activation(&self.dense.forward(xs)?, self.act)?;
+        Ok(self.norm.forward(&xs)?)
+    }
 }
 
 /// `architectures` names byline reads as token classification.
@@ -179,7 +199,9 @@ impl TokenClassifier {
         }
         let labels = labels(&config_path, &raw)?;
         let (pretrained, checkpoint) =
-            Pretrained::load_with(dir, opts, |n| n.starts_with("classifier."))?;
+            Pretrained::load_with(dir, opts, |n| {
+                n.starts_with("classifier.") || n.starts_with("head.")
+            })?;
         let weight_file = checkpoint.path;
         let take = |name: &str| -> Result<Tensor> {
             let t = checkpoint
@@ -201,6 +223,42 @@ impl TokenClassifier {
                 expected: vec![labels.len(), hidden],
             });
         }
+        let head = match family {
+            Family::ModernBert => {
+                let flag = |k: &str| raw.get(k).and_then(Value::as_bool).unwrap_or(false);
+                let act = match raw.get("classifier_activation").and_then(Value::as_str) {
+                    None | Some("gelu") => HiddenAct::Gelu,
+                    Some("gelu_new" | "gelu_pytorch_tanh" | "gelu_fast") => HiddenAct::GeluNew,
+                    Some("relu") => HiddenAct::Relu,
+                    Some(other) => {
+                        return Err(Error::InvalidConfig {
+                            path: config_path,
+                            message: format!(
+                                "classifier_activation `{other}` is not supported (gelu, gelu_new, relu)"
+                            ),
+                        })
+                    }
+                };
+                let dense_bias = match flag("classifier_bias") {
+                    true => take("head.dense.bias")?,
+                    false => Tensor::zeros(hidden, opts.dtype, &opts.device)?,
+                };
+                let norm_bias = match flag("norm_bias") {
+                    true => take("head.norm.bias")?,
+                    false => Tensor::zeros(hidden, opts.dtype, &opts.device)?,
+                };
+                Some(PredictionHead {
+                    dense: Linear::new(take("head.dense.weight")?, dense_bias),
+                    act,
+                    norm: LayerNorm::new(
+                        take("head.norm.weight")?,
+                        norm_bias,
+                        pretrained.config.layer_norm_eps,
+                    ),
+                })
+            }
+            _ => None,
+        };
         let tok_path = dir.join(crate::tagger::TOKENIZER_FILE);
         if !tok_path.is_file() {
             return Err(Error::BadModelDir {
@@ -267,6 +325,7 @@ impl TokenClassifier {
             encoder: pretrained.detached_encoder()?,
             config: pretrained.config,
             family,
+            head,
             classifier,
             labels,
             tokenizer,
@@ -468,7 +527,10 @@ impl TokenClassifier {
             &batch.attention_mask,
             false,
         )?; // (batch, seq, hidden)
-        let logits = self.classifier.forward(&hidden)?; // (batch, seq, labels)
+        let logits = match &self.head {
+            Some(head) => self.classifier.forward(&head.forward(&hidden)?)?,
+            None => self.classifier.forward(&hidden)?,
+        }; // (batch, seq, labels)
         Ok((hidden, logits))
     }
 

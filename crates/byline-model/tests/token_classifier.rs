@@ -13,7 +13,7 @@ fn fixtures() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures/hf")
 }
 
-const CHECKPOINTS: [&str; 7] = [
+const CHECKPOINTS: [&str; 10] = [
     "tiny-bert-bio",
     "tiny-bert-bioes",
     "tiny-distilbert-bare",
@@ -21,6 +21,9 @@ const CHECKPOINTS: [&str; 7] = [
     "tiny-roberta-bio",
     "tiny-xlm-roberta-bio",
     "tiny-electra-bio",
+    "tiny-modernbert-bio",
+    "tiny-deberta-v3-bio",
+    "tiny-deberta-v2-bio",
 ];
 
 fn golden(name: &str) -> Value {
@@ -303,6 +306,8 @@ fn cased_and_uncased_tokenizers_are_told_apart() {
         ("tiny-roberta-bio", false),
         ("tiny-xlm-roberta-bio", false),
         ("tiny-electra-bio", true),
+        ("tiny-modernbert-bio", false),
+        ("tiny-deberta-v3-bio", false),
     ] {
         let tok = byline_model::Tokenizer::from_file(fixtures().join(name).join("tokenizer.json"))
             .unwrap();

@@ -15,12 +15,17 @@ fn fixtures() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures/hf")
 }
 
-const CHECKPOINTS: [(&str, Family); 5] = [
+const CHECKPOINTS: [(&str, Family); 8] = [
     ("tiny-bert-bio", Family::Bert),
     ("tiny-distilbert-bio", Family::DistilBert),
     ("tiny-roberta-bio", Family::Roberta),
     ("tiny-xlm-roberta-bio", Family::XlmRoberta),
     ("tiny-electra-bio", Family::Electra),
+    // Without its prediction head (see make_train_step_goldens.py): byline fine-tunes the
+    // encoder with heads of its own.
+    ("tiny-modernbert-bio", Family::ModernBert),
+    ("tiny-deberta-v3-bio", Family::DebertaV2),
+    ("tiny-deberta-v2-bio", Family::DebertaV2),
 ];
 
 /// Largest |a - b| over the largest |b| (at least 1e-3): a scale-free difference.
@@ -129,7 +134,7 @@ fn step(name: &str, family: Family) -> HashMap<String, Tensor> {
         checked += 1;
     }
     let expected = golden.keys().filter(|k| k.starts_with("grad.")).count();
-    assert!(checked == expected && checked > 30, "{name}: {checked}");
+    assert!(checked == expected && checked > 20, "{name}: {checked}");
     println!(
         "{name}: loss {got} (PyTorch {want}); {checked} gradients, largest relative difference {:.2e} ({})",
         worst.0, worst.1

@@ -30,6 +30,19 @@ pub fn attention(
     dropout_p: f32,
     train: bool,
 ) -> Result<Tensor> {
+    windowed_attention(qkv, mask, heads, dropout_p, train, None)
+}
+
+/// [`attention`] where position `i` sees only positions `j` with `|i - j| <= window` when a
+/// window is given (ModernBERT's local layers; the padding mask still applies).
+pub fn windowed_attention(
+    qkv: &Tensor,
+    mask: &Tensor,
+    heads: usize,
+    dropout_p: f32,
+    train: bool,
+    window: Option<usize>,
+) -> Result<Tensor> {
     let (batch, seq, width) = qkv.dims3()?;
     if heads == 0 || width % (3 * heads) != 0 || mask.dims2()? != (batch, seq) {
         bail!(
@@ -46,12 +59,31 @@ pub fn attention(
             head_dim,
             scale: 1.0 / (head_dim as f32).sqrt(),
             dropout: (train && dropout_p > 0.0).then(|| Dropout::new(dropout_p, next_seed())),
+            window,
         };
         qkv.contiguous()?.apply_op2(&mask.contiguous()?, op)
     } else {
-        attention_composed(qkv, mask, heads, dropout_p, train)
+        attention_composed_in(qkv, mask, heads, dropout_p, train, window)
     }
 }
+
+/// Additive (seq, seq) mask of a band: 0 where `|i - j| <= window`, [`OUTSIDE`] elsewhere.
+pub fn band_mask(seq: usize, window: usize, device: &candle_core::Device) -> Result<Tensor> {
+    let values: Vec<f32> = (0..seq * seq)
+        .map(|n| {
+            let (i, j) = (n / seq, n % seq);
+            if i.abs_diff(j) <= window {
+                0.0
+            } else {
+                OUTSIDE
+            }
+        })
+        .collect();
+    Tensor::from_vec(values, (seq, seq), device)
+}
+
+/// The score of a position outside a window: its probability is exactly 0.
+const OUTSIDE: f32 = -1e30;
 
 /// The same computation from ordinary candle ops (reference, and the path off the CPU).
 pub fn attention_composed(
@@ -60,6 +92,17 @@ pub fn attention_composed(
     heads: usize,
     dropout_p: f32,
     train: bool,
+) -> Result<Tensor> {
+    attention_composed_in(qkv, mask, heads, dropout_p, train, None)
+}
+
+fn attention_composed_in(
+    qkv: &Tensor,
+    mask: &Tensor,
+    heads: usize,
+    dropout_p: f32,
+    train: bool,
+    window: Option<usize>,
 ) -> Result<Tensor> {
     let (batch, seq, width) = qkv.dims3()?;
     let hidden = width / 3;
@@ -73,7 +116,11 @@ pub fn attention_composed(
             .reshape((batch * heads, seq, head_dim))
     };
     let (q, k, v) = (split(0)?, split(1)?, split(2)?);
-    let scores = q.matmul(&k.t()?)?; // (b*h, seq, seq)
+    let mut scores = q.matmul(&k.t()?)?; // (b*h, seq, seq)
+    if let Some(w) = window {
+        let band = band_mask(seq, w, qkv.device())?.to_dtype(scores.dtype())?;
+        scores = scores.broadcast_add(&band)?;
+    }
     let probs = masked_softmax(&scores, mask, heads, 1.0 / (head_dim as f64).sqrt())?;
     let probs = dropout(&probs, dropout_p, train)?;
     probs
@@ -90,6 +137,8 @@ struct AttentionOp {
     head_dim: usize,
     scale: f32,
     dropout: Option<Dropout>,
+    /// Positions further apart than this do not see each other (see [`windowed_attention`]).
+    window: Option<usize>,
 }
 
 /// Lanes of the reductions below: a float sum or max in one accumulator is a serial chain
@@ -167,7 +216,13 @@ impl AttentionOp {
                 gemm::Parallelism::None,
             );
         }
-        for row in p.chunks_exact_mut(seq) {
+        for (i, row) in p.chunks_exact_mut(seq).enumerate() {
+            if let Some(w) = self.window {
+                // Outside the band: exp underflows to exactly 0, forward and backward.
+                let (lo, hi) = (i.saturating_sub(w), (i + w + 1).min(seq));
+                row[..lo].fill(OUTSIDE);
+                row[hi..].fill(OUTSIDE);
+            }
             softmax_row(row, mask);
         }
     }
@@ -473,6 +528,7 @@ mod tests {
             head_dim: 4,
             scale: 0.5,
             dropout: Some(Dropout::new(0.3, 7)),
+            window: None,
         };
         let loss = |x: &Tensor| x.apply_op2(&mask, op)?.mul(&probe)?.sum_all();
         let analytic = loss(qkv.as_tensor())?.backward()?;
@@ -491,6 +547,27 @@ mod tests {
         let diff = (plain - dropped)?.abs()?.sum_all()?.to_scalar::<f32>()?;
         assert!(diff > 1e-3, "dropout changed nothing ({diff})");
         Ok(())
+    }
+
+    #[test]
+    fn a_window_matches_composed_forward_and_backward() -> Result<()> {
+        let (qkv, mask) = inputs(&Device::Cpu)?;
+        let qkv = Var::from_tensor(&qkv)?;
+        let probe = Tensor::randn(0f32, 1.0, (2, 5, 12), &Device::Cpu)?;
+        let fused = |x: &Tensor| windowed_attention(x, &mask, 3, 0.0, true, Some(1));
+        let composed = |x: &Tensor| attention_composed_in(x, &mask, 3, 0.0, true, Some(1));
+        assert_close(&fused(qkv.as_tensor())?, &composed(qkv.as_tensor())?, 1e-5)?;
+        // The window changes the result: position 0 no longer sees position 2.
+        let full = attention(qkv.as_tensor(), &mask, 3, 0.0, false)?;
+        let diff = (full - fused(qkv.as_tensor())?)?.abs()?.sum_all()?.to_scalar::<f32>()?;
+        assert!(diff > 1e-3, "the window changed nothing ({diff})");
+        let loss = |x: &Tensor| fused(x)?.mul(&probe)?.sum_all();
+        let g_fused = loss(qkv.as_tensor())?.backward()?;
+        let g_fused = g_fused.get(&qkv).expect("grad");
+        let g_composed = composed(qkv.as_tensor())?.mul(&probe)?.sum_all()?.backward()?;
+        assert_close(g_fused, g_composed.get(&qkv).expect("grad"), 1e-5)?;
+        let numeric = finite_difference_check(qkv.as_tensor(), loss)?;
+        assert_close(g_fused, &numeric, 1e-2)
     }
 
     #[test]

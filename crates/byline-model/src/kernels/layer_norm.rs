@@ -32,6 +32,17 @@ impl LayerNorm {
         Ok(Self::new(weight, bias, eps))
     }
 
+    /// Loads `weight` of a LayerNorm with or without `bias` (ModernBERT's `norm_bias = false`:
+    /// the bias is then a zero constant, not a parameter).
+    pub fn load_maybe_bias(vb: VarBuilder, size: usize, eps: f64, bias: bool) -> Result<Self> {
+        if bias {
+            return Self::load(vb, size, eps);
+        }
+        let weight = vb.get_with_hints(size, "weight", candle_nn::Init::Const(1.0))?;
+        let bias = Tensor::zeros(size, weight.dtype(), weight.device())?;
+        Ok(Self::new(weight, bias, eps))
+    }
+
     pub fn weight(&self) -> &Tensor {
         &self.weight
     }

@@ -1,0 +1,435 @@
+//! DeBERTa-v2 and DeBERTa-v3's layer stack.
+//!
+//! Port of `DebertaV2Model` (`transformers/models/deberta_v2/modeling_deberta_v2.py`). The
+//! embeddings are words (projected by `embed_proj` when `embedding_size` differs from the
+//! hidden size), plus absolute positions only when `position_biased_input` and token types
+//! only when `type_vocab_size > 0` (DeBERTa-v3 has neither), then a LayerNorm. Each layer is
+//! BERT's post-LayerNorm layout, but its attention is disentangled: with `δ(i, j)` the
+//! relative position `i - j` in log buckets (`position_buckets`, `max_relative_positions`),
+//! shifted by the span and clamped to the relative-embedding table, the score of query `i`
+//! for key `j` is
+//!
+//! `(Q_i·K_j + Q_i·Kr_δ(i,j) + K_j·Qr_δ(i,j)) / sqrt(3 d)`
+//!
+//! where `Kr`, `Qr` are the shared relative embeddings (LayerNorm'd when `norm_rel_ebd` says
+//! so) through the layer's own key and query projections (`share_att_key`) or through
+//! `pos_key_proj` / `pos_query_proj`; `pos_att_type` picks which of the two relative terms
+//! exist, and the scale counts them. Weight names are transformers' without `deberta.`.
+//!
+//! DeBERTa-v2-xlarge's convolution after the first layer (`conv_kernel_size`) is refused with
+//! an error: no released v3 model has it.
+
+use candle_core::{bail, Device, Result, Tensor};
+use candle_nn::{Init, VarBuilder};
+use serde_json::Value;
+
+use super::bert::feed_forward;
+use super::{merge_heads, split_heads};
+use crate::casing::Casing;
+use crate::config::{Config, HiddenAct};
+use crate::kernels::dropout::dropout;
+use crate::kernels::layer_norm::LayerNorm;
+use crate::kernels::quant::Quantization;
+use crate::kernels::softmax::masked_softmax;
+use crate::linear::Linear;
+
+/// The relative-position settings of `config.json`.
+#[derive(Debug, Clone, Copy)]
+struct Relative {
+    /// Half the rows of the relative-embedding table: relative positions are clamped to
+    /// `[-span, span)`.
+    span: usize,
+    /// `position_buckets` (> 0: log buckets), else 0.
+    buckets: usize,
+    /// `max_relative_positions`, or `max_position_embeddings` when it is not set.
+    max_relative: usize,
+    c2p: bool,
+    p2c: bool,
+    share_att_key: bool,
+    norm_rel_ebd: bool,
+}
+
+impl Relative {
+    fn read(cfg: &Config) -> Result<Self> {
+        let get = |k: &str| cfg.extra.get(k);
+        if !get("relative_attention")
+            .and_then(Value::as_bool)
+            .unwrap_or(false)
+        {
+            bail!("deberta-v2: only relative_attention = true is supported (every released DeBERTa-v2/v3 model has it)")
+        }
+        if get("conv_kernel_size")
+            .and_then(Value::as_u64)
+            .is_some_and(|k| k > 0)
+        {
+            bail!("deberta-v2: conv_kernel_size > 0 (DeBERTa-v2-xlarge's convolution layer) is not supported")
+        }
+        let int = |k: &str| get(k).and_then(Value::as_i64).unwrap_or(-1);
+        let max_relative = match int("max_relative_positions") {
+            m if m >= 1 => m as usize,
+            _ => cfg.max_position_embeddings,
+        };
+        let buckets = int("position_buckets").max(0) as usize;
+        let types: Vec<String> = match get("pos_att_type") {
+            Some(Value::Array(a)) => a
+                .iter()
+                .filter_map(|v| v.as_str().map(|s| s.trim().to_lowercase()))
+                .collect(),
+            Some(Value::String(s)) => s.split('|').map(|t| t.trim().to_lowercase()).collect(),
+            _ => Vec::new(),
+        };
+        if let Some(t) = types.iter().find(|t| !matches!(t.as_str(), "c2p" | "p2c")) {
+            bail!("deberta-v2: pos_att_type `{t}` is not supported (c2p, p2c)")
+        }
+        let norm_rel_ebd = get("norm_rel_ebd")
+            .and_then(Value::as_str)
+            .is_some_and(|s| s.split('|').any(|t| t.trim() == "layer_norm"));
+        Ok(Self {
+            span: if buckets > 0 { buckets } else { max_relative },
+            buckets,
+            max_relative,
+            c2p: types.iter().any(|t| t == "c2p"),
+            p2c: types.iter().any(|t| t == "p2c"),
+            share_att_key: get("share_att_key")
+                .and_then(Value::as_bool)
+                .unwrap_or(false),
+            norm_rel_ebd,
+        })
+    }
+
+    /// `make_log_bucket_position` of transformers, in f32 as there.
+    fn bucket(&self, relative: i64) -> i64 {
+        if self.buckets == 0 || self.max_relative == 0 {
+            return relative;
+        }
+        let mid = (self.buckets / 2) as i64;
+        let abs = if relative < mid && relative > -mid {
+            mid - 1
+        } else {
+            relative.abs()
+        };
+        if abs <= mid {
+            return relative;
+        }
+        let ratio = ((self.max_relative - 1) as f32 / mid as f32).ln();
+        let log_pos = ((abs as f32 / mid as f32).ln() / ratio * (mid - 1) as f32).ceil() + mid as f32;
+        log_pos as i64 * relative.signum()
+    }
+
+    /// For every (query i, key j) of a sequence of `seq`, the flat index into a
+    /// (rows, 2 * span) matrix of the row `row(i, j)` and column `δ(i, j)`: `c2p` reads query
+    /// rows (row i), `p2c` key rows (row j). (seq * seq,) each, u32.
+    fn indices(&self, seq: usize, device: &Device) -> Result<(Tensor, Tensor)> {
+        let width = 2 * self.span;
+        let (mut c2p, mut p2c) = (Vec::with_capacity(seq * seq), Vec::with_capacity(seq * seq));
+        for i in 0..seq {
+            for j in 0..seq {
+                let delta = (self.bucket(i as i64 - j as i64) + self.span as i64)
+                    .clamp(0, width as i64 - 1) as usize;
+                c2p.push((i * width + delta) as u32);
+                p2c.push((j * width + delta) as u32);
+            }
+        }
+        Ok((
+            Tensor::from_vec(c2p, seq * seq, device)?,
+            Tensor::from_vec(p2c, seq * seq, device)?,
+        ))
+    }
+}
+
+/// What one forward pass shares across layers.
+struct Shared {
+    /// The relative embeddings, (2 * span, hidden), normalised if so configured.
+    rel: Tensor,
+    c2p_index: Tensor,
+    p2c_index: Tensor,
+}
+
+#[derive(Debug, Clone)]
+struct Layer {
+    query: Linear,
+    key: Linear,
+    value: Linear,
+    /// Only without `share_att_key`.
+    pos_key: Option<Linear>,
+    pos_query: Option<Linear>,
+    output: Linear,
+    attention_norm: LayerNorm,
+    intermediate: Linear,
+    out: Linear,
+    out_norm: LayerNorm,
+    heads: usize,
+    act: HiddenAct,
+    rel: Relative,
+    attention_dropout: f32,
+    hidden_dropout: f32,
+}
+
+impl Layer {
+    /// `vb` points at `encoder.layer.N`.
+    fn load(vb: VarBuilder, cfg: &Config, rel: Relative) -> Result<Self> {
+        let (h, i, eps) = (cfg.hidden_size, cfg.intermediate_size, cfg.layer_norm_eps);
+        let sa = vb.pp("attention").pp("self");
+        let own = |on: bool, name: &str| -> Result<Option<Linear>> {
+            (on && !rel.share_att_key)
+                .then(|| Linear::load(sa.pp(name), h, h))
+                .transpose()
+        };
+        Ok(Self {
+            query: Linear::load(sa.pp("query_proj"), h, h)?,
+            key: Linear::load(sa.pp("key_proj"), h, h)?,
+            value: Linear::load(sa.pp("value_proj"), h, h)?,
+            pos_key: own(rel.c2p, "pos_key_proj")?,
+            pos_query: own(rel.p2c, "pos_query_proj")?,
+            output: Linear::load(vb.pp("attention").pp("output").pp("dense"), h, h)?,
+            attention_norm: LayerNorm::load(
+                vb.pp("attention").pp("output").pp("LayerNorm"),
+                h,
+                eps,
+            )?,
+            intermediate: Linear::load(vb.pp("intermediate").pp("dense"), h, i)?,
+            out: Linear::load(vb.pp("output").pp("dense"), i, h)?,
+            out_norm: LayerNorm::load(vb.pp("output").pp("LayerNorm"), h, eps)?,
+            heads: cfg.num_attention_heads,
+            act: cfg.hidden_act,
+            rel,
+            attention_dropout: cfg.attention_probs_dropout_prob,
+            hidden_dropout: cfg.hidden_dropout_prob,
+        })
+    }
+
+    fn quantize(&self, q: Quantization) -> Result<Self> {
+        let opt = |l: &Option<Linear>| l.as_ref().map(|l| l.quantize(q)).transpose();
+        Ok(Self {
+            query: self.query.quantize(q)?,
+            key: self.key.quantize(q)?,
+            value: self.value.quantize(q)?,
+            pos_key: opt(&self.pos_key)?,
+            pos_query: opt(&self.pos_query)?,
+            output: self.output.quantize(q)?,
+            intermediate: self.intermediate.quantize(q)?,
+            out: self.out.quantize(q)?,
+            ..self.clone()
+        })
+    }
+
+    /// Relative scores of one kind: `content` (batch, heads, seq, d) against the relative
+    /// embeddings through `proj`, read at `index`: (batch, heads, seq, seq).
+    fn relative_scores(
+        &self,
+        content: &Tensor,
+        proj: &Linear,
+        rel: &Tensor,
+        index: &Tensor,
+    ) -> Result<Tensor> {
+        let (batch, heads, seq, _) = content.dims4()?;
+        let positions = split_heads(&proj.forward(&rel.unsqueeze(0)?)?, heads)?; // (1, h, 2span, d)
+        let all = content.broadcast_matmul(&positions.transpose(2, 3)?)?; // (b, h, seq, 2span)
+        all.reshape((batch, heads, ()))?
+            .index_select(index, 2)?
+            .reshape((batch, heads, seq, seq))
+    }
+
+    fn forward(&self, xs: &Tensor, mask: &Tensor, shared: &Shared, train: bool) -> Result<Tensor> {
+        let (batch, seq, hidden) = xs.dims3()?;
+        let h = self.heads;
+        let q = split_heads(&self.query.forward(xs)?, h)?; // (b, h, seq, d)
+        let k = split_heads(&self.key.forward(xs)?, h)?;
+        let v = split_heads(&self.value.forward(xs)?, h)?;
+        let mut scores = q.matmul(&k.transpose(2, 3)?)?; // (b, h, seq, seq)
+        let rel = dropout(&shared.rel, self.hidden_dropout, train)?;
+        if self.rel.c2p {
+            let proj = self.pos_key.as_ref().unwrap_or(&self.key);
+            scores = (scores + self.relative_scores(&q, proj, &rel, &shared.c2p_index)?)?;
+        }
+        if self.rel.p2c {
+            let proj = self.pos_query.as_ref().unwrap_or(&self.query);
+            scores = (scores + self.relative_scores(&k, proj, &rel, &shared.p2c_index)?)?;
+        }
+        let terms = 1 + self.rel.c2p as usize + self.rel.p2c as usize;
+        let scale = 1.0 / ((hidden / h * terms) as f64).sqrt();
+        let probs = masked_softmax(&scores.reshape((batch * h, seq, seq))?, mask, h, scale)?;
+        let probs = dropout(&probs, self.attention_dropout, train)?.reshape((batch, h, seq, seq))?;
+        let context = merge_heads(&probs.matmul(&v)?)?; // (b, seq, hidden)
+        let attended = dropout(&self.output.forward(&context)?, self.hidden_dropout, train)?;
+        let attended = self.attention_norm.forward(&(attended + xs)?)?;
+        let out = feed_forward(&self.intermediate, &self.out, self.act, &attended)?;
+        let out = dropout(&out, self.hidden_dropout, train)?;
+        self.out_norm.forward(&(out + attended)?)
+    }
+}
+
+/// Embeddings, relative embeddings and layers.
+#[derive(Debug, Clone)]
+pub struct Deberta {
+    word: Tensor,
+    casing: Tensor,
+    position: Option<Tensor>,
+    token_type: Option<Tensor>,
+    embed_proj: Option<Linear>,
+    embedding_norm: LayerNorm,
+    rel_embeddings: Tensor,
+    rel_norm: Option<LayerNorm>,
+    layers: Vec<Layer>,
+    rel: Relative,
+    max_positions: usize,
+    dropout: f32,
+}
+
+impl Deberta {
+    /// `vb` points at the model root (no `deberta.` prefix).
+    pub fn load(vb: VarBuilder, cfg: &Config) -> Result<Self> {
+        let rel = Relative::read(cfg)?;
+        let (h, e, eps) = (cfg.hidden_size, cfg.embedding_size(), cfg.layer_norm_eps);
+        let emb = vb.pp("embeddings");
+        let normal = Init::Randn {
+            mean: 0.0,
+            stdev: 0.02,
+        };
+        let table = |name: &str, rows: usize| emb.pp(name).get_with_hints((rows, e), "weight", normal);
+        let position_biased = cfg
+            .extra
+            .get("position_biased_input")
+            .and_then(Value::as_bool)
+            .unwrap_or(true);
+        let enc = vb.pp("encoder");
+        Ok(Self {
+            word: table("word_embeddings", cfg.vocab_size)?,
+            casing: emb
+                .pp("casing_embeddings")
+                .get_with_hints((Casing::COUNT, e), "weight", Init::Const(0.0))?,
+            position: position_biased
+                .then(|| table("position_embeddings", cfg.max_position_embeddings))
+                .transpose()?,
+            token_type: (cfg.type_vocab_size > 0)
+                .then(|| table("token_type_embeddings", cfg.type_vocab_size))
+                .transpose()?,
+            embed_proj: (e != h)
+                .then(|| Linear::load_no_bias(emb.pp("embed_proj"), e, h))
+                .transpose()?,
+            embedding_norm: LayerNorm::load(emb.pp("LayerNorm"), h, eps)?,
+            rel_embeddings: enc.pp("rel_embeddings").get_with_hints(
+                (2 * rel.span, h),
+                "weight",
+                normal,
+            )?,
+            rel_norm: rel
+                .norm_rel_ebd
+                .then(|| LayerNorm::load(enc.pp("LayerNorm"), h, eps))
+                .transpose()?,
+            layers: (0..cfg.num_hidden_layers)
+                .map(|n| Layer::load(enc.pp("layer").pp(n), cfg, rel))
+                .collect::<Result<Vec<_>>>()?,
+            rel,
+            max_positions: cfg.max_position_embeddings,
+            dropout: cfg.hidden_dropout_prob,
+        })
+    }
+
+    pub fn quantize(&self, q: Quantization) -> Result<Self> {
+        let layers = self
+            .layers
+            .iter()
+            .map(|l| l.quantize(q))
+            .collect::<Result<Vec<_>>>()?;
+        Ok(Self {
+            layers,
+            ..self.clone()
+        })
+    }
+
+    /// See [`crate::Encoder::forward`]; `mask` is additive, (batch, seq).
+    pub fn forward(
+        &self,
+        input_ids: &Tensor,
+        casing_ids: &Tensor,
+        mask: &Tensor,
+        train: bool,
+    ) -> Result<Tensor> {
+        let (batch, seq) = input_ids.dims2()?;
+        if seq > self.max_positions {
+            bail!(
+                "sequence of {seq} tokens is longer than the model's {} positions",
+                self.max_positions
+            )
+        }
+        let e = self.word.dim(1)?;
+        let words = self.word.embedding(&input_ids.flatten_all()?)?;
+        let casing = self.casing.embedding(&casing_ids.flatten_all()?)?;
+        let mut xs = (words + casing)?.reshape((batch, seq, e))?;
+        if let Some(position) = &self.position {
+            xs = xs.broadcast_add(&position.narrow(0, 0, seq)?)?;
+        }
+        if let Some(token_type) = &self.token_type {
+            xs = xs.broadcast_add(&token_type.get(0)?)?;
+        }
+        if let Some(proj) = &self.embed_proj {
+            xs = proj.forward(&xs)?;
+        }
+        let mut xs = dropout(&self.embedding_norm.forward(&xs)?, self.dropout, train)?;
+        let rel = match &self.rel_norm {
+            Some(norm) => norm.forward(&self.rel_embeddings)?,
+            None => self.rel_embeddings.clone(),
+        };
+        let (c2p_index, p2c_index) = self.rel.indices(seq, xs.device())?;
+        let shared = Shared {
+            rel,
+            c2p_index,
+            p2c_index,
+        };
+        for layer in &self.layers {
+            xs = layer.forward(&xs, mask, &shared, train)?;
+        }
+        Ok(xs)
+    }
+
+    pub fn word_table(&self) -> &Tensor {
+        &self.word
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn relative(buckets: usize, max_relative: usize) -> Relative {
+        Relative {
+            span: buckets,
+            buckets,
+            max_relative,
+            c2p: true,
+            p2c: true,
+            share_att_key: true,
+            norm_rel_ebd: true,
+        }
+    }
+
+    #[test]
+    fn log_buckets_follow_transformers() {
+        // DeBERTa-v3: 256 buckets over 512 positions. Values from transformers'
+        // make_log_bucket_position(torch.tensor([...]), 256, 512).
+        let r = relative(256, 512);
+        for (d, want) in [
+            (0, 0),
+            (5, 5),
+            (-5, -5),
+            (127, 127),
+            (128, 128),
+            (129, 129),
+            (200, 169),
+            (-200, -169),
+            (300, 207),
+            (511, 255),
+            (-511, -255),
+        ] {
+            assert_eq!(r.bucket(d), want, "distance {d}");
+        }
+        // The tiny fixtures' 8 buckets over 128 positions.
+        let r = relative(8, 128);
+        for (d, want) in [(3, 3), (4, 4), (5, 5), (12, 5), (13, 6), (-20, -6)] {
+            assert_eq!(r.bucket(d), want, "distance {d}");
+        }
+        // Without buckets the distance itself.
+        assert_eq!(relative(0, 16).bucket(-40), -40);
+    }
+}
