@@ -495,6 +495,16 @@ fn export_hf_writes_each_family_in_its_own_layout() {
             "tiny-bert-bio",
             "BertForTokenClassification",
         ),
+        (
+            "tiny-deberta-v3-bio",
+            "tiny-deberta-v3-bio",
+            "DebertaV2ForTokenClassification",
+        ),
+        (
+            "tiny-deberta-v2-bio",
+            "tiny-deberta-v2-bio",
+            "DebertaV2ForTokenClassification",
+        ),
     ] {
         let model = byline_model_from(dir.path(), fixture, "softmax", false);
         let out = dir.path().join(format!("hf-{fixture}"));
@@ -510,6 +520,52 @@ fn export_hf_writes_each_family_in_its_own_layout() {
                 .unwrap();
         assert_eq!(config["architectures"][0], arch, "{fixture}");
         tag_with(dir.path(), &out);
+    }
+}
+
+#[test]
+fn export_hf_refuses_modernbert_and_says_why() {
+    // ModernBertForTokenClassification has a dense + GELU + LayerNorm head before its
+    // classifier that a byline model lacks: no export could compute byline's function.
+    let dir = tempfile::tempdir().unwrap();
+    let model = byline_model_from(dir.path(), "tiny-modernbert-bio", "softmax", false);
+    let out = dir.path().join("hf-modernbert");
+    let run = byline(None, dir.path())
+        .args(["export", "--format", "hf", "--dtype", "f32"])
+        .arg(&model)
+        .arg(&out)
+        .assert()
+        .failure();
+    let err = String::from_utf8_lossy(&run.get_output().stderr).into_owned();
+    assert!(err.contains("ModernBertForTokenClassification"), "{err}");
+    assert!(!out.join("model.safetensors").exists());
+}
+
+#[test]
+fn every_family_tags_from_the_hub_as_the_pipeline_does() {
+    // Each family's tiny checkpoint published on the stand-in hub and tagged by repo id:
+    // pipeline-identical entities for every aggregation strategy.
+    let hub = StandInHub::start().unwrap();
+    let home = tempfile::tempdir().unwrap();
+    for name in [
+        "tiny-roberta-bio",
+        "tiny-xlm-roberta-bio",
+        "tiny-electra-bio",
+        "tiny-modernbert-bio",
+        "tiny-deberta-v3-bio",
+        "tiny-deberta-v2-bio",
+    ] {
+        let repo = format!("newsroom/{name}");
+        publish(&hub, &repo, "main", name);
+        let g = golden(name);
+        for strategy in ["first", "simple", "average", "max"] {
+            let out = byline(Some(&hub), home.path())
+                .args(["tag", "--threads", "1", "--model", &repo, "--aggregation", strategy])
+                .write_stdin(texts_jsonl(&g))
+                .assert()
+                .success();
+            assert_pipeline_entities(&tagged(&out.get_output().stdout), &g, strategy);
+        }
     }
 }
 
@@ -553,6 +609,9 @@ fn training_starts_from_every_encoder_family() {
         "tiny-roberta-bio",
         "tiny-xlm-roberta-bio",
         "tiny-electra-bio",
+        "tiny-modernbert-bio",
+        "tiny-deberta-v3-bio",
+        "tiny-deberta-v2-bio",
     ] {
         let home = tempfile::tempdir().unwrap();
         let cfg = home.path().join("train.toml");
@@ -591,6 +650,8 @@ fn training_starts_from_every_encoder_family() {
             "tiny-roberta-bio" => "RobertaForTokenClassification",
             "tiny-xlm-roberta-bio" => "XLMRobertaForTokenClassification",
             "tiny-electra-bio" => "ElectraForTokenClassification",
+            "tiny-modernbert-bio" => "ModernBertForTokenClassification",
+            "tiny-deberta-v3-bio" | "tiny-deberta-v2-bio" => "DebertaV2ForTokenClassification",
             _ => "BertForTokenClassification",
         };
         assert_eq!(arch, want, "{name}");
