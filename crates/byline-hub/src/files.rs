@@ -24,6 +24,10 @@ pub const OPTIONAL: &[&str] = &[
     BYLINE,
 ];
 
+/// DeBERTa-v2/v3's SentencePiece model, fetched only when the repository has no tokenizer.json
+/// (byline then converts it).
+pub const SPM: &str = "spm.model";
+
 /// The files to fetch from a repository holding `names` (its `siblings`): the required and
 /// optional ones it has, byline's linker when it has one, and one checkpoint: `model.safetensors`,
 /// else the sharded index (its shards are added once it is read), else `pytorch_model.bin`.
@@ -47,6 +51,9 @@ pub fn plan(repo: &str, names: &[String]) -> Result<(Vec<String>, Vec<String>)> 
         } else {
             absent.push(name.to_string());
         }
+    }
+    if !has(TOKENIZER) && has(SPM) {
+        fetch.push(SPM.to_string());
     }
     let weights = [SAFETENSORS, SAFETENSORS_INDEX, PYTORCH]
         .into_iter()

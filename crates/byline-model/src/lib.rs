@@ -63,6 +63,7 @@ mod tagging_tests;
 #[cfg(test)]
 mod testing;
 pub mod token_classifier;
+pub mod spm;
 pub mod tokenize;
 pub mod weights;
 

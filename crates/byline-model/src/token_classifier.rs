@@ -260,16 +260,17 @@ impl TokenClassifier {
             _ => None,
         };
         let tok_path = dir.join(crate::tagger::TOKENIZER_FILE);
-        if !tok_path.is_file() {
+        if !tok_path.is_file() && !dir.join(crate::spm::SPM_FILE).is_file() {
             return Err(Error::BadModelDir {
                 path: dir.to_path_buf(),
-                message: "no tokenizer.json: byline reads the fast tokenizer's tokenizer.json \
-                          (in Python, `AutoTokenizer.from_pretrained(DIR).save_pretrained(DIR)` \
-                          writes one)"
+                message: "no tokenizer.json: byline reads the fast tokenizer's tokenizer.json, \
+                          or DeBERTa's spm.model (in Python, \
+                          `AutoTokenizer.from_pretrained(DIR).save_pretrained(DIR)` writes a \
+                          tokenizer.json)"
                     .into(),
             });
         }
-        let tokenizer = Tokenizer::from_file(&tok_path)?;
+        let tokenizer = Tokenizer::from_dir(dir)?;
         let settings = read_json(&dir.join(TOKENIZER_CONFIG_FILE))?.unwrap_or_default();
         let special_map = read_json(&dir.join(SPECIAL_TOKENS_FILE))?.unwrap_or_default();
         let inner = tokenizer.inner();

@@ -77,6 +77,28 @@ impl Tokenizer {
         })
     }
 
+    /// Reads a model directory's tokenizer: `tokenizer.json`; else DeBERTa-v2/v3's `spm.model`
+    /// with the settings of `tokenizer_config.json`, converted as transformers converts it
+    /// ([`crate::spm`]).
+    pub fn from_dir(dir: &Path) -> Result<Self> {
+        let json = dir.join(crate::tagger::TOKENIZER_FILE);
+        let spm = dir.join(crate::spm::SPM_FILE);
+        if json.is_file() || !spm.is_file() {
+            return Self::from_file(json);
+        }
+        let settings_path = dir.join(crate::token_classifier::TOKENIZER_CONFIG_FILE);
+        let settings = match std::fs::read_to_string(&settings_path) {
+            Ok(text) => serde_json::from_str(&text).map_err(|source| Error::Json {
+                path: settings_path.clone(),
+                line: source.line(),
+                source,
+            })?,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => serde_json::Map::new(),
+            Err(e) => return Err(Error::io(&settings_path, e)),
+        };
+        Self::new(crate::spm::deberta_tokenizer(&spm, &settings)?)
+    }
+
     /// Wraps a tokenizer, dropping its padding and truncation.
     pub fn new(mut inner: tokenizers::Tokenizer) -> Result<Self> {
         let pad_id = inner

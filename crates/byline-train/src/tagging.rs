@@ -171,8 +171,7 @@ pub fn build_tagger(cfg: &TrainConfig, tasks: &[TaskData]) -> Result<Tagger> {
         casing: match cfg.casing {
             Some(c) => c,
             None => {
-                let path = model_dir.join(byline_model::tagger::TOKENIZER_FILE);
-                byline_model::Tokenizer::from_file(&path)
+                byline_model::Tokenizer::from_dir(&model_dir)
                     .and_then(|t| t.is_uncased())
                     .map_err(Error::model)?
             }

@@ -219,7 +219,7 @@ impl Tagger {
     pub fn from_pretrained(dir: &Path, opts: &LoadOptions, spec: TaggerConfig) -> Result<Self> {
         let opts = spec.load_options(opts);
         let pretrained = Pretrained::load(dir, &opts)?;
-        let tokenizer = Tokenizer::from_file(dir.join(TOKENIZER_FILE))?;
+        let tokenizer = Tokenizer::from_dir(dir)?;
         Self::new(pretrained, tokenizer, spec)
     }
 
@@ -234,7 +234,7 @@ impl Tagger {
         })?;
         let opts = &spec.load_options(opts);
         let pretrained = Pretrained::load(dir, opts)?;
-        let tokenizer = Tokenizer::from_file(dir.join(TOKENIZER_FILE))?;
+        let tokenizer = Tokenizer::from_dir(dir)?;
         let weights = dir.join(SAFETENSORS_FILE);
         let tensors = candle_core::safetensors::load(&weights, &opts.device)?;
         let head_vars = VarMap::new();
