@@ -11,21 +11,34 @@ with the shapes of the published checkpoint (9 CoNLL labels), made once into --w
   roberta       roberta-base       12 layers, hidden 768, 12 heads, FFN 3072, vocab 50265
   xlm-roberta   xlm-roberta-base   12 layers, hidden 768, 12 heads, FFN 3072, vocab 250002
   electra       electra-small      12 layers, hidden 256, 4 heads, FFN 1024, embeddings 128
+  modernbert    modernbert-base    22 layers, hidden 768, 12 heads, FFN 1152 (GeGLU), RoPE,
+                                   local attention 128 (global every 3rd layer), 8192 positions,
+                                   vocab the trained tokenizer's
+  deberta-v3    deberta-v3-base    12 layers, hidden 768, 12 heads, FFN 3072, relative attention
+                                   (256 log buckets, p2c + c2p, shared keys), vocab 128100
 
 Tokenizers: the WordPiece families use all-MiniLM-L6-v2's tokenizer.json (bert-base-uncased's
-vocabulary, which distilbert-base-uncased and electra-small share; --encoder names it).
-RoBERTa's byte-level BPE and XLM-R's SentencePiece Unigram are trained here on the CoNLL
-training text (vocabularies of 50,000 and 30,000; the real ones are not offline), so their
-subword counts differ a little from the published tokenizers'. Every engine reads the same
-tokenizer.json, so the ratios compare like with like.
+vocabulary, which distilbert-base-uncased and electra-small share; --encoder names it). The
+others are trained here on the CoNLL training text (the real ones are not offline), as
+scripts/fixtures/make_hf_fixtures.py makes them: RoBERTa's byte-level BPE (vocabulary 50,000),
+ModernBERT's (the same BPE with [CLS] [SEP] [PAD] [UNK] [MASK] and "[CLS] $A [SEP]"; 50,000),
+XLM-R's SentencePiece Unigram (30,000) and DeBERTa-v3's ([PAD] [CLS] [SEP] [UNK] first, [MASK]
+last; 30,000, or fewer where the text runs out). Their subword counts differ a little from the
+published tokenizers'. Every engine reads the same tokenizer.json, so the ratios compare like
+with like.
 
-Windows: byline windows a plain checkpoint at its full length (510 subwords, a quarter shared);
-the ONNX Runtime and pipeline engines are given the same (--window 510 --overlap 127).
+Windows: byline windows a plain checkpoint at its full length, capped by the tokenizer's
+model_max_length (510 subwords, a quarter shared; ModernBERT's tokenizer says 512, as the
+published one does, so its 8192 positions are windowed at 510 too); the ONNX Runtime and
+pipeline engines are given the same (--window 510 --overlap 127).
+
+ONNX: onnx_export.py exports every family with eager attention (TorchScript exporter) and runs
+onnxruntime's BERT optimizer, which fuses less (or, where it fails, nothing) for ModernBERT and
+DeBERTa-v3 than for the BERT-like families; the export record (<work>/<family>/onnx/export.json,
+also in --json) says what it fused.
 
     scripts/bench/.venv/bin/python scripts/bench/family_bench.py \\
         --conll ../shared/data/conll2003/dev.txt --limit 40
-
-DeBERTa-v2/v3 and ModernBERT are not rows: byline does not run them yet.
 """
 
 from __future__ import annotations
@@ -35,6 +48,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
@@ -46,11 +60,15 @@ from make_inputs import read_documents as read_conll  # noqa: E402
 LABELS = ["O", "B-PER", "I-PER", "B-ORG", "I-ORG", "B-LOC", "I-LOC", "B-MISC", "I-MISC"]
 BASE = dict(hidden_size=768, num_hidden_layers=12, num_attention_heads=12,
             intermediate_size=3072)
-FAMILIES = ("bert", "distilbert", "roberta", "xlm-roberta", "electra")
+FAMILIES = ("bert", "distilbert", "roberta", "xlm-roberta", "electra", "modernbert",
+            "deberta-v3")
 SHAPE = {
     "bert": "bert-base", "distilbert": "distilbert-base", "roberta": "roberta-base",
     "xlm-roberta": "xlm-roberta-base", "electra": "electra-small",
+    "modernbert": "modernbert-base", "deberta-v3": "deberta-v3-base",
 }
+# The families whose tokenizer is trained here (trained_tokenizer), not --encoder's WordPiece.
+TRAINED = ("roberta", "xlm-roberta", "modernbert", "deberta-v3")
 
 
 def training_text(conll: Path) -> list[str]:
@@ -63,22 +81,26 @@ def training_text(conll: Path) -> list[str]:
 
 
 def trained_tokenizer(kind: str, texts: list[str]):
-    """RoBERTa's byte-level BPE or XLM-R's Unigram, as the fixture script makes them, trained
-    on `texts` with a realistic vocabulary."""
+    """RoBERTa's byte-level BPE, XLM-R's Unigram, ModernBERT's BPE or DeBERTa-v3's Unigram, as
+    the fixture script makes them, trained on `texts` with a realistic vocabulary. All say
+    model_max_length 512, which caps byline's window (ModernBERT has 8192 positions)."""
     sys.path.insert(0, str(REPO / "scripts" / "fixtures"))
-    from make_hf_fixtures import byte_level_bpe, unigram
+    from make_hf_fixtures import byte_level_bpe, deberta_unigram, modernbert_bpe, unigram
 
-    if kind == "roberta":
-        return byte_level_bpe(texts, vocab_size=50000, max_length=512)
-    return unigram(texts, vocab_size=30000, max_length=512)
+    make = {"roberta": (byte_level_bpe, 50000), "xlm-roberta": (unigram, 30000),
+            "modernbert": (modernbert_bpe, 50000), "deberta-v3": (deberta_unigram, 30000)}
+    fn, vocab = make[kind]
+    return fn(texts, vocab_size=vocab, max_length=512)
 
 
 def make_model(family: str, out: Path, encoder: Path, conll: Path) -> None:
     """A random base-size checkpoint of `family` with a tokenizer, saved as transformers saves."""
     import torch
-    from transformers import (BertConfig, BertForTokenClassification, DistilBertConfig,
+    from transformers import (BertConfig, BertForTokenClassification, DebertaV2Config,
+                              DebertaV2ForTokenClassification, DistilBertConfig,
                               DistilBertForTokenClassification, ElectraConfig,
-                              ElectraForTokenClassification, PreTrainedTokenizerFast,
+                              ElectraForTokenClassification, ModernBertConfig,
+                              ModernBertForTokenClassification, PreTrainedTokenizerFast,
                               RobertaConfig, RobertaForTokenClassification, XLMRobertaConfig,
                               XLMRobertaForTokenClassification)
 
@@ -86,7 +108,7 @@ def make_model(family: str, out: Path, encoder: Path, conll: Path) -> None:
         return
     torch.manual_seed(0)
     labels = dict(id2label=dict(enumerate(LABELS)), label2id={l: i for i, l in enumerate(LABELS)})
-    if family in ("roberta", "xlm-roberta"):
+    if family in TRAINED:
         tok = trained_tokenizer(family, training_text(conll))
     else:
         if not (encoder / "tokenizer.json").is_file():
@@ -108,6 +130,24 @@ def make_model(family: str, out: Path, encoder: Path, conll: Path) -> None:
         model = XLMRobertaForTokenClassification(XLMRobertaConfig(
             vocab_size=250002, max_position_embeddings=514, type_vocab_size=1, pad_token_id=1,
             bos_token_id=0, eos_token_id=2, **BASE, **labels))
+    elif family == "modernbert":
+        # modernbert-base's shape (the config's defaults are its: GeGLU, no biases, RoPE bases
+        # 160,000 global / 10,000 local); the special ids are the trained tokenizer's.
+        cls, sep, pad = tok.cls_token_id, tok.sep_token_id, tok.pad_token_id
+        model = ModernBertForTokenClassification(ModernBertConfig(
+            vocab_size=len(tok), hidden_size=768, num_hidden_layers=22, num_attention_heads=12,
+            intermediate_size=1152, max_position_embeddings=8192, local_attention=128,
+            global_attn_every_n_layers=3, pad_token_id=pad, cls_token_id=cls, sep_token_id=sep,
+            bos_token_id=cls, eos_token_id=sep, **labels))
+    elif family == "deberta-v3":
+        # deberta-v3-base's shape and vocabulary size (128,100 rows; the trained tokenizer's
+        # ids all fall below), [PAD] 0 as its tokenizer has it.
+        model = DebertaV2ForTokenClassification(DebertaV2Config(
+            vocab_size=128100, max_position_embeddings=512, relative_attention=True,
+            position_buckets=256, max_relative_positions=-1, pos_att_type=["p2c", "c2p"],
+            share_att_key=True, norm_rel_ebd="layer_norm", position_biased_input=False,
+            type_vocab_size=0, hidden_act="gelu", layer_norm_eps=1e-7,
+            pad_token_id=tok.pad_token_id, **BASE, **labels))
     else:
         model = ElectraForTokenClassification(ElectraConfig(
             vocab_size=30522, embedding_size=128, hidden_size=256, num_hidden_layers=12,
@@ -117,6 +157,9 @@ def make_model(family: str, out: Path, encoder: Path, conll: Path) -> None:
         got = [tok.convert_tokens_to_ids(t) for t in ("<s>", "<pad>", "</s>")]
         if got != [0, 1, 2]:
             raise BenchError(f"{family}: trained tokenizer's <s>, <pad>, </s> ids are {got}")
+    if len(tok) > model.config.vocab_size:
+        raise BenchError(f"{family}: the trained tokenizer has {len(tok)} tokens, the embedding "
+                         f"{model.config.vocab_size} rows")
     model.eval()
     out.mkdir(parents=True, exist_ok=True)
     model.save_pretrained(out, safe_serialization=True)
@@ -145,7 +188,11 @@ def main(argv: list[str]) -> int:
             if family not in FAMILIES:
                 raise BenchError(f"unknown family {family!r}: one of {', '.join(FAMILIES)}")
             model = args.work / "models" / family
+            t0 = time.perf_counter()
             make_model(family, model, args.encoder, args.conll)
+            print(f"family_bench.py: {family}: model ready in {time.perf_counter() - t0:.1f} s",
+                  file=sys.stderr, flush=True)
+            t0 = time.perf_counter()
             cmd = [sys.executable, str(HERE / "tag_bench.py"), "--model", str(model), "--conll",
                    str(args.conll), "--limit", str(args.limit), "--engines", args.engines,
                    "--threads", str(args.threads), "--repeats", str(args.repeats),
@@ -153,6 +200,8 @@ def main(argv: list[str]) -> int:
                    "--json"]
             print(f"family_bench.py: {family}: {' '.join(cmd)}", file=sys.stderr, flush=True)
             r = subprocess.run(cmd, capture_output=True, text=True)
+            print(f"family_bench.py: {family}: tag_bench.py (ONNX export included) took "
+                  f"{time.perf_counter() - t0:.1f} s", file=sys.stderr, flush=True)
             if r.returncode != 0:
                 raise BenchError(f"{family}: tag_bench.py failed:\n{r.stderr[-3000:]}")
             results[family] = json.loads(r.stdout)

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Creates scripts/bench/.venv with the pinned packages of requirements.txt (PyTorch, transformers,
-# ONNX and ONNX Runtime for torch_train_step.py and tag_bench.py).
+# ONNX and ONNX Runtime for torch_train_step.py and tag_bench.py), and the extra pins below
+# (sentencepiece and protobuf, for scripts/fixtures/make_spm_fixture.py).
 # Idempotent: a venv whose installed versions already match the pins is left alone.
 #
 # Environment:
@@ -13,6 +14,9 @@ set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 venv="$here/.venv"
 req="$here/requirements.txt"
+# Beyond requirements.txt: SentencePiece, and protobuf to read its ModelProto (onnx pulls
+# protobuf too; this pins the version it got), for scripts/fixtures/make_spm_fixture.py.
+extra=(sentencepiece==0.2.3 protobuf==7.36.2)
 python="${PYTHON:-python3}"
 
 say() { printf 'setup.sh: %s\n' "$*"; }
@@ -25,13 +29,14 @@ else
 fi
 vpy="$venv/bin/python"
 
-# Prints the pins (name==version) that are not installed at exactly that version.
+# Prints the pins (name==version) of requirements.txt and $extra that are not installed at
+# exactly that version.
 missing_pins() {
-    "$vpy" - "$req" <<'PY'
+    "$vpy" - "$req" "${extra[@]}" <<'PY'
 import sys
 from importlib import metadata
 
-for line in open(sys.argv[1], encoding="utf-8"):
+for line in [*open(sys.argv[1], encoding="utf-8"), *sys.argv[2:]]:
     line = line.split("#", 1)[0].strip()
     if not line:
         continue
@@ -63,7 +68,7 @@ else
             say "no ${torch_pin}+cpu wheel reachable; installing ${torch_pin} from the index (pulls ~2.9 GB of CUDA libraries)"
         fi
     fi
-    "$vpy" -m pip install --quiet -r "$req"
+    "$vpy" -m pip install --quiet -r "$req" "${extra[@]}"
     left="$(missing_pins)"
     if [[ -n "$left" ]]; then
         say "error: still not installed at the pinned version: $left" >&2
@@ -73,10 +78,12 @@ fi
 
 "$vpy" - <<'PY'
 import torch, transformers, safetensors, tokenizers, numpy, onnx, onnxruntime
+import sentencepiece, google.protobuf
 print(f"setup.sh: torch {torch.__version__} (CUDA build: {torch.version.cuda}), "
       f"transformers {transformers.__version__}, safetensors {safetensors.__version__}, "
       f"tokenizers {tokenizers.__version__}, numpy {numpy.__version__}, "
-      f"onnx {onnx.__version__}, onnxruntime {onnxruntime.__version__} "
+      f"onnx {onnx.__version__}, onnxruntime {onnxruntime.__version__}, "
+      f"sentencepiece {sentencepiece.__version__}, protobuf {google.protobuf.__version__} "
       f"(providers: {', '.join(onnxruntime.get_available_providers())})")
 PY
 say "done; run: $venv/bin/python $here/torch_train_step.py --help"

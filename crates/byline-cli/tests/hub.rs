@@ -560,7 +560,15 @@ fn every_family_tags_from_the_hub_as_the_pipeline_does() {
         let g = golden(name);
         for strategy in ["first", "simple", "average", "max"] {
             let out = byline(Some(&hub), home.path())
-                .args(["tag", "--threads", "1", "--model", &repo, "--aggregation", strategy])
+                .args([
+                    "tag",
+                    "--threads",
+                    "1",
+                    "--model",
+                    &repo,
+                    "--aggregation",
+                    strategy,
+                ])
                 .write_stdin(texts_jsonl(&g))
                 .assert()
                 .success();

@@ -114,6 +114,23 @@ mod tests {
     }
 
     #[test]
+    fn spm_model_is_fetched_only_without_tokenizer_json() {
+        let deberta = names(&[
+            "config.json",
+            "spm.model",
+            "tokenizer_config.json",
+            "pytorch_model.bin",
+        ]);
+        let (fetch, _) = plan("o/n", &deberta).unwrap();
+        assert!(fetch.contains(&"spm.model".to_string()), "{fetch:?}");
+        let mut both = deberta.clone();
+        both.push("tokenizer.json".into());
+        let (fetch, _) = plan("o/n", &both).unwrap();
+        assert!(!fetch.contains(&"spm.model".to_string()), "{fetch:?}");
+        assert!(fetch.contains(&"tokenizer.json".to_string()));
+    }
+
+    #[test]
     fn plans_only_what_byline_reads() {
         let (fetch, absent) = plan(
             "o/n",

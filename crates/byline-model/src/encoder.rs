@@ -14,7 +14,6 @@ use crate::families::modernbert::ModernBert;
 use crate::family::Family;
 use crate::kernels::quant::Quantization;
 
-
 /// Added to attention scores of padding positions.
 const MASKED: f64 = -1e9;
 

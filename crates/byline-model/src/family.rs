@@ -136,7 +136,9 @@ impl Family {
                 }
             }
             config.entry("type_vocab_size").or_insert(1.into());
-            config.entry("max_position_embeddings").or_insert(8192.into());
+            config
+                .entry("max_position_embeddings")
+                .or_insert(8192.into());
             config.entry("layer_norm_eps").or_insert(1e-5.into());
             // Its defaults, where BERT's differ.
             for key in ["hidden_dropout_prob", "attention_probs_dropout_prob"] {

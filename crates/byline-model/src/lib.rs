@@ -56,6 +56,7 @@ pub mod kernels;
 pub mod linear;
 pub mod linker;
 pub mod loss;
+pub mod spm;
 pub mod tag_batch;
 pub mod tagger;
 #[cfg(test)]
@@ -63,7 +64,6 @@ mod tagging_tests;
 #[cfg(test)]
 mod testing;
 pub mod token_classifier;
-pub mod spm;
 pub mod tokenize;
 pub mod weights;
 

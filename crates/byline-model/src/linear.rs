@@ -73,7 +73,12 @@ impl Linear {
     }
 
     /// Loads a layer with a bias when `bias` (the config's `..._bias` switch), else without.
-    pub fn load_maybe_bias(vb: VarBuilder, in_dim: usize, out_dim: usize, bias: bool) -> Result<Self> {
+    pub fn load_maybe_bias(
+        vb: VarBuilder,
+        in_dim: usize,
+        out_dim: usize,
+        bias: bool,
+    ) -> Result<Self> {
         if bias {
             Self::load(vb, in_dim, out_dim)
         } else {

@@ -1,25 +1,27 @@
-//! SentencePiece model files (`spm.model`) read into a fast tokenizer, as transformers converts
-//! DeBERTa-v2/v3's (`DebertaV2Converter` of `convert_slow_tokenizer.py`). Many DeBERTa-v3
-//! repositories on the hub ship only `spm.model`; byline reads it directly.
+//! SentencePiece model files (`spm.model`) read into a fast tokenizer, as transformers 5.24's
+//! `DebertaV2Tokenizer` builds one from them. Many DeBERTa-v3 repositories on the hub ship only
+//! `spm.model`; byline reads it directly.
 //!
 //! The file is a protobuf `ModelProto` (`sentencepiece_model.proto`): its pieces (text, score,
-//! type), the trainer settings (model type, unknown id, byte fallback) and the normalizer
-//! settings (the precompiled character map). The tokenizer built from it:
+//! type) and the trainer settings (model type, unknown id, byte fallback). The tokenizer built
+//! from it, as in `transformers/models/deberta_v2/tokenization_deberta_v2.py`:
 //!
-//! * model: Unigram over the pieces and scores, with the file's unknown id and byte fallback;
-//! * normalizer: lowercase when `do_lower_case`, strip both ends, the precompiled map, runs of
-//!   spaces to one;
-//! * pre-tokenizer: punctuation isolated when `split_by_punct`, then Metaspace (`▁`, always
-//!   prepended);
+//! * model: Unigram over the pieces and scores, with the file's unknown id, no byte fallback;
+//! * normalizer: lowercase when `do_lower_case`; runs of white space, tabs and line breaks to
+//!   one space; NFC; trailing spaces stripped. (SentencePiece's own precompiled NFKC map is not
+//!   used, as transformers 5 does not use it: a full-width `Ａ` is `[UNK]` in both.)
+//! * pre-tokenizer: punctuation isolated when `split_by_punct`, then Metaspace (`▁`, prepended
+//!   to every word unless `add_prefix_space` is false, then to the first only);
 //! * post-processor: `[CLS] $A [SEP]` (pairs `[CLS] $A [SEP] $B [SEP]`), decoder Metaspace;
-//! * special tokens: those `tokenizer_config.json` names; one the pieces lack (`[MASK]`) gets
-//!   the next id, as transformers adds it.
+//! * special tokens: those `tokenizer_config.json` names (DeBERTa's by default); one the pieces
+//!   lack (`[MASK]`) gets the next id, as transformers adds it.
 
 use std::path::Path;
 
 use serde_json::{Map, Value};
 use tokenizers::models::unigram::Unigram;
-use tokenizers::normalizers::{Lowercase, Precompiled, Replace, Sequence, Strip};
+use tokenizers::normalizers::replace::ReplacePattern;
+use tokenizers::normalizers::{Lowercase, Replace, Sequence, Strip, NFC};
 use tokenizers::pre_tokenizers::metaspace::{Metaspace, PrependScheme};
 use tokenizers::pre_tokenizers::punctuation::Punctuation;
 use tokenizers::pre_tokenizers::sequence::Sequence as PreSequence;
@@ -58,6 +60,7 @@ pub struct SpmModel {
     pub model_type: u64,
     pub unk_id: usize,
     pub byte_fallback: bool,
+    /// `NormalizerSpec.precompiled_charsmap` (read, not used: see the module docs).
     pub precompiled_charsmap: Vec<u8>,
     pub add_dummy_prefix: bool,
 }
@@ -232,7 +235,8 @@ pub fn deberta_tokenizer(
         message,
     };
     let data = std::fs::read(path).map_err(|e| Error::io(path, e))?;
-    let model = SpmModel::parse(&data).map_err(|m| bad(format!("not a SentencePiece model: {m}")))?;
+    let model =
+        SpmModel::parse(&data).map_err(|m| bad(format!("not a SentencePiece model: {m}")))?;
     if model.model_type != 1 {
         return Err(bad(format!(
             "SentencePiece model type {} is not unigram (1): byline converts DeBERTa-v2/v3's \
@@ -245,33 +249,30 @@ pub fn deberta_tokenizer(
         .iter()
         .map(|p| (p.piece.clone(), f64::from(p.score)))
         .collect();
-    let unigram = Unigram::from(vocab, Some(model.unk_id), model.byte_fallback)
+    let unigram = Unigram::from(vocab, Some(model.unk_id), false)
         .map_err(|e| bad(format!("cannot build its unigram model: {e}")))?;
     let mut tok = tokenizers::Tokenizer::new(unigram);
 
-    let flag = |k: &str| settings.get(k).and_then(Value::as_bool).unwrap_or(false);
+    let flag = |k: &str, default: bool| settings.get(k).and_then(Value::as_bool).unwrap_or(default);
     let mut normalizers: Vec<NormalizerWrapper> = Vec::new();
-    if flag("do_lower_case") {
+    if flag("do_lower_case", false) {
         normalizers.push(Lowercase.into());
     }
-    normalizers.push(Strip::new(true, true).into());
-    if !model.precompiled_charsmap.is_empty() {
-        let map = Precompiled::from(&model.precompiled_charsmap)
-            .map_err(|e| bad(format!("its precompiled character map: {e}")))?;
-        normalizers.push(map.into());
-    }
-    let spaces = Replace::new(
-        tokenizers::normalizers::replace::ReplacePattern::Regex(" {2,}".into()),
-        " ",
-    )
-    .map_err(|e| bad(format!("{e}")))?;
+    let spaces = Replace::new(ReplacePattern::Regex(r"\s{2,}|[\n\r\t]".into()), " ")
+        .map_err(|e| bad(format!("{e}")))?;
     normalizers.push(spaces.into());
+    normalizers.push(NFC.into());
+    normalizers.push(Strip::new(false, true).into());
     tok.with_normalizer(Some(Sequence::new(normalizers)))
         .map_err(|e| bad(format!("{e}")))?;
 
-    let metaspace = Metaspace::new('▁', PrependScheme::Always, true);
+    let prepend = match flag("add_prefix_space", true) {
+        true => PrependScheme::Always,
+        false => PrependScheme::First,
+    };
+    let metaspace = Metaspace::new('▁', prepend, true);
     let mut pre: Vec<PreTokenizerWrapper> = Vec::new();
-    if flag("split_by_punct") {
+    if flag("split_by_punct", false) {
         pre.push(Punctuation::new(SplitDelimiterBehavior::Isolated).into());
     }
     pre.push(metaspace.clone().into());

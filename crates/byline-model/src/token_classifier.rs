@@ -198,10 +198,9 @@ impl TokenClassifier {
             });
         }
         let labels = labels(&config_path, &raw)?;
-        let (pretrained, checkpoint) =
-            Pretrained::load_with(dir, opts, |n| {
-                n.starts_with("classifier.") || n.starts_with("head.")
-            })?;
+        let (pretrained, checkpoint) = Pretrained::load_with(dir, opts, |n| {
+            n.starts_with("classifier.") || n.starts_with("head.")
+        })?;
         let weight_file = checkpoint.path;
         let take = |name: &str| -> Result<Tensor> {
             let t = checkpoint

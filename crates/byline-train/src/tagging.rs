@@ -170,11 +170,9 @@ pub fn build_tagger(cfg: &TrainConfig, tasks: &[TaskData]) -> Result<Tagger> {
         },
         casing: match cfg.casing {
             Some(c) => c,
-            None => {
-                byline_model::Tokenizer::from_dir(&model_dir)
-                    .and_then(|t| t.is_uncased())
-                    .map_err(Error::model)?
-            }
+            None => byline_model::Tokenizer::from_dir(&model_dir)
+                .and_then(|t| t.is_uncased())
+                .map_err(Error::model)?,
         },
         linker: None,
     };

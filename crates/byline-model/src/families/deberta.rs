@@ -112,7 +112,8 @@ impl Relative {
             return relative;
         }
         let ratio = ((self.max_relative - 1) as f32 / mid as f32).ln();
-        let log_pos = ((abs as f32 / mid as f32).ln() / ratio * (mid - 1) as f32).ceil() + mid as f32;
+        let log_pos =
+            ((abs as f32 / mid as f32).ln() / ratio * (mid - 1) as f32).ceil() + mid as f32;
         log_pos as i64 * relative.signum()
     }
 
@@ -249,7 +250,8 @@ impl Layer {
         let terms = 1 + self.rel.c2p as usize + self.rel.p2c as usize;
         let scale = 1.0 / ((hidden / h * terms) as f64).sqrt();
         let probs = masked_softmax(&scores.reshape((batch * h, seq, seq))?, mask, h, scale)?;
-        let probs = dropout(&probs, self.attention_dropout, train)?.reshape((batch, h, seq, seq))?;
+        let probs =
+            dropout(&probs, self.attention_dropout, train)?.reshape((batch, h, seq, seq))?;
         let context = merge_heads(&probs.matmul(&v)?)?; // (b, seq, hidden)
         let attended = dropout(&self.output.forward(&context)?, self.hidden_dropout, train)?;
         let attended = self.attention_norm.forward(&(attended + xs)?)?;
@@ -286,7 +288,8 @@ impl Deberta {
             mean: 0.0,
             stdev: 0.02,
         };
-        let table = |name: &str, rows: usize| emb.pp(name).get_with_hints((rows, e), "weight", normal);
+        let table =
+            |name: &str, rows: usize| emb.pp(name).get_with_hints((rows, e), "weight", normal);
         let position_biased = cfg
             .extra
             .get("position_biased_input")
@@ -295,9 +298,11 @@ impl Deberta {
         let enc = vb.pp("encoder");
         Ok(Self {
             word: table("word_embeddings", cfg.vocab_size)?,
-            casing: emb
-                .pp("casing_embeddings")
-                .get_with_hints((Casing::COUNT, e), "weight", Init::Const(0.0))?,
+            casing: emb.pp("casing_embeddings").get_with_hints(
+                (Casing::COUNT, e),
+                "weight",
+                Init::Const(0.0),
+            )?,
             position: position_biased
                 .then(|| table("position_embeddings", cfg.max_position_embeddings))
                 .transpose()?,

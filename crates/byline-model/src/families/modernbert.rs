@@ -62,8 +62,16 @@ impl Rotary {
         let hidden = width / 3;
         let d = hidden / heads;
         let dtype = qkv.dtype();
-        let cos = self.cos.narrow(0, 0, seq)?.to_dtype(dtype)?.reshape((1, seq, 1, d))?;
-        let sin = self.sin.narrow(0, 0, seq)?.to_dtype(dtype)?.reshape((1, seq, 1, d))?;
+        let cos = self
+            .cos
+            .narrow(0, 0, seq)?
+            .to_dtype(dtype)?
+            .reshape((1, seq, 1, d))?;
+        let sin = self
+            .sin
+            .narrow(0, 0, seq)?
+            .to_dtype(dtype)?
+            .reshape((1, seq, 1, d))?;
         let rotate = |part: usize| -> Result<Tensor> {
             let x = qkv
                 .narrow(2, part * hidden, hidden)?
@@ -72,7 +80,10 @@ impl Rotary {
             let half = Tensor::cat(&[&x2.neg()?, &x1], 3)?; // rotate_half
             (x.broadcast_mul(&cos)? + half.broadcast_mul(&sin)?)?.reshape((batch, seq, hidden))
         };
-        Tensor::cat(&[rotate(0)?, rotate(1)?, qkv.narrow(2, 2 * hidden, hidden)?], 2)
+        Tensor::cat(
+            &[rotate(0)?, rotate(1)?, qkv.narrow(2, 2 * hidden, hidden)?],
+            2,
+        )
     }
 }
 
@@ -103,11 +114,16 @@ impl Settings {
                     .map(|t| match t.as_str() {
                         Some("full_attention") => Ok(true),
                         Some("sliding_attention") => Ok(false),
-                        _ => bail!("modernbert: layer type {t} is not full_attention or sliding_attention"),
+                        _ => bail!(
+                            "modernbert: layer type {t} is not full_attention or sliding_attention"
+                        ),
                     })
                     .collect::<Result<Vec<_>>>()?;
                 if global.len() != layers {
-                    bail!("modernbert: {} layer_types for {layers} layers", global.len())
+                    bail!(
+                        "modernbert: {} layer_types for {layers} layers",
+                        global.len()
+                    )
                 }
                 global
             }
@@ -141,7 +157,10 @@ impl Settings {
                 .and_then(Value::as_f64)
                 .unwrap_or(0.0) as f32,
             global,
-            window: get("local_attention").and_then(Value::as_u64).unwrap_or(128) as usize / 2,
+            window: get("local_attention")
+                .and_then(Value::as_u64)
+                .unwrap_or(128) as usize
+                / 2,
             global_theta: theta("full_attention", "global_rope_theta", 160_000.0),
             local_theta: theta("sliding_attention", "local_rope_theta", 10_000.0),
         })
@@ -239,12 +258,14 @@ impl ModernBert {
             mean: 0.0,
             stdev: 0.02,
         };
-        let word = emb
-            .pp("word_embeddings")
-            .get_with_hints((cfg.vocab_size, h), "weight", normal)?;
-        let casing =
-            emb.pp("casing_embeddings")
-                .get_with_hints((Casing::COUNT, h), "weight", Init::Const(0.0))?;
+        let word =
+            emb.pp("word_embeddings")
+                .get_with_hints((cfg.vocab_size, h), "weight", normal)?;
+        let casing = emb.pp("casing_embeddings").get_with_hints(
+            (Casing::COUNT, h),
+            "weight",
+            Init::Const(0.0),
+        )?;
         let layers = (0..cfg.num_hidden_layers)
             .map(|n| Layer::load(vb.pp("layers").pp(n), cfg, &s, n))
             .collect::<Result<Vec<_>>>()?;

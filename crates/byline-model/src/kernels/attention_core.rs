@@ -559,12 +559,18 @@ mod tests {
         assert_close(&fused(qkv.as_tensor())?, &composed(qkv.as_tensor())?, 1e-5)?;
         // The window changes the result: position 0 no longer sees position 2.
         let full = attention(qkv.as_tensor(), &mask, 3, 0.0, false)?;
-        let diff = (full - fused(qkv.as_tensor())?)?.abs()?.sum_all()?.to_scalar::<f32>()?;
+        let diff = (full - fused(qkv.as_tensor())?)?
+            .abs()?
+            .sum_all()?
+            .to_scalar::<f32>()?;
         assert!(diff > 1e-3, "the window changed nothing ({diff})");
         let loss = |x: &Tensor| fused(x)?.mul(&probe)?.sum_all();
         let g_fused = loss(qkv.as_tensor())?.backward()?;
         let g_fused = g_fused.get(&qkv).expect("grad");
-        let g_composed = composed(qkv.as_tensor())?.mul(&probe)?.sum_all()?.backward()?;
+        let g_composed = composed(qkv.as_tensor())?
+            .mul(&probe)?
+            .sum_all()?
+            .backward()?;
         assert_close(g_fused, g_composed.get(&qkv).expect("grad"), 1e-5)?;
         let numeric = finite_difference_check(qkv.as_tensor(), loss)?;
         assert_close(g_fused, &numeric, 1e-2)
