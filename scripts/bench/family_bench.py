@@ -13,19 +13,20 @@ with the shapes of the published checkpoint (9 CoNLL labels), made once into --w
   electra       electra-small      12 layers, hidden 256, 4 heads, FFN 1024, embeddings 128
   modernbert    modernbert-base    22 layers, hidden 768, 12 heads, FFN 1152 (GeGLU), RoPE,
                                    local attention 128 (global every 3rd layer), 8192 positions,
-                                   vocab the trained tokenizer's
+                                   vocab the trained tokenizer's (36,403 on CoNLL train;
+                                   modernbert-base's is 50,368)
   deberta-v3    deberta-v3-base    12 layers, hidden 768, 12 heads, FFN 3072, relative attention
                                    (256 log buckets, p2c + c2p, shared keys), vocab 128100
 
 Tokenizers: the WordPiece families use all-MiniLM-L6-v2's tokenizer.json (bert-base-uncased's
 vocabulary, which distilbert-base-uncased and electra-small share; --encoder names it). The
 others are trained here on the CoNLL training text (the real ones are not offline), as
-scripts/fixtures/make_hf_fixtures.py makes them: RoBERTa's byte-level BPE (vocabulary 50,000),
-ModernBERT's (the same BPE with [CLS] [SEP] [PAD] [UNK] [MASK] and "[CLS] $A [SEP]"; 50,000),
-XLM-R's SentencePiece Unigram (30,000) and DeBERTa-v3's ([PAD] [CLS] [SEP] [UNK] first, [MASK]
-last; 30,000, or fewer where the text runs out). Their subword counts differ a little from the
-published tokenizers'. Every engine reads the same tokenizer.json, so the ratios compare like
-with like.
+scripts/fixtures/make_hf_fixtures.py makes them: RoBERTa's byte-level BPE, ModernBERT's (the
+same BPE with [CLS] [SEP] [PAD] [UNK] [MASK] and "[CLS] $A [SEP]"), XLM-R's SentencePiece
+Unigram and DeBERTa-v3's ([PAD] [CLS] [SEP] [UNK] first, [MASK] last). The trainers aim at
+vocabularies of 50,000 (BPE) and 30,000 (Unigram) and stop where the text runs out (about
+36,400 and 19,460 tokens). Their subword counts differ a little from the published tokenizers'.
+Every engine reads the same tokenizer.json, so the ratios compare like with like.
 
 Windows: byline windows a plain checkpoint at its full length, capped by the tokenizer's
 model_max_length (510 subwords, a quarter shared; ModernBERT's tokenizer says 512, as the
@@ -33,9 +34,10 @@ published one does, so its 8192 positions are windowed at 510 too); the ONNX Run
 pipeline engines are given the same (--window 510 --overlap 127).
 
 ONNX: onnx_export.py exports every family with eager attention (TorchScript exporter) and runs
-onnxruntime's BERT optimizer, which fuses less (or, where it fails, nothing) for ModernBERT and
-DeBERTa-v3 than for the BERT-like families; the export record (<work>/<family>/onnx/export.json,
-also in --json) says what it fused.
+onnxruntime's BERT optimizer. For ModernBERT and DeBERTa-v3 it fuses the LayerNorms
+(SkipLayerNormalization) and GELUs but not the attention, which stays plain MatMul/Softmax
+(ModernBERT's rotary and sliding-window mask, DeBERTa's relative-position terms); the export
+record (<work>/<family>/onnx/export.json, also in --json) says what it fused.
 
     scripts/bench/.venv/bin/python scripts/bench/family_bench.py \\
         --conll ../shared/data/conll2003/dev.txt --limit 40
@@ -90,7 +92,16 @@ def trained_tokenizer(kind: str, texts: list[str]):
     make = {"roberta": (byte_level_bpe, 50000), "xlm-roberta": (unigram, 30000),
             "modernbert": (modernbert_bpe, 50000), "deberta-v3": (deberta_unigram, 30000)}
     fn, vocab = make[kind]
-    return fn(texts, vocab_size=vocab, max_length=512)
+    # The trainers' progress output ends in bare newlines on stdout (file descriptor 1, from
+    # Rust): send it to stderr, so stdout holds the table alone.
+    sys.stdout.flush()
+    saved = os.dup(1)
+    os.dup2(2, 1)
+    try:
+        return fn(texts, vocab_size=vocab, max_length=512)
+    finally:
+        os.dup2(saved, 1)
+        os.close(saved)
 
 
 def make_model(family: str, out: Path, encoder: Path, conll: Path) -> None:

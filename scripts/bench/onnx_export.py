@@ -1,5 +1,6 @@
 #!/usr/bin/env python3
-"""Exports a token-classification model folder (BERT, DistilBERT, RoBERTa, XLM-R, ELECTRA) to ONNX for ort_tag.py (once; cached).
+"""Exports a token-classification model folder (BERT, DistilBERT, RoBERTa, XLM-R, ELECTRA,
+ModernBERT, DeBERTa-v3) to ONNX for ort_tag.py (once; cached).
 
 Writes, into --out (a cache folder outside the repository):
 

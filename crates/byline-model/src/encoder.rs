@@ -31,6 +31,9 @@ pub struct Encoder {
     stack: Stack,
     config: Config,
     quantization: Quantization,
+    /// The dtype the layers compute in: the weights' (default), or bf16 / f16 over f32 weights
+    /// (mixed precision, [`Encoder::with_compute_dtype`]).
+    compute: Option<DType>,
 }
 
 impl Encoder {
@@ -49,7 +52,25 @@ impl Encoder {
             stack,
             config: cfg.clone(),
             quantization: Quantization::None,
+            compute: None,
         })
+    }
+
+    /// The same encoder (same weights) computing its layers in `dtype`: mixed precision. The
+    /// embeddings are looked up and the LayerNorms and softmaxes computed in the weights' dtype,
+    /// the matrix products in `dtype` (each weight cast on use, differentiably, so gradients
+    /// reach the f32 weights); the output is in the weights' dtype again. `None`, or the
+    /// weights' own dtype, computes in the weights' dtype.
+    pub fn with_compute_dtype(&self, dtype: Option<DType>) -> Self {
+        Self {
+            compute: dtype.filter(|&d| d != self.dtype()),
+            ..self.clone()
+        }
+    }
+
+    /// The dtype the layers compute in.
+    pub fn compute_dtype(&self) -> DType {
+        self.compute.unwrap_or_else(|| self.dtype())
     }
 
     pub fn config(&self) -> &Config {
@@ -70,6 +91,7 @@ impl Encoder {
             stack,
             quantization: q,
             config: self.config.clone(),
+            compute: self.compute,
         })
     }
 
@@ -112,16 +134,17 @@ impl Encoder {
                 input_ids.shape()
             )
         }
-        // 1 -> 0, 0 -> MASKED: (batch, seq), additive.
+        // 1 -> 0, 0 -> MASKED: (batch, seq), additive, f32 (softmax casts it as it needs).
         let mask = attention_mask
             .to_dtype(DType::F32)?
-            .affine(-MASKED, MASKED)?
-            .to_dtype(self.dtype())?;
-        match &self.stack {
-            Stack::Bert(s) => s.forward(input_ids, casing_ids, &mask, train),
-            Stack::ModernBert(s) => s.forward(input_ids, casing_ids, &mask, train),
-            Stack::Deberta(s) => s.forward(input_ids, casing_ids, &mask, train),
-        }
+            .affine(-MASKED, MASKED)?;
+        let compute = self.compute_dtype();
+        let out = match &self.stack {
+            Stack::Bert(s) => s.forward(input_ids, casing_ids, &mask, compute, train),
+            Stack::ModernBert(s) => s.forward(input_ids, casing_ids, &mask, compute, train),
+            Stack::Deberta(s) => s.forward(input_ids, casing_ids, &mask, compute, train),
+        }?;
+        out.to_dtype(self.dtype())
     }
 
     fn word_table(&self) -> &Tensor {

@@ -11,6 +11,17 @@ use candle_nn::VarBuilder;
 
 use crate::kernels::quant::{Q8Linear, Quantization};
 
+/// `t` in the dtype of `xs`: mixed precision keeps f32 weights (the optimiser's master copy) and
+/// computes in the activations' dtype; the cast is differentiable, so gradients reach the f32
+/// weights in f32.
+pub(crate) fn in_dtype(t: &Tensor, xs: &Tensor) -> Result<Tensor> {
+    if t.dtype() == xs.dtype() {
+        Ok(t.clone())
+    } else {
+        t.to_dtype(xs.dtype())
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct Linear {
     /// (out, in), as in PyTorch.
@@ -98,7 +109,9 @@ impl Linear {
     pub fn forward(&self, xs: &Tensor) -> Result<Tensor> {
         match &self.q8 {
             Some(q8) => q8.forward(xs),
-            None => self.forward_no_bias(xs)?.broadcast_add(&self.bias),
+            None => self
+                .forward_no_bias(xs)?
+                .broadcast_add(&in_dtype(&self.bias, xs)?),
         }
     }
 
@@ -114,7 +127,7 @@ impl Linear {
         out_dims.pop();
         out_dims.push(self.weight.dim(0)?);
         xs.reshape((rows, in_dim))? // (rows, in)
-            .matmul(&self.weight.t()?)? // (rows, out)
+            .matmul(&in_dtype(&self.weight, xs)?.t()?)? // (rows, out)
             .reshape(out_dims)
     }
 }

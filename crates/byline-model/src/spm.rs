@@ -259,12 +259,12 @@ pub fn deberta_tokenizer(
         normalizers.push(Lowercase.into());
     }
     let spaces = Replace::new(ReplacePattern::Regex(r"\s{2,}|[\n\r\t]".into()), " ")
-        .map_err(|e| bad(format!("{e}")))?;
+        .map_err(|e| bad(e.to_string()))?;
     normalizers.push(spaces.into());
     normalizers.push(NFC.into());
     normalizers.push(Strip::new(false, true).into());
     tok.with_normalizer(Some(Sequence::new(normalizers)))
-        .map_err(|e| bad(format!("{e}")))?;
+        .map_err(|e| bad(e.to_string()))?;
 
     let prepend = match flag("add_prefix_space", true) {
         true => PrependScheme::Always,
@@ -291,7 +291,7 @@ pub fn deberta_tokenizer(
         .map(|(key, default)| AddedToken::from(setting_token(settings, key, default), true))
         .collect();
     tok.add_special_tokens(specials)
-        .map_err(|e| bad(format!("{e}")))?;
+        .map_err(|e| bad(e.to_string()))?;
     let id = |name: &str| {
         tok.token_to_id(name)
             .ok_or_else(|| bad(format!("no id for `{name}`")))
@@ -303,10 +303,10 @@ pub fn deberta_tokenizer(
     let template = TemplateProcessing::builder()
         .try_single(format!("{cls}:0 $A:0 {sep}:0"))
         .and_then(|b| b.try_pair(format!("{cls}:0 $A:0 {sep}:0 $B:1 {sep}:1")))
-        .map_err(|e| bad(format!("{e}")))?
+        .map_err(|e| bad(e.to_string()))?
         .special_tokens(vec![(cls.clone(), id(&cls)?), (sep.clone(), id(&sep)?)])
         .build()
-        .map_err(|e| bad(format!("{e}")))?;
+        .map_err(|e| bad(e.to_string()))?;
     tok.with_post_processor(Some(template));
     Ok(tok)
 }

@@ -107,7 +107,39 @@ pub struct TrainConfig {
     /// and AdamW as tensor ops on the device; checkpoints are written as CPU tensors, so a run
     /// resumes on either.
     pub device: TrainDevice,
+    /// What the encoder computes in: `"f32"` (default) or `"bf16"` (mixed precision: bf16
+    /// matrix products over f32 master weights, with f32 LayerNorm, softmax, heads, loss and
+    /// AdamW state; meant for GPUs with bf16 units, it runs on the CPU too, slowly).
+    pub precision: Precision,
     pub tasks: Vec<TaskConfig>,
+}
+
+/// The compute precision of a run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Precision {
+    #[default]
+    F32,
+    Bf16,
+}
+
+impl std::fmt::Display for Precision {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Precision::F32 => "f32",
+            Precision::Bf16 => "bf16",
+        })
+    }
+}
+
+impl Precision {
+    /// The encoder's compute dtype (`None`: the weights' own, f32).
+    pub fn compute_dtype(self) -> Option<candle_core::DType> {
+        match self {
+            Precision::F32 => None,
+            Precision::Bf16 => Some(candle_core::DType::BF16),
+        }
+    }
 }
 
 /// Where a run trains.
@@ -264,6 +296,7 @@ impl Default for TrainConfig {
             head_dropout: 0.1,
             linker_epochs: 12,
             device: TrainDevice::Cpu,
+            precision: Precision::F32,
             tasks: Vec::new(),
         }
     }
@@ -648,5 +681,30 @@ weight = 0.5
         assert!(e.contains("device") && e.contains("tpu"), "{e}");
         let text = cfg.to_toml_string().unwrap();
         assert!(text.contains("device = \"cuda\""), "{text}");
+    }
+
+    #[test]
+    fn the_precision_is_read_checked_and_saved() {
+        let base = TrainConfig::from_toml_str(GOOD, "good.toml").unwrap();
+        assert_eq!(base.precision, Precision::F32);
+        assert_eq!(base.precision.compute_dtype(), None);
+        let mut cfg = base.clone();
+        cfg.apply_override("precision=\"bf16\"").unwrap();
+        assert_eq!(cfg.precision, Precision::Bf16);
+        assert_eq!(
+            cfg.precision.compute_dtype(),
+            Some(candle_core::DType::BF16)
+        );
+        cfg.validate().unwrap();
+        let text = cfg.to_toml_string().unwrap();
+        assert!(text.contains("precision = \"bf16\""), "{text}");
+        for bad in ["fp16", "f16", "int8"] {
+            let e = base
+                .clone()
+                .apply_override(&format!("precision=\"{bad}\""))
+                .unwrap_err()
+                .to_string();
+            assert!(e.contains("precision") && e.contains(bad), "{e}");
+        }
     }
 }

@@ -185,6 +185,7 @@ pub fn build_tagger(cfg: &TrainConfig, tasks: &[TaskData]) -> Result<Tagger> {
     tagger
         .set_dropout(cfg.dropout as f32)
         .map_err(Error::model)?;
+    tagger.set_compute_dtype(cfg.precision.compute_dtype());
     if let Some(dir) = &cfg.init_from {
         init_from(&tagger, &resolve_model(dir)?)?;
     }

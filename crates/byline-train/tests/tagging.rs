@@ -211,3 +211,103 @@ fn the_tagger_learns_eight_sentences_by_heart() {
         "{err}"
     );
 }
+
+/// A tiny random tagger written to a folder, so that runs can start from the same weights.
+fn saved_tagger(dir: &std::path::Path) {
+    let config = Config {
+        vocab_size: VOCAB.len(),
+        hidden_dropout_prob: 0.0,
+        attention_probs_dropout_prob: 0.0,
+        ..Config::tiny()
+    };
+    let pretrained = Pretrained::random(&config, &LoadOptions::default()).unwrap();
+    let mut head = HeadSpec::entities(
+        "entities",
+        Scheme::Iob2,
+        &["LOC", "MISC", "ORG", "PER"],
+        DecoderKind::Softmax,
+    );
+    head.dropout = 0.0;
+    let spec = TaggerConfig {
+        heads: vec![head],
+        window: WindowConfig {
+            max_subwords: 16,
+            overlap: 6,
+        },
+        casing: true,
+        linker: None,
+    };
+    let tagger = Tagger::new(pretrained, Tokenizer::from_vocab(VOCAB).unwrap(), spec).unwrap();
+    tagger.save(dir).unwrap();
+}
+
+/// The losses of `steps` training steps of the tagger saved in `start`, its encoder computing
+/// in `compute`.
+fn loss_curve(
+    start: &std::path::Path,
+    compute: Option<candle_core::DType>,
+    steps: usize,
+) -> (Vec<f64>, Tagger) {
+    let mut tagger = Tagger::load(start, &LoadOptions::default()).unwrap();
+    tagger.set_compute_dtype(compute);
+    let docs = documents();
+    let tasks = vec![TaskData {
+        name: "entities".into(),
+        kind: HeadKind::Entities,
+        train: docs.clone(),
+        dev: docs,
+        cofenet: Vec::new(),
+    }];
+    let examples = tagging::training_examples(&tagger, &tasks).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = TrainConfig {
+        output_dir: dir.path().to_path_buf(),
+        max_steps: Some(steps),
+        batch_size: 4,
+        learning_rate: 3e-3,
+        head_learning_rate: Some(3e-2),
+        warmup_steps: Some(2),
+        weight_decay: 0.0,
+        dropout: 0.0,
+        eval_every: 0,
+        checkpoint_every: 0,
+        seed: 3,
+        tasks: vec![TaskConfig::new("entities", "memory")],
+        ..TrainConfig::default()
+    };
+    let mut trainer = Trainer::new(cfg, &tagger, examples).unwrap();
+    let losses = (0..steps)
+        .map(|_| trainer.train_step().unwrap().loss)
+        .collect();
+    drop(trainer);
+    (losses, tagger)
+}
+
+#[test]
+fn bf16_mixed_precision_follows_the_f32_loss_curve() {
+    let start = tempfile::tempdir().unwrap();
+    saved_tagger(start.path());
+    let (f32_losses, _) = loss_curve(start.path(), None, 20);
+    let (again, _) = loss_curve(start.path(), None, 20);
+    assert_eq!(
+        f32_losses, again,
+        "runs from the same folder are deterministic"
+    );
+    let (bf16_losses, tagger) = loss_curve(start.path(), Some(candle_core::DType::BF16), 20);
+    assert_eq!(tagger.compute_dtype(), candle_core::DType::BF16);
+    for (step, (a, b)) in f32_losses.iter().zip(&bf16_losses).enumerate() {
+        assert!(
+            (a - b).abs() <= 0.02 * a.abs().max(0.1),
+            "step {step}: bf16 loss {b}, f32 {a}\nf32 {f32_losses:?}\nbf16 {bf16_losses:?}"
+        );
+    }
+    assert!(
+        bf16_losses[19] < 0.5 * bf16_losses[0],
+        "bf16 learns: {bf16_losses:?}"
+    );
+    // The trained weights (the master copy) stay f32.
+    for (name, var, _) in tagger.trainable() {
+        assert_eq!(var.dtype(), candle_core::DType::F32, "{name}");
+    }
+    println!("f32  {f32_losses:?}\nbf16 {bf16_losses:?}");
+}

@@ -5,7 +5,7 @@
 //! names follow its state dict (`embeddings.*`, `encoder.layer.N.*`). DistilBERT, RoBERTa,
 //! XLM-RoBERTa and ELECTRA run this stack too, under the names [`crate::family`] maps.
 
-use candle_core::{Result, Tensor};
+use candle_core::{DType, Result, Tensor};
 use candle_nn::VarBuilder;
 
 use crate::attention::Attention;
@@ -110,9 +110,13 @@ impl Bert {
         input_ids: &Tensor,
         casing_ids: &Tensor,
         mask: &Tensor,
+        compute: DType,
         train: bool,
     ) -> Result<Tensor> {
-        let mut xs = self.embeddings.forward(input_ids, casing_ids, train)?;
+        let mut xs = self
+            .embeddings
+            .forward(input_ids, casing_ids, train)?
+            .to_dtype(compute)?;
         for layer in &self.layers {
             xs = layer.forward(&xs, mask, train)?;
         }

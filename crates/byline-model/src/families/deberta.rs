@@ -19,7 +19,7 @@
 //! DeBERTa-v2-xlarge's convolution after the first layer (`conv_kernel_size`) is refused with
 //! an error: no released v3 model has it.
 
-use candle_core::{bail, Device, Result, Tensor};
+use candle_core::{bail, DType, Device, Result, Tensor};
 use candle_nn::{Init, VarBuilder};
 use serde_json::Value;
 
@@ -349,6 +349,7 @@ impl Deberta {
         input_ids: &Tensor,
         casing_ids: &Tensor,
         mask: &Tensor,
+        compute: DType,
         train: bool,
     ) -> Result<Tensor> {
         let (batch, seq) = input_ids.dims2()?;
@@ -371,11 +372,13 @@ impl Deberta {
         if let Some(proj) = &self.embed_proj {
             xs = proj.forward(&xs)?;
         }
-        let mut xs = dropout(&self.embedding_norm.forward(&xs)?, self.dropout, train)?;
+        let xs = self.embedding_norm.forward(&xs)?.to_dtype(compute)?;
+        let mut xs = dropout(&xs, self.dropout, train)?;
         let rel = match &self.rel_norm {
             Some(norm) => norm.forward(&self.rel_embeddings)?,
             None => self.rel_embeddings.clone(),
-        };
+        }
+        .to_dtype(compute)?;
         let (c2p_index, p2c_index) = self.rel.indices(seq, xs.device())?;
         let shared = Shared {
             rel,

@@ -13,7 +13,7 @@
 //! Byline's casing table is added to the token embeddings before the LayerNorm, zero at first,
 //! as in every family.
 
-use candle_core::{bail, Device, Result, Tensor};
+use candle_core::{bail, DType, Device, Result, Tensor};
 use candle_nn::{Init, VarBuilder};
 use serde_json::Value;
 
@@ -300,6 +300,7 @@ impl ModernBert {
         input_ids: &Tensor,
         casing_ids: &Tensor,
         mask: &Tensor,
+        compute: DType,
         train: bool,
     ) -> Result<Tensor> {
         let (batch, seq) = input_ids.dims2()?;
@@ -311,7 +312,8 @@ impl ModernBert {
         let words = self.word.embedding(&input_ids.flatten_all()?)?;
         let casing = self.casing.embedding(&casing_ids.flatten_all()?)?;
         let xs = (words + casing)?.reshape((batch, seq, hidden))?;
-        let mut xs = dropout(&self.norm.forward(&xs)?, self.embedding_dropout, train)?;
+        let xs = self.norm.forward(&xs)?.to_dtype(compute)?;
+        let mut xs = dropout(&xs, self.embedding_dropout, train)?;
         for layer in &self.layers {
             let rotary = match layer.window {
                 None => &self.global_rotary,

@@ -35,7 +35,8 @@ pub fn bias_gelu_erf(xs: &Tensor, bias: &Tensor) -> Result<Tensor> {
     if super::check::fused(xs) {
         xs.contiguous()?.apply_op2(&bias.contiguous()?, BiasGeluErf)
     } else {
-        xs.broadcast_add(bias)?.gelu_erf()
+        xs.broadcast_add(&crate::linear::in_dtype(bias, xs)?)?
+            .gelu_erf()
     }
 }
 

@@ -58,8 +58,15 @@ impl LayerNorm {
 }
 
 /// Differentiable LayerNorm: the fused kernel on CPU/f32, composed ops elsewhere.
+///
+/// Input in another dtype than the weights (bf16 activations under f32 weights, in mixed
+/// precision) is normalised in the weights' dtype and cast back.
 pub fn layer_norm(xs: &Tensor, weight: &Tensor, bias: &Tensor, eps: f64) -> Result<Tensor> {
     super::check::last_dim_vectors("layer_norm", xs, &[("weight", weight), ("bias", bias)])?;
+    if xs.dtype() != weight.dtype() {
+        let normed = layer_norm(&xs.to_dtype(weight.dtype())?, weight, bias, eps)?;
+        return normed.to_dtype(xs.dtype());
+    }
     if super::check::fused(xs) {
         xs.contiguous()?.apply_op3(
             &weight.contiguous()?,

@@ -4,7 +4,7 @@
 //! (mask add, max, exp, normalise) with a fused backward `y * (g - sum(g * y))`; elsewhere it is
 //! composed from ordinary ops.
 
-use candle_core::{bail, CpuStorage, CustomOp2, Layout, Result, Shape, Tensor, D};
+use candle_core::{bail, CpuStorage, CustomOp2, DType, Layout, Result, Shape, Tensor, D};
 use rayon::prelude::*;
 
 use crate::kernels::cpu::{f32_slice, rows_per_task};
@@ -32,9 +32,17 @@ pub fn masked_softmax(scores: &Tensor, mask: &Tensor, heads: usize, scale: f64) 
             },
         )
     } else {
+        // Half-precision scores are normalised in f32 (as PyTorch's autocast does).
+        let dtype = scores.dtype();
+        let wide = matches!(dtype, DType::BF16 | DType::F16);
+        let (scores, mask) = match wide {
+            true => (scores.to_dtype(DType::F32)?, mask.to_dtype(DType::F32)?),
+            false => (scores.clone(), mask.to_dtype(dtype)?),
+        };
         let mask = mask.reshape((b, 1, 1, k))?;
         let scores = (scores.reshape((b, heads, q, k))? * scale)?.broadcast_add(&mask)?;
-        candle_nn::ops::softmax(&scores, D::Minus1)?.reshape((bh, q, k))
+        let probs = candle_nn::ops::softmax(&scores, D::Minus1)?.reshape((bh, q, k))?;
+        probs.to_dtype(dtype)
     }
 }
 

@@ -460,9 +460,23 @@ impl Tagger {
         config
             .validate()
             .map_err(|message| Error::InvalidTagger { message })?;
-        self.encoder = Encoder::load(self.params.var_builder(self.dtype, &self.device), &config)?;
+        let compute = Some(self.encoder.compute_dtype());
+        self.encoder = Encoder::load(self.params.var_builder(self.dtype, &self.device), &config)?
+            .with_compute_dtype(compute);
         self.config = config;
         Ok(())
+    }
+
+    /// Mixed precision: the encoder's layers compute in `dtype` (bf16) over the f32 weights,
+    /// which stay the trained and saved ones ([`Encoder::with_compute_dtype`]); the heads and
+    /// the loss stay f32. `None` computes in the weights' dtype again.
+    pub fn set_compute_dtype(&mut self, dtype: Option<DType>) {
+        self.encoder = self.encoder.with_compute_dtype(dtype);
+    }
+
+    /// The dtype the encoder's layers compute in.
+    pub fn compute_dtype(&self) -> DType {
+        self.encoder.compute_dtype()
     }
 
     /// Trainable variables with their names: `(name, var, is_head)`. Frozen word embeddings are
