@@ -13,8 +13,7 @@ with the shapes of the published checkpoint (9 CoNLL labels), made once into --w
   electra       electra-small      12 layers, hidden 256, 4 heads, FFN 1024, embeddings 128
   modernbert    modernbert-base    22 layers, hidden 768, 12 heads, FFN 1152 (GeGLU), RoPE,
                                    local attention 128 (global every 3rd layer), 8192 positions,
-                                   vocab the trained tokenizer's (36,403 on CoNLL train;
-                                   modernbert-base's is 50,368)
+                                   vocab 50,368 (the trained tokenizer's ids all fall below)
   deberta-v3    deberta-v3-base    12 layers, hidden 768, 12 heads, FFN 3072, relative attention
                                    (256 log buckets, p2c + c2p, shared keys), vocab 128100
 
@@ -146,7 +145,8 @@ def make_model(family: str, out: Path, encoder: Path, conll: Path) -> None:
         # 160,000 global / 10,000 local); the special ids are the trained tokenizer's.
         cls, sep, pad = tok.cls_token_id, tok.sep_token_id, tok.pad_token_id
         model = ModernBertForTokenClassification(ModernBertConfig(
-            vocab_size=len(tok), hidden_size=768, num_hidden_layers=22, num_attention_heads=12,
+            vocab_size=max(50368, len(tok)), hidden_size=768, num_hidden_layers=22,
+            num_attention_heads=12,
             intermediate_size=1152, max_position_embeddings=8192, local_attention=128,
             global_attn_every_n_layers=3, pad_token_id=pad, cls_token_id=cls, sep_token_id=sep,
             bos_token_id=cls, eos_token_id=sep, **labels))

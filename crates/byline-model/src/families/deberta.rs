@@ -19,23 +19,22 @@
 //! DeBERTa-v2-xlarge's convolution after the first layer (`conv_kernel_size`) is refused with
 //! an error: no released v3 model has it.
 
-use candle_core::{bail, DType, Device, Result, Tensor};
+use candle_core::{bail, DType, Result, Tensor};
 use candle_nn::{Init, VarBuilder};
 use serde_json::Value;
 
 use super::bert::feed_forward;
-use super::{merge_heads, split_heads};
 use crate::casing::Casing;
 use crate::config::{Config, HiddenAct};
+use crate::kernels::disentangled::{disentangled_attention, Relative};
 use crate::kernels::dropout::dropout;
 use crate::kernels::layer_norm::LayerNorm;
 use crate::kernels::quant::Quantization;
-use crate::kernels::softmax::masked_softmax;
 use crate::linear::Linear;
 
 /// The relative-position settings of `config.json`.
 #[derive(Debug, Clone, Copy)]
-struct Relative {
+struct Settings {
     /// Half the rows of the relative-embedding table: relative positions are clamped to
     /// `[-span, span)`.
     span: usize,
@@ -49,7 +48,7 @@ struct Relative {
     norm_rel_ebd: bool,
 }
 
-impl Relative {
+impl Settings {
     fn read(cfg: &Config) -> Result<Self> {
         let get = |k: &str| cfg.extra.get(k);
         if !get("relative_attention")
@@ -117,24 +116,22 @@ impl Relative {
         log_pos as i64 * relative.signum()
     }
 
-    /// For every (query i, key j) of a sequence of `seq`, the flat index into a
-    /// (rows, 2 * span) matrix of the row `row(i, j)` and column `δ(i, j)`: `c2p` reads query
-    /// rows (row i), `p2c` key rows (row j). (seq * seq,) each, u32.
-    fn indices(&self, seq: usize, device: &Device) -> Result<(Tensor, Tensor)> {
+    /// `δ(i, j)` for every (query i, key j) of a sequence of `seq`: the relative position
+    /// `i - j` in buckets, shifted by the span and clamped to the table's `2 * span` rows.
+    fn relative_positions(&self, seq: usize) -> Relative {
         let width = 2 * self.span;
-        let (mut c2p, mut p2c) = (Vec::with_capacity(seq * seq), Vec::with_capacity(seq * seq));
-        for i in 0..seq {
-            for j in 0..seq {
-                let delta = (self.bucket(i as i64 - j as i64) + self.span as i64)
-                    .clamp(0, width as i64 - 1) as usize;
-                c2p.push((i * width + delta) as u32);
-                p2c.push((j * width + delta) as u32);
-            }
+        let delta = (0..seq * seq)
+            .map(|n| {
+                let (i, j) = ((n / seq) as i64, (n % seq) as i64);
+                (self.bucket(i - j) + self.span as i64).clamp(0, width as i64 - 1) as u32
+            })
+            .collect();
+        Relative {
+            c2p: self.c2p,
+            p2c: self.p2c,
+            width,
+            delta: std::sync::Arc::new(delta),
         }
-        Ok((
-            Tensor::from_vec(c2p, seq * seq, device)?,
-            Tensor::from_vec(p2c, seq * seq, device)?,
-        ))
     }
 }
 
@@ -142,8 +139,7 @@ impl Relative {
 struct Shared {
     /// The relative embeddings, (2 * span, hidden), normalised if so configured.
     rel: Tensor,
-    c2p_index: Tensor,
-    p2c_index: Tensor,
+    relative: Relative,
 }
 
 #[derive(Debug, Clone)]
@@ -161,14 +157,16 @@ struct Layer {
     out_norm: LayerNorm,
     heads: usize,
     act: HiddenAct,
-    rel: Relative,
+    rel: Settings,
     attention_dropout: f32,
     hidden_dropout: f32,
+    /// The packed QKV projection, precomputed for inference by [`Layer::quantize`].
+    packed_qkv: Option<Linear>,
 }
 
 impl Layer {
     /// `vb` points at `encoder.layer.N`.
-    fn load(vb: VarBuilder, cfg: &Config, rel: Relative) -> Result<Self> {
+    fn load(vb: VarBuilder, cfg: &Config, rel: Settings) -> Result<Self> {
         let (h, i, eps) = (cfg.hidden_size, cfg.intermediate_size, cfg.layer_norm_eps);
         let sa = vb.pp("attention").pp("self");
         let own = |on: bool, name: &str| -> Result<Option<Linear>> {
@@ -196,12 +194,26 @@ impl Layer {
             rel,
             attention_dropout: cfg.attention_probs_dropout_prob,
             hidden_dropout: cfg.hidden_dropout_prob,
+            packed_qkv: None,
         })
+    }
+
+    /// Q, K and V as one projection (weights stacked), built from the trainable variables.
+    fn qkv(&self) -> Result<Linear> {
+        let (q, k, v) = (&self.query, &self.key, &self.value);
+        let weight = Tensor::cat(&[q.weight(), k.weight(), v.weight()], 0)?;
+        let bias = Tensor::cat(&[q.bias(), k.bias(), v.bias()], 0)?;
+        Ok(Linear::new(weight, bias))
     }
 
     fn quantize(&self, q: Quantization) -> Result<Self> {
         let opt = |l: &Option<Linear>| l.as_ref().map(|l| l.quantize(q)).transpose();
+        let packed_qkv = match q {
+            Quantization::None => None,
+            q => Some(self.qkv()?.quantize(q)?),
+        };
         Ok(Self {
+            packed_qkv,
             query: self.query.quantize(q)?,
             key: self.key.quantize(q)?,
             value: self.value.quantize(q)?,
@@ -214,45 +226,36 @@ impl Layer {
         })
     }
 
-    /// Relative scores of one kind: `content` (batch, heads, seq, d) against the relative
-    /// embeddings through `proj`, read at `index`: (batch, heads, seq, seq).
-    fn relative_scores(
-        &self,
-        content: &Tensor,
-        proj: &Linear,
-        rel: &Tensor,
-        index: &Tensor,
-    ) -> Result<Tensor> {
-        let (batch, heads, seq, _) = content.dims4()?;
-        let positions = split_heads(&proj.forward(&rel.unsqueeze(0)?)?, heads)?; // (1, h, 2span, d)
-        let all = content.broadcast_matmul(&positions.transpose(2, 3)?)?; // (b, h, seq, 2span)
-        all.reshape((batch, heads, ()))?
-            .index_select(index, 2)?
-            .reshape((batch, heads, seq, seq))
-    }
-
     fn forward(&self, xs: &Tensor, mask: &Tensor, shared: &Shared, train: bool) -> Result<Tensor> {
-        let (batch, seq, hidden) = xs.dims3()?;
-        let h = self.heads;
-        let q = split_heads(&self.query.forward(xs)?, h)?; // (b, h, seq, d)
-        let k = split_heads(&self.key.forward(xs)?, h)?;
-        let v = split_heads(&self.value.forward(xs)?, h)?;
-        let mut scores = q.matmul(&k.transpose(2, 3)?)?; // (b, h, seq, seq)
-        let rel = dropout(&shared.rel, self.hidden_dropout, train)?;
-        if self.rel.c2p {
-            let proj = self.pos_key.as_ref().unwrap_or(&self.key);
-            scores = (scores + self.relative_scores(&q, proj, &rel, &shared.c2p_index)?)?;
-        }
-        if self.rel.p2c {
-            let proj = self.pos_query.as_ref().unwrap_or(&self.query);
-            scores = (scores + self.relative_scores(&k, proj, &rel, &shared.p2c_index)?)?;
-        }
-        let terms = 1 + self.rel.c2p as usize + self.rel.p2c as usize;
-        let scale = 1.0 / ((hidden / h * terms) as f64).sqrt();
-        let probs = masked_softmax(&scores.reshape((batch * h, seq, seq))?, mask, h, scale)?;
-        let probs =
-            dropout(&probs, self.attention_dropout, train)?.reshape((batch, h, seq, seq))?;
-        let context = merge_heads(&probs.matmul(&v)?)?; // (b, seq, hidden)
+        let qkv = match &self.packed_qkv {
+            Some(qkv) => qkv.forward(xs)?,
+            None => self.qkv()?.forward(xs)?,
+        }; // (b, seq, 3 * hidden)
+        let rel = dropout(&shared.rel, self.hidden_dropout, train)?; // (2 * span, hidden)
+                                                                     // The relative tables [PK | PQ], (2 * span, 2 * hidden); a term that is off reads
+                                                                     // nothing from its half.
+        let table = |on: bool, own: &Option<Linear>, shared_proj: &Linear| -> Result<Tensor> {
+            match on {
+                true => own.as_ref().unwrap_or(shared_proj).forward(&rel),
+                false => rel.zeros_like(),
+            }
+        };
+        let pos = Tensor::cat(
+            &[
+                table(self.rel.c2p, &self.pos_key, &self.key)?,
+                table(self.rel.p2c, &self.pos_query, &self.query)?,
+            ],
+            1,
+        )?;
+        let context = disentangled_attention(
+            &qkv,
+            &pos,
+            mask,
+            &shared.relative,
+            self.heads,
+            self.attention_dropout,
+            train,
+        )?; // (b, seq, hidden)
         let attended = dropout(&self.output.forward(&context)?, self.hidden_dropout, train)?;
         let attended = self.attention_norm.forward(&(attended + xs)?)?;
         let out = feed_forward(&self.intermediate, &self.out, self.act, &attended)?;
@@ -273,7 +276,7 @@ pub struct Deberta {
     rel_embeddings: Tensor,
     rel_norm: Option<LayerNorm>,
     layers: Vec<Layer>,
-    rel: Relative,
+    rel: Settings,
     max_positions: usize,
     dropout: f32,
 }
@@ -281,7 +284,7 @@ pub struct Deberta {
 impl Deberta {
     /// `vb` points at the model root (no `deberta.` prefix).
     pub fn load(vb: VarBuilder, cfg: &Config) -> Result<Self> {
-        let rel = Relative::read(cfg)?;
+        let rel = Settings::read(cfg)?;
         let (h, e, eps) = (cfg.hidden_size, cfg.embedding_size(), cfg.layer_norm_eps);
         let emb = vb.pp("embeddings");
         let normal = Init::Randn {
@@ -379,11 +382,9 @@ impl Deberta {
             None => self.rel_embeddings.clone(),
         }
         .to_dtype(compute)?;
-        let (c2p_index, p2c_index) = self.rel.indices(seq, xs.device())?;
         let shared = Shared {
             rel,
-            c2p_index,
-            p2c_index,
+            relative: self.rel.relative_positions(seq),
         };
         for layer in &self.layers {
             xs = layer.forward(&xs, mask, &shared, train)?;
@@ -400,8 +401,8 @@ impl Deberta {
 mod tests {
     use super::*;
 
-    fn relative(buckets: usize, max_relative: usize) -> Relative {
-        Relative {
+    fn relative(buckets: usize, max_relative: usize) -> Settings {
+        Settings {
             span: buckets,
             buckets,
             max_relative,

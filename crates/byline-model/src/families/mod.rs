@@ -15,21 +15,3 @@
 pub mod bert;
 pub mod deberta;
 pub mod modernbert;
-
-use candle_core::{Result, Tensor};
-
-/// (batch, seq, heads * d) -> (batch, heads, seq, d), contiguous.
-pub(crate) fn split_heads(xs: &Tensor, heads: usize) -> Result<Tensor> {
-    let (batch, seq, width) = xs.dims3()?;
-    xs.reshape((batch, seq, heads, width / heads))?
-        .transpose(1, 2)?
-        .contiguous()
-}
-
-/// (batch, heads, seq, d) -> (batch, seq, heads * d), contiguous.
-pub(crate) fn merge_heads(xs: &Tensor) -> Result<Tensor> {
-    let (batch, heads, seq, d) = xs.dims4()?;
-    xs.transpose(1, 2)?
-        .contiguous()?
-        .reshape((batch, seq, heads * d))
-}

@@ -19,11 +19,12 @@ use serde_json::Value;
 
 use crate::casing::Casing;
 use crate::config::{Config, HiddenAct};
-use crate::kernels::activation::activation;
+use crate::kernels::activation::geglu;
 use crate::kernels::attention_core::windowed_attention;
 use crate::kernels::dropout::dropout;
 use crate::kernels::layer_norm::LayerNorm;
 use crate::kernels::quant::Quantization;
+use crate::kernels::rotary::rotary as rotary_embedding;
 use crate::linear::Linear;
 
 /// A rotary table: cos and sin of every position's angles, (positions, head_dim), f32.
@@ -54,36 +55,6 @@ impl Rotary {
             cos: Tensor::from_vec(cos, (positions, head_dim), device)?,
             sin: Tensor::from_vec(sin, (positions, head_dim), device)?,
         })
-    }
-
-    /// Rotates Q and K of a packed (batch, seq, 3 * hidden) projection; V is left as is.
-    fn apply(&self, qkv: &Tensor, heads: usize) -> Result<Tensor> {
-        let (batch, seq, width) = qkv.dims3()?;
-        let hidden = width / 3;
-        let d = hidden / heads;
-        let dtype = qkv.dtype();
-        let cos = self
-            .cos
-            .narrow(0, 0, seq)?
-            .to_dtype(dtype)?
-            .reshape((1, seq, 1, d))?;
-        let sin = self
-            .sin
-            .narrow(0, 0, seq)?
-            .to_dtype(dtype)?
-            .reshape((1, seq, 1, d))?;
-        let rotate = |part: usize| -> Result<Tensor> {
-            let x = qkv
-                .narrow(2, part * hidden, hidden)?
-                .reshape((batch, seq, heads, d))?;
-            let (x1, x2) = (x.narrow(3, 0, d / 2)?, x.narrow(3, d / 2, d - d / 2)?);
-            let half = Tensor::cat(&[&x2.neg()?, &x1], 3)?; // rotate_half
-            (x.broadcast_mul(&cos)? + half.broadcast_mul(&sin)?)?.reshape((batch, seq, hidden))
-        };
-        Tensor::cat(
-            &[rotate(0)?, rotate(1)?, qkv.narrow(2, 2 * hidden, hidden)?],
-            2,
-        )
     }
 }
 
@@ -179,7 +150,6 @@ struct Layer {
     /// Local layers see positions within this distance; global ones everything.
     window: Option<usize>,
     heads: usize,
-    intermediate: usize,
     act: HiddenAct,
     attention_dropout: f32,
     mlp_dropout: f32,
@@ -198,7 +168,6 @@ impl Layer {
             mlp_wo: Linear::load_maybe_bias(vb.pp("mlp").pp("Wo"), i, h, s.mlp_bias)?,
             window: (!s.global[n]).then_some(s.window),
             heads: cfg.num_attention_heads,
-            intermediate: i,
             act: cfg.hidden_act,
             attention_dropout: cfg.attention_probs_dropout_prob,
             mlp_dropout: cfg.hidden_dropout_prob,
@@ -220,17 +189,13 @@ impl Layer {
             Some(norm) => norm.forward(xs)?,
             None => xs.clone(),
         };
-        let qkv = rotary.apply(&self.wqkv.forward(&normed)?, self.heads)?; // (b, s, 3h)
+        let qkv = self.wqkv.forward(&normed)?; // (b, s, 3h)
+        let qkv = rotary_embedding(&qkv, &rotary.cos, &rotary.sin, self.heads)?;
         let p = self.attention_dropout;
         let context = windowed_attention(&qkv, mask, self.heads, p, train, self.window)?;
         let xs = (xs + dropout(&self.wo.forward(&context)?, p, train)?)?;
-        let wi = self.wi.forward(&self.mlp_norm.forward(&xs)?)?; // (b, s, 2i)
-        let (input, gate) = (
-            wi.narrow(2, 0, self.intermediate)?,
-            wi.narrow(2, self.intermediate, self.intermediate)?,
-        );
-        let inner = (activation(&input.contiguous()?, self.act)? * gate)?;
-        let inner = dropout(&inner, self.mlp_dropout, train)?;
+        let wi = self.wi.forward(&self.mlp_norm.forward(&xs)?)?; // (b, s, 2i): [input | gate]
+        let inner = dropout(&geglu(&wi, self.act)?, self.mlp_dropout, train)?;
         xs + self.mlp_wo.forward(&inner)?
     }
 }

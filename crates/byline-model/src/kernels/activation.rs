@@ -285,3 +285,142 @@ mod tests {
         assert_close(analytic, &numeric, 1e-2)
     }
 }
+
+/// GeGLU (ModernBERT's feed-forward): `xs` (..., 2n) is `[input | gate]`; returns
+/// `act(input) * gate`, (..., n). On CPU/f32 with the exact GELU one pass forward and one
+/// backward; otherwise composed ops.
+pub fn geglu(xs: &Tensor, act: HiddenAct) -> Result<Tensor> {
+    let width = xs.dim(candle_core::D::Minus1)?;
+    if width % 2 != 0 {
+        candle_core::bail!("geglu: last dimension {width} is odd: not [input | gate]")
+    }
+    let n = width / 2;
+    if act == HiddenAct::Gelu && super::check::fused(xs) {
+        xs.contiguous()?.apply_op1(GeGlu)
+    } else {
+        let last = xs.rank() - 1;
+        let input = xs.narrow(last, 0, n)?.contiguous()?;
+        activation(&input, act)? * xs.narrow(last, n, n)?
+    }
+}
+
+/// Input (..., 2n) `[a | g]`; output `gelu(a) * g`, (..., n).
+struct GeGlu;
+
+impl CustomOp1 for GeGlu {
+    fn name(&self) -> &'static str {
+        "byline-geglu"
+    }
+
+    fn cpu_fwd(&self, s: &CpuStorage, l: &Layout) -> Result<(CpuStorage, Shape)> {
+        let x = f32_slice(s, l, self.name())?;
+        let dims = l.shape().dims();
+        let width = dims[dims.len() - 1];
+        let n = width / 2;
+        let mut out = vec![0f32; x.len() / 2];
+        let rows = rows_per_task(width);
+        out.par_chunks_mut(rows * n)
+            .zip(x.par_chunks(rows * width))
+            .for_each(|(o, x)| {
+                simd!({
+                    for (o, x) in o.chunks_exact_mut(n).zip(x.chunks_exact(width)) {
+                        let (a, g) = x.split_at(n);
+                        for ((o, &a), &g) in o.iter_mut().zip(a).zip(g) {
+                            *o = gelu(a) * g;
+                        }
+                    }
+                })
+            });
+        let mut shape = dims.to_vec();
+        *shape.last_mut().expect("rank >= 1") = n;
+        Ok((CpuStorage::F32(out), Shape::from(shape)))
+    }
+
+    fn bwd(&self, arg: &Tensor, _res: &Tensor, grad: &Tensor) -> Result<Option<Tensor>> {
+        Ok(Some(arg.apply_op2_no_bwd(&grad.contiguous()?, &GeGluGrad)?))
+    }
+}
+
+/// Inputs (x (..., 2n), grad (..., n)); output the gradient of x:
+/// `[grad * g * gelu'(a) | grad * gelu(a)]`.
+struct GeGluGrad;
+
+impl CustomOp2 for GeGluGrad {
+    fn name(&self) -> &'static str {
+        "byline-geglu-grad"
+    }
+
+    fn cpu_fwd(
+        &self,
+        s1: &CpuStorage,
+        l1: &Layout,
+        s2: &CpuStorage,
+        l2: &Layout,
+    ) -> Result<(CpuStorage, Shape)> {
+        let x = f32_slice(s1, l1, self.name())?;
+        let go = f32_slice(s2, l2, self.name())?;
+        let dims = l1.shape().dims();
+        let width = dims[dims.len() - 1];
+        let n = width / 2;
+        let mut out = vec![0f32; x.len()];
+        let rows = rows_per_task(width);
+        out.par_chunks_mut(rows * width)
+            .zip(x.par_chunks(rows * width).zip(go.par_chunks(rows * n)))
+            .for_each(|(o, (x, go))| {
+                simd!({
+                    for ((o, x), go) in o
+                        .chunks_exact_mut(width)
+                        .zip(x.chunks_exact(width))
+                        .zip(go.chunks_exact(n))
+                    {
+                        let (a, g) = x.split_at(n);
+                        let (da, dg) = o.split_at_mut(n);
+                        for i in 0..n {
+                            da[i] = go[i] * g[i] * gelu_grad(a[i]);
+                            dg[i] = go[i] * gelu(a[i]);
+                        }
+                    }
+                })
+            });
+        Ok((CpuStorage::F32(out), l1.shape().clone()))
+    }
+}
+
+#[cfg(test)]
+mod geglu_tests {
+    use super::*;
+    use crate::testing::{assert_close, finite_difference_check};
+    use candle_core::{Device, Var};
+
+    #[test]
+    fn fused_geglu_matches_composed_and_finite_differences() -> Result<()> {
+        let dev = Device::Cpu;
+        let x = Var::from_tensor(&Tensor::randn(0f32, 1.0, (2, 3, 10), &dev)?)?;
+        let probe = Tensor::randn(0f32, 1.0, (2, 3, 5), &dev)?;
+        let composed = |x: &Tensor| -> Result<Tensor> {
+            let input = x.narrow(2, 0, 5)?.contiguous()?;
+            input.gelu_erf()? * x.narrow(2, 5, 5)?
+        };
+        assert_close(
+            &geglu(x.as_tensor(), HiddenAct::Gelu)?,
+            &composed(x.as_tensor())?,
+            1e-5,
+        )?;
+        let loss = |x: &Tensor| geglu(x, HiddenAct::Gelu)?.mul(&probe)?.sum_all();
+        let g = loss(x.as_tensor())?.backward()?;
+        let g = g.get(&x).expect("grad");
+        let gc = composed(x.as_tensor())?
+            .mul(&probe)?
+            .sum_all()?
+            .backward()?;
+        assert_close(g, gc.get(&x).expect("grad"), 1e-4)?;
+        let numeric = finite_difference_check(x.as_tensor(), loss)?;
+        assert_close(g, &numeric, 1e-2)?;
+        assert!(geglu(
+            &Tensor::zeros((2, 3), candle_core::DType::F32, &dev)?,
+            HiddenAct::Gelu
+        )
+        .is_err());
+        Ok(())
+    }
+}
