@@ -17,7 +17,7 @@ use crate::kernels::cpu::f32_slice;
 pub fn rotary(qkv: &Tensor, cos: &Tensor, sin: &Tensor, heads: usize) -> Result<Tensor> {
     let (batch, seq, width) = qkv.dims3()?;
     let hidden = width / 3;
-    if heads == 0 || width % 3 != 0 || hidden % heads != 0 || (hidden / heads) % 2 != 0 {
+    if heads == 0 || width % 3 != 0 || hidden % heads != 0 || !(hidden / heads).is_multiple_of(2) {
         bail!(
             "rotary: qkv {:?} does not split into {heads} heads of even size",
             qkv.shape()
