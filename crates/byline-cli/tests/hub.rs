@@ -505,6 +505,11 @@ fn export_hf_writes_each_family_in_its_own_layout() {
             "tiny-deberta-v2-bio",
             "DebertaV2ForTokenClassification",
         ),
+        (
+            "tiny-deberta-v2-conv-bio",
+            "tiny-deberta-v2-conv-bio",
+            "DebertaV2ForTokenClassification",
+        ),
     ] {
         let model = byline_model_from(dir.path(), fixture, "softmax", false);
         let out = dir.path().join(format!("hf-{fixture}"));
@@ -554,6 +559,7 @@ fn every_family_tags_from_the_hub_as_the_pipeline_does() {
         "tiny-modernbert-bio",
         "tiny-deberta-v3-bio",
         "tiny-deberta-v2-bio",
+        "tiny-deberta-v2-conv-bio",
     ] {
         let repo = format!("newsroom/{name}");
         publish(&hub, &repo, "main", name);
@@ -620,6 +626,7 @@ fn training_starts_from_every_encoder_family() {
         "tiny-modernbert-bio",
         "tiny-deberta-v3-bio",
         "tiny-deberta-v2-bio",
+        "tiny-deberta-v2-conv-bio",
     ] {
         let home = tempfile::tempdir().unwrap();
         let cfg = home.path().join("train.toml");
@@ -659,7 +666,9 @@ fn training_starts_from_every_encoder_family() {
             "tiny-xlm-roberta-bio" => "XLMRobertaForTokenClassification",
             "tiny-electra-bio" => "ElectraForTokenClassification",
             "tiny-modernbert-bio" => "ModernBertForTokenClassification",
-            "tiny-deberta-v3-bio" | "tiny-deberta-v2-bio" => "DebertaV2ForTokenClassification",
+            "tiny-deberta-v3-bio" | "tiny-deberta-v2-bio" | "tiny-deberta-v2-conv-bio" => {
+                "DebertaV2ForTokenClassification"
+            }
             _ => "BertForTokenClassification",
         };
         assert_eq!(arch, want, "{name}");

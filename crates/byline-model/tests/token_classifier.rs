@@ -13,7 +13,7 @@ fn fixtures() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures/hf")
 }
 
-const CHECKPOINTS: [&str; 10] = [
+const CHECKPOINTS: [&str; 11] = [
     "tiny-bert-bio",
     "tiny-bert-bioes",
     "tiny-distilbert-bare",
@@ -24,6 +24,7 @@ const CHECKPOINTS: [&str; 10] = [
     "tiny-modernbert-bio",
     "tiny-deberta-v3-bio",
     "tiny-deberta-v2-bio",
+    "tiny-deberta-v2-conv-bio",
 ];
 
 fn golden(name: &str) -> Value {

@@ -16,8 +16,9 @@
 //! `pos_key_proj` / `pos_query_proj`; `pos_att_type` picks which of the two relative terms
 //! exist, and the scale counts them. Weight names are transformers' without `deberta.`.
 //!
-//! DeBERTa-v2-xlarge's convolution after the first layer (`conv_kernel_size`) is refused with
-//! an error: no released v3 model has it.
+//! Without `relative_attention` the layers attend as BERT's (still scaled by the number of
+//! `pos_att_type` terms, as transformers does). DeBERTa-v2-xlarge's convolution beside the first
+//! layer (`conv_kernel_size`, `conv_act`) is supported; no DeBERTa-v3 has it.
 
 use candle_core::{bail, DType, Result, Tensor};
 use candle_nn::{Init, VarBuilder};
@@ -26,6 +27,7 @@ use serde_json::Value;
 use super::bert::feed_forward;
 use crate::casing::Casing;
 use crate::config::{Config, HiddenAct};
+use crate::kernels::attention_core::attention;
 use crate::kernels::disentangled::{disentangled_attention, Relative};
 use crate::kernels::dropout::dropout;
 use crate::kernels::layer_norm::LayerNorm;
@@ -35,6 +37,11 @@ use crate::linear::Linear;
 /// The relative-position settings of `config.json`.
 #[derive(Debug, Clone, Copy)]
 struct Settings {
+    /// `relative_attention`: without it the layers attend as BERT's (no relative terms, no
+    /// relative embeddings).
+    relative_attention: bool,
+    /// The score's scale counts `1 + len(pos_att_type)` terms, relative attention or not.
+    terms: usize,
     /// Half the rows of the relative-embedding table: relative positions are clamped to
     /// `[-span, span)`.
     span: usize,
@@ -51,18 +58,9 @@ struct Settings {
 impl Settings {
     fn read(cfg: &Config) -> Result<Self> {
         let get = |k: &str| cfg.extra.get(k);
-        if !get("relative_attention")
+        let relative_attention = get("relative_attention")
             .and_then(Value::as_bool)
-            .unwrap_or(false)
-        {
-            bail!("deberta-v2: only relative_attention = true is supported (every released DeBERTa-v2/v3 model has it)")
-        }
-        if get("conv_kernel_size")
-            .and_then(Value::as_u64)
-            .is_some_and(|k| k > 0)
-        {
-            bail!("deberta-v2: conv_kernel_size > 0 (DeBERTa-v2-xlarge's convolution layer) is not supported")
-        }
+            .unwrap_or(false);
         let int = |k: &str| get(k).and_then(Value::as_i64).unwrap_or(-1);
         let max_relative = match int("max_relative_positions") {
             m if m >= 1 => m as usize,
@@ -84,11 +82,15 @@ impl Settings {
             .and_then(Value::as_str)
             .is_some_and(|s| s.split('|').any(|t| t.trim() == "layer_norm"));
         Ok(Self {
+            relative_attention,
+            terms: 1
+                + types.iter().filter(|t| t.as_str() == "c2p").count().min(1)
+                + types.iter().filter(|t| t.as_str() == "p2c").count().min(1),
             span: if buckets > 0 { buckets } else { max_relative },
             buckets,
             max_relative,
-            c2p: types.iter().any(|t| t == "c2p"),
-            p2c: types.iter().any(|t| t == "p2c"),
+            c2p: relative_attention && types.iter().any(|t| t == "c2p"),
+            p2c: relative_attention && types.iter().any(|t| t == "p2c"),
             share_att_key: get("share_att_key")
                 .and_then(Value::as_bool)
                 .unwrap_or(false),
@@ -137,8 +139,9 @@ impl Settings {
 
 /// What one forward pass shares across layers.
 struct Shared {
-    /// The relative embeddings, (2 * span, hidden), normalised if so configured.
-    rel: Tensor,
+    /// The relative embeddings, (2 * span, hidden), normalised if so configured; `None` without
+    /// relative attention.
+    rel: Option<Tensor>,
     relative: Relative,
 }
 
@@ -231,9 +234,23 @@ impl Layer {
             Some(qkv) => qkv.forward(xs)?,
             None => self.qkv()?.forward(xs)?,
         }; // (b, seq, 3 * hidden)
-        let rel = dropout(&shared.rel, self.hidden_dropout, train)?; // (2 * span, hidden)
-                                                                     // The relative tables [PK | PQ], (2 * span, 2 * hidden); a term that is off reads
-                                                                     // nothing from its half.
+        let Some(shared_rel) = &shared.rel else {
+            // No relative attention: BERT's attention, scaled by 1 / sqrt(d) as DeBERTa's is
+            // with no relative term.
+            let qkv = match self.rel.terms {
+                1 => qkv,
+                terms => {
+                    let hidden = qkv.dim(2)? / 3;
+                    let q = (qkv.narrow(2, 0, hidden)? * (1.0 / (terms as f64).sqrt()))?;
+                    Tensor::cat(&[q, qkv.narrow(2, hidden, 2 * hidden)?], 2)?
+                }
+            };
+            let context = attention(&qkv, mask, self.heads, self.attention_dropout, train)?;
+            return self.finish(xs, &context, train);
+        };
+        let rel = dropout(shared_rel, self.hidden_dropout, train)?; // (2 * span, hidden)
+                                                                    // The relative tables [PK | PQ], (2 * span, 2 * hidden); a term that is off reads
+                                                                    // nothing from its half.
         let table = |on: bool, own: &Option<Linear>, shared_proj: &Linear| -> Result<Tensor> {
             match on {
                 true => own.as_ref().unwrap_or(shared_proj).forward(&rel),
@@ -256,11 +273,109 @@ impl Layer {
             self.attention_dropout,
             train,
         )?; // (b, seq, hidden)
+        self.finish(xs, &context, train)
+    }
+
+    /// The attention's output projection and LayerNorm, then the feed-forward block.
+    fn finish(&self, xs: &Tensor, context: &Tensor, train: bool) -> Result<Tensor> {
         let attended = dropout(&self.output.forward(&context)?, self.hidden_dropout, train)?;
         let attended = self.attention_norm.forward(&(attended + xs)?)?;
         let out = feed_forward(&self.intermediate, &self.out, self.act, &attended)?;
         let out = dropout(&out, self.hidden_dropout, train)?;
         self.out_norm.forward(&(out + attended)?)
+    }
+}
+
+/// The activation of DeBERTa-v2-xlarge's convolution (`conv_act`, tanh by default).
+#[derive(Debug, Clone, Copy)]
+enum ConvAct {
+    Tanh,
+    Hidden(HiddenAct),
+}
+
+/// `ConvLayer` of DeBERTa-v2-xlarge: `LayerNorm(layer_0 + act(conv1d(embeddings)))`, a 1-D
+/// convolution over positions (`conv_kernel_size`, `conv_act`; `conv_groups` 1) beside the
+/// first layer.
+#[derive(Debug, Clone)]
+struct Conv {
+    /// (hidden, hidden, kernel)
+    weight: Tensor,
+    bias: Tensor,
+    norm: LayerNorm,
+    act: ConvAct,
+    dropout: f32,
+}
+
+impl Conv {
+    /// `vb` points at `encoder.conv`; `None` when `conv_kernel_size` is 0 or absent.
+    fn load(vb: VarBuilder, cfg: &Config) -> Result<Option<Self>> {
+        let get = |k: &str| cfg.extra.get(k);
+        let kernel = get("conv_kernel_size").and_then(Value::as_u64).unwrap_or(0) as usize;
+        if kernel == 0 {
+            return Ok(None);
+        }
+        if kernel % 2 == 0 {
+            bail!("deberta-v2: conv_kernel_size {kernel} is even: only odd sizes keep the length")
+        }
+        let groups = get("conv_groups").and_then(Value::as_u64).unwrap_or(1);
+        if groups != 1 {
+            bail!("deberta-v2: conv_groups = {groups} is not supported (1, as DeBERTa-v2-xlarge)")
+        }
+        let h = cfg.hidden_size;
+        let act = match get("conv_act").and_then(Value::as_str).unwrap_or("tanh") {
+            "tanh" => ConvAct::Tanh,
+            "gelu" => ConvAct::Hidden(HiddenAct::Gelu),
+            "gelu_new" | "gelu_pytorch_tanh" => ConvAct::Hidden(HiddenAct::GeluNew),
+            "relu" => ConvAct::Hidden(HiddenAct::Relu),
+            other => bail!("deberta-v2: conv_act `{other}` is not supported (tanh, gelu, relu)"),
+        };
+        let bound = 1.0 / ((h * kernel) as f64).sqrt();
+        let init = Init::Uniform {
+            lo: -bound,
+            up: bound,
+        };
+        let conv = vb.pp("conv");
+        Ok(Some(Self {
+            weight: conv.get_with_hints((h, h, kernel), "weight", init)?,
+            bias: conv.get_with_hints(h, "bias", init)?,
+            norm: LayerNorm::load(vb.pp("LayerNorm"), h, cfg.layer_norm_eps)?,
+            act,
+            dropout: cfg.hidden_dropout_prob,
+        }))
+    }
+
+    /// `embeddings` (the first layer's input, padding zeroed) and `residual` (its output), both
+    /// (batch, seq, hidden). Outputs at padding positions differ from transformers' (which
+    /// zeroes them); no real position reads them afterwards (they are masked keys).
+    fn forward(&self, embeddings: &Tensor, residual: &Tensor, train: bool) -> Result<Tensor> {
+        let dtype = embeddings.dtype();
+        let weight = crate::linear::in_dtype(&self.weight, embeddings)?;
+        let bias = crate::linear::in_dtype(&self.bias, embeddings)?;
+        let (batch, seq, hidden) = embeddings.dims3()?;
+        let kernel = weight.dim(2)?;
+        let pad = (kernel - 1) / 2;
+        // As a sum of `kernel` shifted products: out[t] = sum_k x[t + k - pad] W_k^T, with zeros
+        // past both ends (candle's conv1d gave weight gradients that disagreed with PyTorch's).
+        let zeros = Tensor::zeros((batch, pad, hidden), dtype, embeddings.device())?;
+        let padded = Tensor::cat(&[&zeros, embeddings, &zeros], 1)?; // (b, seq + 2 pad, h)
+        let mut out = bias
+            .reshape((1, 1, hidden))?
+            .broadcast_as((batch, seq, hidden))?
+            .contiguous()?;
+        for k in 0..kernel {
+            let w_k = weight.narrow(2, k, 1)?.squeeze(2)?; // (out, in)
+            let shifted = padded
+                .narrow(1, k, seq)?
+                .contiguous()?
+                .reshape((batch * seq, hidden))?;
+            out = (out + shifted.matmul(&w_k.t()?)?.reshape((batch, seq, hidden))?)?;
+        }
+        let out = dropout(&out.contiguous()?, self.dropout, train)?;
+        let out = match self.act {
+            ConvAct::Tanh => out.tanh()?,
+            ConvAct::Hidden(act) => crate::kernels::activation::activation(&out, act)?,
+        };
+        self.norm.forward(&(residual + out)?)?.to_dtype(dtype)
     }
 }
 
@@ -273,8 +388,10 @@ pub struct Deberta {
     token_type: Option<Tensor>,
     embed_proj: Option<Linear>,
     embedding_norm: LayerNorm,
-    rel_embeddings: Tensor,
+    rel_embeddings: Option<Tensor>,
     rel_norm: Option<LayerNorm>,
+    /// DeBERTa-v2-xlarge's convolution beside the first layer.
+    conv: Option<Conv>,
     layers: Vec<Layer>,
     rel: Settings,
     max_positions: usize,
@@ -316,13 +433,15 @@ impl Deberta {
                 .then(|| Linear::load_no_bias(emb.pp("embed_proj"), e, h))
                 .transpose()?,
             embedding_norm: LayerNorm::load(emb.pp("LayerNorm"), h, eps)?,
-            rel_embeddings: enc.pp("rel_embeddings").get_with_hints(
-                (2 * rel.span, h),
-                "weight",
-                normal,
-            )?,
-            rel_norm: rel
-                .norm_rel_ebd
+            rel_embeddings: rel
+                .relative_attention
+                .then(|| {
+                    enc.pp("rel_embeddings")
+                        .get_with_hints((2 * rel.span, h), "weight", normal)
+                })
+                .transpose()?,
+            conv: Conv::load(enc.pp("conv"), cfg)?,
+            rel_norm: (rel.relative_attention && rel.norm_rel_ebd)
                 .then(|| LayerNorm::load(enc.pp("LayerNorm"), h, eps))
                 .transpose()?,
             layers: (0..cfg.num_hidden_layers)
@@ -375,19 +494,28 @@ impl Deberta {
         if let Some(proj) = &self.embed_proj {
             xs = proj.forward(&xs)?;
         }
-        let xs = self.embedding_norm.forward(&xs)?.to_dtype(compute)?;
-        let mut xs = dropout(&xs, self.dropout, train)?;
-        let rel = match &self.rel_norm {
-            Some(norm) => norm.forward(&self.rel_embeddings)?,
-            None => self.rel_embeddings.clone(),
+        let mut xs = self.embedding_norm.forward(&xs)?.to_dtype(compute)?;
+        if self.conv.is_some() {
+            // transformers zeroes the embeddings of padding, which the convolution reads.
+            let real = mask.ge(-1.0)?.to_dtype(xs.dtype())?.unsqueeze(2)?; // (b, seq, 1)
+            xs = xs.broadcast_mul(&real)?;
         }
-        .to_dtype(compute)?;
+        let mut xs = dropout(&xs, self.dropout, train)?;
+        let rel = match (&self.rel_embeddings, &self.rel_norm) {
+            (Some(table), Some(norm)) => Some(norm.forward(table)?.to_dtype(compute)?),
+            (Some(table), None) => Some(table.to_dtype(compute)?),
+            (None, _) => None,
+        };
         let shared = Shared {
             rel,
             relative: self.rel.relative_positions(seq),
         };
-        for layer in &self.layers {
+        let embeddings = xs.clone();
+        for (n, layer) in self.layers.iter().enumerate() {
             xs = layer.forward(&xs, mask, &shared, train)?;
+            if let (0, Some(conv)) = (n, &self.conv) {
+                xs = conv.forward(&embeddings, &xs, train)?;
+            }
         }
         Ok(xs)
     }
@@ -403,6 +531,8 @@ mod tests {
 
     fn relative(buckets: usize, max_relative: usize) -> Settings {
         Settings {
+            relative_attention: true,
+            terms: 3,
             span: buckets,
             buckets,
             max_relative,
