@@ -278,7 +278,7 @@ impl Layer {
 
     /// The attention's output projection and LayerNorm, then the feed-forward block.
     fn finish(&self, xs: &Tensor, context: &Tensor, train: bool) -> Result<Tensor> {
-        let attended = dropout(&self.output.forward(&context)?, self.hidden_dropout, train)?;
+        let attended = dropout(&self.output.forward(context)?, self.hidden_dropout, train)?;
         let attended = self.attention_norm.forward(&(attended + xs)?)?;
         let out = feed_forward(&self.intermediate, &self.out, self.act, &attended)?;
         let out = dropout(&out, self.hidden_dropout, train)?;
@@ -314,7 +314,7 @@ impl Conv {
         if kernel == 0 {
             return Ok(None);
         }
-        if kernel % 2 == 0 {
+        if kernel.is_multiple_of(2) {
             bail!("deberta-v2: conv_kernel_size {kernel} is even: only odd sizes keep the length")
         }
         let groups = get("conv_groups").and_then(Value::as_u64).unwrap_or(1);
