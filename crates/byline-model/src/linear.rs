@@ -109,9 +109,7 @@ impl Linear {
     pub fn forward(&self, xs: &Tensor) -> Result<Tensor> {
         match &self.q8 {
             Some(q8) => q8.forward(xs),
-            None => self
-                .forward_no_bias(xs)?
-                .broadcast_add(&in_dtype(&self.bias, xs)?),
+            None => crate::kernels::bias::bias_add(&self.forward_no_bias(xs)?, &self.bias),
         }
     }
 

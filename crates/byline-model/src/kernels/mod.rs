@@ -6,6 +6,7 @@
 
 pub mod activation;
 pub mod attention_core;
+pub mod bias;
 pub mod check;
 pub(crate) mod cpu;
 pub mod disentangled;
