@@ -124,8 +124,8 @@ impl Linear {
         let mut out_dims = xs.dims().to_vec();
         out_dims.pop();
         out_dims.push(self.weight.dim(0)?);
-        xs.reshape((rows, in_dim))? // (rows, in)
-            .matmul(&in_dtype(&self.weight, xs)?.t()?)? // (rows, out)
+        let x2 = xs.reshape((rows, in_dim))?; // (rows, in)
+        crate::kernels::matmul::matmul_t(&x2, &in_dtype(&self.weight, xs)?)? // (rows, out)
             .reshape(out_dims)
     }
 }

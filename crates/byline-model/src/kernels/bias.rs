@@ -61,7 +61,9 @@ impl CustomOp2 for BiasAdd {
         _res: &Tensor,
         grad: &Tensor,
     ) -> Result<(Option<Tensor>, Option<Tensor>)> {
-        let dbias = grad.contiguous()?.apply_op1_no_bwd(&ColumnSum(bias.elem_count()))?;
+        let dbias = grad
+            .contiguous()?
+            .apply_op1_no_bwd(&ColumnSum(bias.elem_count()))?;
         Ok((Some(grad.clone()), Some(dbias)))
     }
 }

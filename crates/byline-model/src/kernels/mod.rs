@@ -13,6 +13,7 @@ pub mod disentangled;
 pub mod dropout;
 pub(crate) mod fast_math;
 pub mod layer_norm;
+pub mod matmul;
 pub mod quant;
 pub mod rotary;
 pub mod softmax;
