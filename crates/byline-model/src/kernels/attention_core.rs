@@ -60,6 +60,7 @@ pub fn windowed_attention(
             scale: 1.0 / (head_dim as f32).sqrt(),
             dropout: (train && dropout_p > 0.0).then(|| Dropout::new(dropout_p, next_seed())),
             window,
+            block: BAND_BLOCK,
         };
         qkv.contiguous()?.apply_op2(&mask.contiguous()?, op)
     } else {
@@ -139,7 +140,13 @@ struct AttentionOp {
     dropout: Option<Dropout>,
     /// Positions further apart than this do not see each other (see [`windowed_attention`]).
     window: Option<usize>,
+    /// Query rows per block of the banded (windowed) kernel.
+    block: usize,
 }
+
+/// Query rows per block of the banded kernel: with ModernBERT's window of 64 a block of 64
+/// reads 192 keys, not the whole sequence.
+const BAND_BLOCK: usize = 64;
 
 /// Lanes of the reductions below: a float sum or max in one accumulator is a serial chain
 /// LLVM may not reorder, so it would stay scalar; 16 independent accumulators vectorise.
@@ -216,14 +223,240 @@ impl AttentionOp {
                 gemm::Parallelism::None,
             );
         }
-        for (i, row) in p.chunks_exact_mut(seq).enumerate() {
-            if let Some(w) = self.window {
-                // Outside the band: exp underflows to exactly 0, forward and backward.
-                let (lo, hi) = (i.saturating_sub(w), (i + w + 1).min(seq));
-                row[..lo].fill(OUTSIDE);
-                row[hi..].fill(OUTSIDE);
-            }
+        for row in p.chunks_exact_mut(seq) {
             softmax_row(row, mask);
+        }
+    }
+
+    /// Banded attention (a window): query rows in blocks of `block`, each against only the keys
+    /// its window reaches, `[i0 - w, i1 + w)`. Probabilities of block rows `i0..i1` of head `h`
+    /// (before dropout) into `p`, `rows x keys` with row stride `keys`; returns `(k0, keys)`.
+    #[inline(always)]
+    fn band_probs(
+        &self,
+        qkv: &[f32],
+        mask: &[f32],
+        h: usize,
+        (i0, i1): (usize, usize),
+        w: usize,
+        p: &mut [f32],
+    ) -> (usize, usize) {
+        let (d, hidden) = (self.head_dim, self.heads * self.head_dim);
+        let width = 3 * hidden;
+        let seq = mask.len();
+        let (k0, k1) = (i0.saturating_sub(w), (i1 + w).min(seq));
+        let (rows, keys) = (i1 - i0, k1 - k0);
+        assert!(i1 <= seq && qkv.len() >= seq * width && p.len() >= rows * keys);
+        // SAFETY: Q rows i0..i1 and K rows k0..k1 (< seq), columns inside head h's d columns of
+        // a packed row: inside `qkv` (asserted); the writes are rows x keys elements of `p`.
+        unsafe {
+            gemm::gemm(
+                rows,
+                keys,
+                d,
+                p.as_mut_ptr(),
+                1,
+                keys as isize,
+                false,
+                qkv.as_ptr().add(i0 * width + h * d),
+                1,
+                width as isize,
+                qkv.as_ptr().add(k0 * width + hidden + h * d),
+                width as isize,
+                1,
+                0.0,
+                self.scale,
+                false,
+                false,
+                false,
+                gemm::Parallelism::None,
+            );
+        }
+        for (r, row) in p[..rows * keys].chunks_exact_mut(keys).enumerate() {
+            // Outside the band: exp underflows to exactly 0, forward and backward.
+            let i = i0 + r;
+            let (lo, hi) = (i.saturating_sub(w) - k0, (i + w + 1).min(seq) - k0);
+            row[..lo].fill(OUTSIDE);
+            row[hi..].fill(OUTSIDE);
+            softmax_row(row, &mask[k0..k1]);
+        }
+        (k0, keys)
+    }
+
+    /// [`AttentionOp::forward_seq`] for a window, block by block.
+    fn forward_seq_banded(&self, b: usize, qkv: &[f32], mask: &[f32], out: &mut [f32], w: usize) {
+        let (d, hidden) = (self.head_dim, self.heads * self.head_dim);
+        let width = 3 * hidden;
+        let seq = mask.len();
+        let block = self.block.max(1);
+        assert!(qkv.len() >= seq * width && out.len() >= seq * hidden);
+        let mut p = vec![0f32; block * (block + 2 * w).min(seq)];
+        for h in 0..self.heads {
+            for i0 in (0..seq).step_by(block) {
+                let i1 = (i0 + block).min(seq);
+                let (k0, keys) = self.band_probs(qkv, mask, h, (i0, i1), w, &mut p);
+                let rows = i1 - i0;
+                if let Some(m) = self.dropout {
+                    for (r, row) in p[..rows * keys].chunks_exact_mut(keys).enumerate() {
+                        let first = self.index(b, h, seq, i0 + r) + k0 as u64;
+                        for (c, pij) in row.iter_mut().enumerate() {
+                            *pij *= m.factor(first + c as u64);
+                        }
+                    }
+                }
+                // out rows i0..i1 of head h = P V[k0..k1].
+                // SAFETY: V rows k0..k1 < seq inside `qkv`; out rows i0..i1 < seq inside
+                // `out` (asserted); `p` holds rows x keys.
+                unsafe {
+                    gemm::gemm(
+                        rows,
+                        d,
+                        keys,
+                        out.as_mut_ptr().add(i0 * hidden + h * d),
+                        1,
+                        hidden as isize,
+                        false,
+                        p.as_ptr(),
+                        1,
+                        keys as isize,
+                        qkv.as_ptr().add(k0 * width + 2 * hidden + h * d),
+                        1,
+                        width as isize,
+                        0.0,
+                        1.0,
+                        false,
+                        false,
+                        false,
+                        gemm::Parallelism::None,
+                    );
+                }
+            }
+        }
+    }
+
+    /// [`AttentionOp::backward_seq`] for a window, block by block: dV and dK of the keys a block
+    /// reaches are accumulated (blocks share keys), dQ of its rows written.
+    fn backward_seq_banded(
+        &self,
+        b: usize,
+        qkv: &[f32],
+        mask: &[f32],
+        g: &[f32],
+        dqkv: &mut [f32],
+        w: usize,
+    ) {
+        let (d, hidden) = (self.head_dim, self.heads * self.head_dim);
+        let width = 3 * hidden;
+        let seq = mask.len();
+        let block = self.block.max(1);
+        assert!(qkv.len() >= seq * width && dqkv.len() >= seq * width && g.len() >= seq * hidden);
+        let most = block * (block + 2 * w).min(seq);
+        let (mut p, mut dp, mut pf) = (vec![0f32; most], vec![0f32; most], vec![0f32; most]);
+        // C (m x n) = A B (plus C when `add`), each given by pointer, column and row stride.
+        // SAFETY (every call below): rows i0..i1 or k0..k1 (< seq) and columns inside head h's
+        // d columns of packed rows, or the rows x keys scratch: inside their buffers as asserted;
+        // destinations (dqkv) never overlap the sources (qkv, g, scratch).
+        let product = |m: usize,
+                       n: usize,
+                       k: usize,
+                       c: (*mut f32, isize, isize),
+                       a: (*const f32, isize, isize),
+                       bm: (*const f32, isize, isize),
+                       add: bool| unsafe {
+            gemm::gemm(
+                m,
+                n,
+                k,
+                c.0,
+                c.1,
+                c.2,
+                add,
+                a.0,
+                a.1,
+                a.2,
+                bm.0,
+                bm.1,
+                bm.2,
+                if add { 1.0 } else { 0.0 },
+                1.0,
+                false,
+                false,
+                false,
+                gemm::Parallelism::None,
+            )
+        };
+        let (ws, hs) = (width as isize, hidden as isize);
+        for h in 0..self.heads {
+            let (q_at, k_at, v_at) = (h * d, hidden + h * d, 2 * hidden + h * d);
+            for i0 in (0..seq).step_by(block) {
+                let i1 = (i0 + block).min(seq);
+                let (k0, keys) = self.band_probs(qkv, mask, h, (i0, i1), w, &mut p);
+                let rows = i1 - i0;
+                let n = rows * keys;
+                let kk = keys as isize;
+                // dP = G V^T (rows x keys).
+                product(
+                    rows,
+                    keys,
+                    d,
+                    (dp.as_mut_ptr(), 1, kk),
+                    (g[i0 * hidden + h * d..].as_ptr(), 1, hs),
+                    (qkv[k0 * width + v_at..].as_ptr(), ws, 1),
+                    false,
+                );
+                match self.dropout {
+                    Some(m) => {
+                        for r in 0..rows {
+                            let first = self.index(b, h, seq, i0 + r) + k0 as u64;
+                            for c in 0..keys {
+                                let f = m.factor(first + c as u64);
+                                dp[r * keys + c] *= f;
+                                pf[r * keys + c] = p[r * keys + c] * f;
+                            }
+                        }
+                    }
+                    None => pf[..n].copy_from_slice(&p[..n]),
+                }
+                // dV[k0..k1] += (P F)^T G.
+                product(
+                    keys,
+                    d,
+                    rows,
+                    (dqkv[k0 * width + v_at..].as_mut_ptr(), 1, ws),
+                    (pf.as_ptr(), kk, 1),
+                    (g[i0 * hidden + h * d..].as_ptr(), 1, hs),
+                    true,
+                );
+                // dS = P (dP - rowsum(P dP)) scale, in place of dP.
+                for (prow, dprow) in p[..n]
+                    .chunks_exact(keys)
+                    .zip(dp[..n].chunks_exact_mut(keys))
+                {
+                    let dot: f32 = prow.iter().zip(dprow.iter()).map(|(x, y)| x * y).sum();
+                    for (ds, &pij) in dprow.iter_mut().zip(prow) {
+                        *ds = pij * (*ds - dot) * self.scale;
+                    }
+                }
+                // dQ[i0..i1] = dS K[k0..k1]; dK[k0..k1] += dS^T Q[i0..i1].
+                product(
+                    rows,
+                    d,
+                    keys,
+                    (dqkv[i0 * width + q_at..].as_mut_ptr(), 1, ws),
+                    (dp.as_ptr(), 1, kk),
+                    (qkv[k0 * width + k_at..].as_ptr(), 1, ws),
+                    false,
+                );
+                product(
+                    keys,
+                    d,
+                    rows,
+                    (dqkv[k0 * width + k_at..].as_mut_ptr(), 1, ws),
+                    (dp.as_ptr(), kk, 1),
+                    (qkv[i0 * width + q_at..].as_ptr(), 1, ws),
+                    true,
+                );
+            }
         }
     }
 
@@ -236,6 +469,9 @@ impl AttentionOp {
     /// Forward for sequence `b`: `out` is its (seq, hidden) context.
     #[inline(always)]
     fn forward_seq(&self, b: usize, qkv: &[f32], mask: &[f32], out: &mut [f32]) {
+        if let Some(w) = self.window {
+            return self.forward_seq_banded(b, qkv, mask, out, w);
+        }
         let (d, hidden) = (self.head_dim, self.heads * self.head_dim);
         let seq = mask.len();
         let width = 3 * hidden;
@@ -288,6 +524,9 @@ impl AttentionOp {
     /// the gemm crate on strided views of the packed rows.
     #[inline(always)]
     fn backward_seq(&self, b: usize, qkv: &[f32], mask: &[f32], g: &[f32], dqkv: &mut [f32]) {
+        if let Some(w) = self.window {
+            return self.backward_seq_banded(b, qkv, mask, g, dqkv, w);
+        }
         let (d, hidden) = (self.head_dim, self.heads * self.head_dim);
         let seq = mask.len();
         let width = 3 * hidden;
@@ -529,6 +768,7 @@ mod tests {
             scale: 0.5,
             dropout: Some(Dropout::new(0.3, 7)),
             window: None,
+            block: BAND_BLOCK,
         };
         let loss = |x: &Tensor| x.apply_op2(&mask, op)?.mul(&probe)?.sum_all();
         let analytic = loss(qkv.as_tensor())?.backward()?;
@@ -581,7 +821,44 @@ mod tests {
             .backward()?;
         assert_close(g_fused, g_composed.get(&qkv).expect("grad"), 1e-5)?;
         let numeric = finite_difference_check(qkv.as_tensor(), loss)?;
-        assert_close(g_fused, &numeric, 1e-2)
+        assert_close(g_fused, &numeric, 1e-2)?;
+
+        // Blocks of 2 query rows over 7 positions, window 2: several blocks sharing keys, the
+        // last one short; the same as one block over everything, with and without dropout.
+        let qkv = Var::from_tensor(&Tensor::randn(0f32, 1.0, (2, 7, 36), &Device::Cpu)?)?;
+        let mask = Tensor::new(
+            &[
+                [0f32, 0., 0., 0., 0., 0., 0.],
+                [0., 0., 0., 0., 0., -1e9, -1e9],
+            ],
+            &Device::Cpu,
+        )?;
+        let probe = Tensor::randn(0f32, 1.0, (2, 7, 12), &Device::Cpu)?;
+        for dropout in [None, Some(Dropout::new(0.3, 9))] {
+            let op = |block: usize| AttentionOp {
+                heads: 3,
+                head_dim: 4,
+                scale: 0.5,
+                dropout,
+                window: Some(2),
+                block,
+            };
+            let run = |block: usize| -> Result<(Tensor, Tensor)> {
+                let out = qkv.as_tensor().apply_op2(&mask, op(block))?;
+                let grads = out.mul(&probe)?.sum_all()?.backward()?;
+                Ok((out, grads.get(&qkv).expect("grad").clone()))
+            };
+            let (small, g_small) = run(2)?;
+            let (whole, g_whole) = run(64)?;
+            assert_close(&small, &whole, 1e-5)?;
+            assert_close(&g_small, &g_whole, 1e-5)?;
+            if dropout.is_none() {
+                let composed =
+                    attention_composed_in(qkv.as_tensor(), &mask, 3, 0.0, false, Some(2))?;
+                assert_close(&small, &composed, 1e-5)?;
+            }
+        }
+        Ok(())
     }
 
     #[test]
