@@ -22,6 +22,14 @@ pub enum HiddenAct {
     Relu,
 }
 
+impl HiddenAct {
+    /// The activation a config names (`"gelu"`, `"gelu_new"`, `"relu"`, ...), as `hidden_act`
+    /// is read; `None` for one byline does not have.
+    pub fn parse(name: &str) -> Option<Self> {
+        serde_json::from_value(serde_json::Value::String(name.to_string())).ok()
+    }
+}
+
 /// `BertConfig` of the `transformers` library (the fields byline uses, plus everything else kept
 /// verbatim in [`Config::extra`]).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

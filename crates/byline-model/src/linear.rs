@@ -60,27 +60,13 @@ impl Linear {
     /// Loads `weight` (out, in) and `bias` (out,), initialised like `torch.nn.Linear` when
     /// created from scratch.
     pub fn load(vb: VarBuilder, in_dim: usize, out_dim: usize) -> Result<Self> {
-        let bound = 1.0 / (in_dim as f64).sqrt();
-        let init = candle_nn::Init::Uniform {
-            lo: -bound,
-            up: bound,
-        };
-        let weight = vb.get_with_hints((out_dim, in_dim), "weight", init)?;
-        let bias = vb.get_with_hints(out_dim, "bias", init)?;
-        Ok(Self::new(weight, bias))
+        Self::load_maybe_bias(vb, in_dim, out_dim, true)
     }
 
     /// Loads `weight` (out, in) of a layer without bias (ModernBERT's): the bias is a zero
     /// constant, not a parameter, so it neither trains nor is saved.
     pub fn load_no_bias(vb: VarBuilder, in_dim: usize, out_dim: usize) -> Result<Self> {
-        let bound = 1.0 / (in_dim as f64).sqrt();
-        let init = candle_nn::Init::Uniform {
-            lo: -bound,
-            up: bound,
-        };
-        let weight = vb.get_with_hints((out_dim, in_dim), "weight", init)?;
-        let bias = Tensor::zeros(out_dim, weight.dtype(), weight.device())?;
-        Ok(Self::new(weight, bias))
+        Self::load_maybe_bias(vb, in_dim, out_dim, false)
     }
 
     /// Loads a layer with a bias when `bias` (the config's `..._bias` switch), else without.
@@ -90,11 +76,17 @@ impl Linear {
         out_dim: usize,
         bias: bool,
     ) -> Result<Self> {
-        if bias {
-            Self::load(vb, in_dim, out_dim)
-        } else {
-            Self::load_no_bias(vb, in_dim, out_dim)
-        }
+        let bound = 1.0 / (in_dim as f64).sqrt();
+        let init = candle_nn::Init::Uniform {
+            lo: -bound,
+            up: bound,
+        };
+        let weight = vb.get_with_hints((out_dim, in_dim), "weight", init)?;
+        let bias = match bias {
+            true => vb.get_with_hints(out_dim, "bias", init)?,
+            false => Tensor::zeros(out_dim, weight.dtype(), weight.device())?,
+        };
+        Ok(Self::new(weight, bias))
     }
 
     pub fn weight(&self) -> &Tensor {

@@ -117,7 +117,8 @@ fn architectures(map: &Map<String, Value>) -> Vec<String> {
         .unwrap_or_default()
 }
 
-fn read_json(path: &Path) -> Result<Option<Map<String, Value>>> {
+/// A JSON object file, or `None` when the file does not exist; other failures name the file.
+pub(crate) fn read_json(path: &Path) -> Result<Option<Map<String, Value>>> {
     match std::fs::read_to_string(path) {
         Ok(text) => serde_json::from_str(&text)
             .map(Some)
@@ -225,18 +226,17 @@ impl TokenClassifier {
         let head = match family {
             Family::ModernBert => {
                 let flag = |k: &str| raw.get(k).and_then(Value::as_bool).unwrap_or(false);
-                let act = match raw.get("classifier_activation").and_then(Value::as_str) {
-                    None | Some("gelu") => HiddenAct::Gelu,
-                    Some("gelu_new" | "gelu_pytorch_tanh" | "gelu_fast") => HiddenAct::GeluNew,
-                    Some("relu") => HiddenAct::Relu,
-                    Some(other) => {
-                        return Err(Error::InvalidConfig {
-                            path: config_path,
-                            message: format!(
-                                "classifier_activation `{other}` is not supported (gelu, gelu_new, relu)"
-                            ),
-                        })
-                    }
+                let name = raw
+                    .get("classifier_activation")
+                    .and_then(Value::as_str)
+                    .unwrap_or("gelu");
+                let Some(act) = HiddenAct::parse(name) else {
+                    return Err(Error::InvalidConfig {
+                        path: config_path,
+                        message: format!(
+                            "classifier_activation `{name}` is not supported (gelu, gelu_new, relu)"
+                        ),
+                    });
                 };
                 let dense_bias = match flag("classifier_bias") {
                     true => take("head.dense.bias")?,

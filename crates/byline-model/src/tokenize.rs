@@ -87,15 +87,7 @@ impl Tokenizer {
             return Self::from_file(json);
         }
         let settings_path = dir.join(crate::token_classifier::TOKENIZER_CONFIG_FILE);
-        let settings = match std::fs::read_to_string(&settings_path) {
-            Ok(text) => serde_json::from_str(&text).map_err(|source| Error::Json {
-                path: settings_path.clone(),
-                line: source.line(),
-                source,
-            })?,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => serde_json::Map::new(),
-            Err(e) => return Err(Error::io(&settings_path, e)),
-        };
+        let settings = crate::token_classifier::read_json(&settings_path)?.unwrap_or_default();
         Self::new(crate::spm::deberta_tokenizer(&spm, &settings)?)
     }
 

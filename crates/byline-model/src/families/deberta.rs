@@ -122,11 +122,13 @@ impl Settings {
     /// `i - j` in buckets, shifted by the span and clamped to the table's `2 * span` rows.
     fn relative_positions(&self, seq: usize) -> Relative {
         let width = 2 * self.span;
+        let last = seq.saturating_sub(1) as i64;
+        // One bucket per distance i - j in [-last, last], not per pair.
+        let by_distance: Vec<u32> = (-last..=last)
+            .map(|r| (self.bucket(r) + self.span as i64).clamp(0, width as i64 - 1) as u32)
+            .collect();
         let delta = (0..seq * seq)
-            .map(|n| {
-                let (i, j) = ((n / seq) as i64, (n % seq) as i64);
-                (self.bucket(i - j) + self.span as i64).clamp(0, width as i64 - 1) as u32
-            })
+            .map(|n| by_distance[n / seq + last as usize - n % seq])
             .collect();
         Relative {
             c2p: self.c2p,
@@ -139,10 +141,9 @@ impl Settings {
 
 /// What one forward pass shares across layers.
 struct Shared {
-    /// The relative embeddings, (2 * span, hidden), normalised if so configured; `None` without
-    /// relative attention.
-    rel: Option<Tensor>,
-    relative: Relative,
+    /// The relative embeddings, (2 * span, hidden), normalised if so configured, and the
+    /// relative positions; `None` without relative attention.
+    rel: Option<(Tensor, Relative)>,
 }
 
 #[derive(Debug, Clone)]
@@ -234,7 +235,7 @@ impl Layer {
             Some(qkv) => qkv.forward(xs)?,
             None => self.qkv()?.forward(xs)?,
         }; // (b, seq, 3 * hidden)
-        let Some(shared_rel) = &shared.rel else {
+        let Some((shared_rel, relative)) = &shared.rel else {
             // No relative attention: BERT's attention, scaled by 1 / sqrt(d) as DeBERTa's is
             // with no relative term.
             let qkv = match self.rel.terms {
@@ -248,9 +249,10 @@ impl Layer {
             let context = attention(&qkv, mask, self.heads, self.attention_dropout, train)?;
             return self.finish(xs, &context, train);
         };
-        let rel = dropout(shared_rel, self.hidden_dropout, train)?; // (2 * span, hidden)
-                                                                    // The relative tables [PK | PQ], (2 * span, 2 * hidden); a term that is off reads
-                                                                    // nothing from its half.
+        // (2 * span, hidden)
+        let rel = dropout(shared_rel, self.hidden_dropout, train)?;
+        // The relative tables [PK | PQ], (2 * span, 2 * hidden); a term that is off reads
+        // nothing from its half.
         let table = |on: bool, own: &Option<Linear>, shared_proj: &Linear| -> Result<Tensor> {
             match on {
                 true => own.as_ref().unwrap_or(shared_proj).forward(&rel),
@@ -268,7 +270,7 @@ impl Layer {
             &qkv,
             &pos,
             mask,
-            &shared.relative,
+            relative,
             self.heads,
             self.attention_dropout,
             train,
@@ -324,10 +326,12 @@ impl Conv {
         let h = cfg.hidden_size;
         let act = match get("conv_act").and_then(Value::as_str).unwrap_or("tanh") {
             "tanh" => ConvAct::Tanh,
-            "gelu" => ConvAct::Hidden(HiddenAct::Gelu),
-            "gelu_new" | "gelu_pytorch_tanh" => ConvAct::Hidden(HiddenAct::GeluNew),
-            "relu" => ConvAct::Hidden(HiddenAct::Relu),
-            other => bail!("deberta-v2: conv_act `{other}` is not supported (tanh, gelu, relu)"),
+            other => match HiddenAct::parse(other) {
+                Some(act) => ConvAct::Hidden(act),
+                None => bail!(
+                    "deberta-v2: conv_act `{other}` is not supported (tanh, gelu, gelu_new, relu)"
+                ),
+            },
         };
         let bound = 1.0 / ((h * kernel) as f64).sqrt();
         let init = Init::Uniform {
@@ -502,13 +506,19 @@ impl Deberta {
         }
         let mut xs = dropout(&xs, self.dropout, train)?;
         let rel = match (&self.rel_embeddings, &self.rel_norm) {
-            (Some(table), Some(norm)) => Some(norm.forward(table)?.to_dtype(compute)?),
-            (Some(table), None) => Some(table.to_dtype(compute)?),
+            (Some(table), Some(norm)) => Some(norm.forward(table)?),
+            (Some(table), None) => Some(table.clone()),
             (None, _) => None,
         };
         let shared = Shared {
-            rel,
-            relative: self.rel.relative_positions(seq),
+            rel: rel
+                .map(|t| {
+                    Ok::<_, candle_core::Error>((
+                        t.to_dtype(compute)?,
+                        self.rel.relative_positions(seq),
+                    ))
+                })
+                .transpose()?,
         };
         let embeddings = xs.clone();
         for (n, layer) in self.layers.iter().enumerate() {

@@ -12,7 +12,7 @@ use crate::kernels::cpu::f32_slice;
 
 /// `x` (rows, in) times `w` (out, in) transposed: (rows, out).
 pub fn matmul_t(x: &Tensor, w: &Tensor) -> Result<Tensor> {
-    let (rows, k) = x.dims2()?;
+    let (_, k) = x.dims2()?;
     let (_, kw) = w.dims2()?;
     if k != kw {
         bail!(
@@ -22,7 +22,6 @@ pub fn matmul_t(x: &Tensor, w: &Tensor) -> Result<Tensor> {
         )
     }
     if super::check::fused(x) && super::check::fused(w) {
-        let _ = rows;
         x.contiguous()?.apply_op2(&w.contiguous()?, MatmulT)
     } else {
         x.matmul(&w.t()?)

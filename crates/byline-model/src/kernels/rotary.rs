@@ -15,7 +15,7 @@ use crate::kernels::cpu::f32_slice;
 /// Rotates Q and K of `qkv` (batch, seq, 3 * hidden), heads of `head_dim` consecutive in each;
 /// `cos`, `sin`: (positions >= seq, head_dim), row `t` for position `t`, both halves equal.
 pub fn rotary(qkv: &Tensor, cos: &Tensor, sin: &Tensor, heads: usize) -> Result<Tensor> {
-    let (batch, seq, width) = qkv.dims3()?;
+    let (_, seq, width) = qkv.dims3()?;
     let hidden = width / 3;
     if heads == 0 || width % 3 != 0 || hidden % heads != 0 || !(hidden / heads).is_multiple_of(2) {
         bail!(
@@ -44,7 +44,6 @@ pub fn rotary(qkv: &Tensor, cos: &Tensor, sin: &Tensor, heads: usize) -> Result<
             inverse: false,
         })
     } else {
-        let _ = batch;
         rotary_composed(qkv, &cos, &sin, heads)
     }
 }
