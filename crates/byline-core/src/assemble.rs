@@ -59,7 +59,16 @@ pub const NO_CUE_COST: usize = 10;
 /// learned scorer may be.
 pub const SOURCE_SENTENCES: usize = 2;
 /// Length of [`SourceCandidate::features`].
-pub const LINK_FEATURES: usize = 19;
+pub const LINK_FEATURES: usize = 20;
+/// How many of the features a scorer of tagged sources only reads (all but the last, which
+/// tells a proposed span from a tagged one).
+pub const TAGGED_LINK_FEATURES: usize = 19;
+/// How many words away from a content or cue word a proposed span may lie at most: the words
+/// whose vectors a proposing scorer needs are within this distance of one.
+pub const PROPOSAL_REACH: usize = 80;
+/// At most this many proposed candidates in one document: past it, later contents choose only
+/// among tagged sources (a document of tens of thousands of quotes keeps a bounded problem).
+pub const MAX_PROPOSALS: usize = 200_000;
 
 /// Assembles attributions from role spans over `doc`'s words (see the [module docs](self)).
 /// Attributions come in the order of their contents.
@@ -76,7 +85,18 @@ pub fn assemble_with(
     roles: &RoleSpans,
     score: impl FnOnce(&LinkProblem) -> Option<Vec<f32>>,
 ) -> Vec<Attribution> {
-    let problem = link_problem(doc, roles);
+    assemble_proposing(doc, roles, &Proposals::none(), score)
+}
+
+/// [`assemble_with`] where the scorer may also choose spans nobody tagged as a source (see
+/// [`Proposals`]).
+pub fn assemble_proposing(
+    doc: &Document,
+    roles: &RoleSpans,
+    proposals: &Proposals<'_>,
+    score: impl FnOnce(&LinkProblem) -> Option<Vec<f32>>,
+) -> Vec<Attribution> {
+    let problem = link_problem_proposing(doc, roles, proposals);
     let source_of = match score(&problem) {
         Some(scores) if scores.len() == problem.candidates.len() => problem.decode(&scores),
         _ => problem.rule_source_of.clone(),
@@ -92,7 +112,37 @@ pub struct ContentGroup {
     pub words: Range<usize>,
 }
 
-/// A possible source of one content: `source` indexes `roles.sources`, `None` is "no source".
+/// Spans a learned scorer may choose as a source although the tagger did not tag them: for
+/// each content, every run of 1 to `max_words` words in the sentences of the content and its
+/// cue or the sentence before or after them, within [`PROPOSAL_REACH`] words of the content or
+/// cue, that starts and ends with a word (not punctuation), stays in one sentence and one
+/// paragraph, touches no tagged span of any role, and whose first and last words `available`
+/// says yes to (the scorer has their vectors).
+pub struct Proposals<'a> {
+    pub max_words: usize,
+    pub available: &'a dyn Fn(usize) -> bool,
+}
+
+impl std::fmt::Debug for Proposals<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Proposals")
+            .field("max_words", &self.max_words)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Proposals<'_> {
+    /// No proposed spans: candidates are the tagged sources only.
+    pub fn none() -> Proposals<'static> {
+        Proposals {
+            max_words: 0,
+            available: &|_| false,
+        }
+    }
+}
+
+/// A possible source of one content: `source` indexes `roles.sources` and then
+/// [`LinkProblem::proposed`] (see [`LinkProblem::source_span`]); `None` is "no source".
 #[derive(Debug, Clone, PartialEq)]
 pub struct SourceCandidate {
     /// Index into [`LinkProblem::groups`].
@@ -105,7 +155,8 @@ pub struct SourceCandidate {
     /// `[10]` another content lies between, `[11]` inside the content's extent, `[12]` ln(1 +
     /// its words) / 3, `[13]` rule 4 chooses it, `[14]`/`[15]` the nearest / second nearest
     /// candidate, `[16]` a pronoun, `[17]` touches the cue, `[18]` rule 4 gives it to another
-    /// content.
+    /// content, `[19]` a proposed span (not tagged). Proposed spans have `[13..=15]` and
+    /// `[18]` at 0.
     pub features: [f32; LINK_FEATURES],
 }
 
@@ -117,13 +168,28 @@ pub struct LinkProblem {
     pub cue_of: Vec<Option<usize>>,
     /// Each group's source by rule 4: the fallback.
     pub rule_source_of: Vec<Option<usize>>,
-    /// Every group's candidates, grouped by group in order, "no source" first.
+    /// Every group's candidates, grouped by group in order, "no source" first, then the tagged
+    /// sources, then the proposed spans.
     pub candidates: Vec<SourceCandidate>,
+    /// Spans proposed as sources beyond the tagged ones (see [`Proposals`]); candidate
+    /// `Some(roles.sources.len() + k)` is `proposed[k]`.
+    pub proposed: Vec<WordSpan>,
+    /// How many tagged sources (`roles.sources`) the candidates index before the proposed spans.
+    pub tagged: usize,
 }
 
 impl LinkProblem {
+    /// Source `s` of a candidate: a tagged source of `roles`, or a proposed span.
+    pub fn source_span<'a>(&'a self, roles: &'a RoleSpans, s: usize) -> &'a WordSpan {
+        match roles.sources.get(s) {
+            Some(span) => span,
+            None => &self.proposed[s - roles.sources.len()],
+        }
+    }
+
     /// Sources from candidate scores: pairs by decreasing score, each group and each source at
-    /// most once, a pair only when it scores above its group's "no source".
+    /// most once, a pair only when it scores above its group's "no source". Proposed spans
+    /// that overlap one already taken are passed over.
     pub fn decode(&self, scores: &[f32]) -> Vec<Option<usize>> {
         let mut null = vec![f32::NEG_INFINITY; self.groups.len()];
         for (c, &score) in self.candidates.iter().zip(scores) {
@@ -141,10 +207,20 @@ impl LinkProblem {
         pairs.sort_by(|a, b| b.0.total_cmp(&a.0).then((a.1, a.2).cmp(&(b.1, b.2))));
         let mut source_of = vec![None; self.groups.len()];
         let mut used = std::collections::HashSet::new();
+        let mut taken: Vec<&Range<usize>> = Vec::new();
+        let tagged = self.tagged;
         for (_, g, s) in pairs {
-            if source_of[g].is_none() && used.insert(s) {
-                source_of[g] = Some(s);
+            if source_of[g].is_some() || used.contains(&s) {
+                continue;
             }
+            if let Some(p) = s.checked_sub(tagged).map(|k| &self.proposed[k].words) {
+                if taken.iter().any(|t| t.start < p.end && p.start < t.end) {
+                    continue;
+                }
+                taken.push(p);
+            }
+            used.insert(s);
+            source_of[g] = Some(s);
         }
         source_of
     }
@@ -157,7 +233,7 @@ impl LinkProblem {
             .map(|(g, (cue, source))| Attribution {
                 content: Mention::new(g.pieces.iter().map(|&i| roles.contents[i].span).collect()),
                 cue: cue.map(|c| Mention::single(roles.cues[c].span)),
-                source: source.map(|s| Mention::single(roles.sources[s].span)),
+                source: source.map(|s| Mention::single(self.source_span(roles, s).span)),
             })
             .collect()
     }
@@ -166,12 +242,22 @@ impl LinkProblem {
 /// Rules 1 to 4 and every content's source candidates with their features (see the
 /// [module docs](self)).
 pub fn link_problem(doc: &Document, roles: &RoleSpans) -> LinkProblem {
+    link_problem_proposing(doc, roles, &Proposals::none())
+}
+
+/// [`link_problem`] with spans proposed as sources beyond the tagged ones (see [`Proposals`]).
+pub fn link_problem_proposing(
+    doc: &Document,
+    roles: &RoleSpans,
+    proposals: &Proposals<'_>,
+) -> LinkProblem {
     let ctx = Context::new(doc, roles);
     let groups = ctx.merge_contents();
     let mut cue_of: Vec<Option<usize>> = groups.iter().map(|g| g.cue).collect();
     ctx.assign_cues(&groups, &mut cue_of);
     let rule_source_of = ctx.assign_sources(&groups, &cue_of);
-    let candidates = ctx.source_candidates(&groups, &cue_of, &rule_source_of);
+    let (candidates, proposed) =
+        ctx.source_candidates(&groups, &cue_of, &rule_source_of, proposals);
     LinkProblem {
         groups: groups
             .into_iter()
@@ -183,6 +269,8 @@ pub fn link_problem(doc: &Document, roles: &RoleSpans) -> LinkProblem {
         cue_of,
         rule_source_of,
         candidates,
+        proposed,
+        tagged: roles.sources.len(),
     }
 }
 
@@ -213,6 +301,8 @@ struct Context<'a> {
     /// Sentences in text order and every role's spans in text order without overlap (as
     /// decoded from tags): candidates can be found by binary search rather than a scan.
     ordered: bool,
+    /// Words inside a tagged span of any role.
+    tagged: Vec<bool>,
 }
 
 impl<'a> Context<'a> {
@@ -257,12 +347,23 @@ impl<'a> Context<'a> {
             && in_order(&roles.sources)
             && in_order(&roles.cues)
             && in_order(&roles.contents);
+        let mut tagged = in_content;
+        for s in roles.sources.iter().chain(&roles.cues) {
+            for w in tagged
+                .iter_mut()
+                .take(s.words.end.min(n))
+                .skip(s.words.start)
+            {
+                *w = true;
+            }
+        }
         Context {
             doc,
             roles,
             sentence,
             content_before,
             ordered,
+            tagged,
         }
     }
 
@@ -493,7 +594,8 @@ impl<'a> Context<'a> {
         groups: &[Group],
         cue_of: &[Option<usize>],
         rule_source_of: &[Option<usize>],
-    ) -> Vec<SourceCandidate> {
+        proposals: &Proposals<'_>,
+    ) -> (Vec<SourceCandidate>, Vec<WordSpan>) {
         let sources = &self.roles.sources;
         let mut rule_group = vec![None; sources.len()];
         for (g, s) in rule_source_of.iter().enumerate() {
@@ -504,6 +606,11 @@ impl<'a> Context<'a> {
         let ln = |x: usize, scale: f32| (x as f32).ln_1p() / scale;
         let flag = |b: bool| if b { 1.0 } else { 0.0 };
         let mut out = Vec::new();
+        let mut proposed: Vec<WordSpan> = Vec::new();
+        // Proposed spans by word range, so contents sharing a span share its index.
+        let mut proposed_at: std::collections::HashMap<(usize, usize), usize> =
+            std::collections::HashMap::new();
+        let mut proposals_left = MAX_PROPOSALS;
         for (g, group) in groups.iter().enumerate() {
             let cue = cue_of[g].map(|c| &self.roles.cues[c].words);
             let anchor = cue.unwrap_or(&group.words);
@@ -567,8 +674,106 @@ impl<'a> Context<'a> {
                     features: f,
                 });
             }
+            if proposals.max_words == 0 || proposals_left == 0 {
+                continue;
+            }
+            let near = (span.0.saturating_sub(1), span.1 + 1);
+            for words in self.proposed_spans(&group.words, anchor, near, proposals) {
+                if proposals_left == 0 {
+                    break;
+                }
+                proposals_left -= 1;
+                let key = (words.start, words.end);
+                let k = *proposed_at.entry(key).or_insert_with(|| {
+                    let span = crate::span::Span::new(
+                        self.doc.tokens[words.start].start,
+                        self.doc.tokens[words.end - 1].end,
+                    );
+                    proposed.push(WordSpan {
+                        label: crate::label::LabelId(0),
+                        words: words.clone(),
+                        span,
+                        score: None,
+                    });
+                    proposed.len() - 1
+                });
+                let sg = self.sentence_gap(&words, (af, al));
+                let mut f = base;
+                f[5] = ln(gap(anchor, &words), 5.0);
+                f[6] = flag(words.end <= anchor.start);
+                f[7 + sg.min(2)] = 1.0;
+                f[10] = flag(self.crosses_other_content(&words, anchor, &group.words));
+                f[11] = flag(words.start >= group.words.start && words.end <= group.words.end);
+                f[12] = ln(words.len(), 3.0);
+                f[16] = flag(
+                    proposed[k]
+                        .span
+                        .slice(&self.doc.text)
+                        .is_some_and(|t| crate::source::pronoun(t).is_some()),
+                );
+                f[17] = flag(cue.is_some_and(|c| gap(c, &words) == 0));
+                f[19] = 1.0;
+                out.push(SourceCandidate {
+                    group: g,
+                    source: Some(sources.len() + k),
+                    features: f,
+                });
+            }
+        }
+        (out, proposed)
+    }
+
+    /// The spans [`Proposals`] allows for a content `content` with anchor (cue, or the content)
+    /// `anchor`, in sentences `near` (inclusive).
+    fn proposed_spans(
+        &self,
+        content: &Range<usize>,
+        anchor: &Range<usize>,
+        (first, last): (usize, usize),
+        proposals: &Proposals<'_>,
+    ) -> Vec<Range<usize>> {
+        let n = self.doc.tokens.len();
+        let from = content
+            .start
+            .min(anchor.start)
+            .saturating_sub(PROPOSAL_REACH);
+        let to = (content.end.max(anchor.end) + PROPOSAL_REACH).min(n);
+        let usable = |w: usize| {
+            !self.tagged[w] && {
+                let sent = self.sent(w);
+                sent >= first && sent <= last
+            }
+        };
+        let mut out = Vec::new();
+        for start in from..to {
+            if !usable(start) || self.is_punct(start) || !(proposals.available)(start) {
+                continue;
+            }
+            for end in start + 1..=(start + proposals.max_words).min(to) {
+                let w = end - 1;
+                if !usable(w)
+                    || self.sent(w) != self.sent(start)
+                    || (w > start && self.paragraph_break_before(w))
+                {
+                    break;
+                }
+                if !self.is_punct(w) && (proposals.available)(w) {
+                    out.push(start..end);
+                }
+            }
         }
         out
+    }
+
+    /// Whether a line break separates word `w` from the word before it.
+    fn paragraph_break_before(&self, w: usize) -> bool {
+        let tokens = &self.doc.tokens;
+        w > 0
+            && self
+                .doc
+                .text
+                .get(tokens[w - 1].end..tokens[w].start)
+                .is_some_and(|gap| gap.contains('\n'))
     }
 
     /// Whether a word of a content other than `own` lies between `a` and `b`.
@@ -804,6 +1009,109 @@ mod tests {
             }
             assert_eq!(problem.decode(&v), expect.to_vec(), "{scores:?}");
         }
+    }
+
+    /// Proposed spans: runs of up to `max_words` words near the content, none touching a tagged
+    /// span, crossing a sentence or a paragraph, or ending on punctuation; chosen by the scores
+    /// like a tagged source, and two overlapping proposals never both taken.
+    #[test]
+    fn proposals_are_untagged_runs_near_the_content() {
+        let (doc, roles) =
+            parse("{C \"We won,\"} {Q said} the mayor of Springfield.\nOthers left.");
+        let text = |r: &Range<usize>| {
+            let t = &doc.tokens;
+            doc.text[t[r.start].start..t[r.end - 1].end].to_string()
+        };
+        let all = |_: usize| true;
+        let spec = |max_words| Proposals {
+            max_words,
+            available: &all,
+        };
+        assert!(link_problem_proposing(&doc, &roles, &spec(0))
+            .proposed
+            .is_empty());
+        let problem = link_problem_proposing(&doc, &roles, &spec(2));
+        let proposed: Vec<String> = problem.proposed.iter().map(|p| text(&p.words)).collect();
+        assert_eq!(
+            proposed,
+            [
+                "the",
+                "the mayor",
+                "mayor",
+                "mayor of",
+                "of",
+                "of Springfield",
+                "Springfield",
+                "Others",
+                "Others left",
+                "left"
+            ],
+            "no punctuation at the ends, none over the sentence end or the paragraph break"
+        );
+        assert_eq!(problem.tagged, 0);
+        let candidates = &problem.candidates;
+        assert_eq!(candidates.len(), 1 + proposed.len());
+        assert!(candidates[1..].iter().all(|c| c.features[19] == 1.0));
+        assert_eq!(candidates[0].features[19], 0.0);
+        // Scores choose "the mayor"; its span becomes the source.
+        let mayor = proposed.iter().position(|p| p == "the mayor").unwrap();
+        let mut scores = vec![0.0f32; candidates.len()];
+        scores[1 + mayor] = 2.0;
+        let attributions = assemble_proposing(&doc, &roles, &spec(2), |_| Some(scores.clone()));
+        let source = attributions[0].source.as_ref().unwrap();
+        assert_eq!(source.text(&doc.text).unwrap(), "the mayor");
+        // Without vectors for a word, no proposal starts or ends on it.
+        let no_mayor = |w: usize| text(&(w..w + 1)) != "mayor";
+        let limited = Proposals {
+            max_words: 2,
+            available: &no_mayor,
+        };
+        let problem = link_problem_proposing(&doc, &roles, &limited);
+        assert!(problem.proposed.iter().all(|p| {
+            let t = text(&p.words);
+            !t.starts_with("mayor") && !t.ends_with("mayor")
+        }));
+        // Two contents may not both take overlapping proposals.
+        let (doc, roles) = parse("{C \"A,\"} {Q said} Jane Doe. {C \"B,\"} {Q added} Jane.");
+        let text = |r: &Range<usize>| {
+            let t = &doc.tokens;
+            doc.text[t[r.start].start..t[r.end - 1].end].to_string()
+        };
+        let problem = link_problem_proposing(&doc, &roles, &spec(2));
+        let scores: Vec<f32> = problem
+            .candidates
+            .iter()
+            .map(|c| match c.source {
+                None => 0.0,
+                Some(s) => match text(&problem.source_span(&roles, s).words).as_str() {
+                    "Jane Doe" if c.group == 0 => 3.0,
+                    "Jane" if c.group == 1 => 2.0,
+                    _ => -1.0,
+                },
+            })
+            .collect();
+        let source_of = problem.decode(&scores);
+        let chosen: Vec<String> = source_of
+            .iter()
+            .map(|s| {
+                s.map(|s| text(&problem.source_span(&roles, s).words))
+                    .unwrap_or_default()
+            })
+            .collect();
+        // The second "Jane" is its own word range (after "added"), so both are taken.
+        assert_eq!(chosen, ["Jane Doe", "Jane"]);
+        let first_jane = problem
+            .proposed
+            .iter()
+            .position(|p| text(&p.words) == "Jane" && p.words.start < 10)
+            .map(|k| k + problem.tagged);
+        let mut overlapping = scores.clone();
+        for (c, x) in problem.candidates.iter().zip(overlapping.iter_mut()) {
+            if c.group == 1 && c.source.is_some() {
+                *x = if c.source == first_jane { 2.0 } else { -1.0 };
+            }
+        }
+        assert_eq!(problem.decode(&overlapping)[1], None, "overlaps Jane Doe");
     }
 
     #[test]

@@ -8,6 +8,16 @@
 //! `Linear(5·hidden + features → width) → GELU → Linear(width → 1)`. Training (byline-train's
 //! `linker`) is a softmax over each content's candidates, on gold role spans.
 //!
+//! A linker with `proposals` above 0 also chooses among spans nobody tagged as a source (runs of
+//! up to that many words near the content; [`byline_core::assemble::Proposals`]), reading one
+//! more feature (proposed or tagged). It needs the vectors of every word near a content or cue,
+//! which the tagger then keeps.
+//!
+//! The first layer is linear in its five vector parts, so it is computed as a sum of
+//! projections ([`Linker::forward_batch`]): each distinct word vector of a batch is projected
+//! once, and a candidate's row is the sum of its parts' projections, rather than a
+//! `5·hidden`-wide row per candidate ([`link_rows`], the reference it equals).
+//!
 //! The linker is stored beside the tagger as `linker.safetensors` (weights `l1.*`, `l2.*`) with
 //! its [`LinkerConfig`] in `byline.json`; a tagger without one assembles by the rules.
 
@@ -15,7 +25,7 @@ use std::collections::HashMap;
 use std::path::Path;
 
 use byline_core::align::RoleSpans;
-use byline_core::assemble::{LinkProblem, LINK_FEATURES};
+use byline_core::assemble::{LinkProblem, LINK_FEATURES, TAGGED_LINK_FEATURES};
 use candle_core::{DType, Device, Tensor};
 use candle_nn::{Linear, Module, VarBuilder, VarMap};
 use serde::{Deserialize, Serialize};
@@ -36,6 +46,26 @@ pub struct LinkerConfig {
     pub head: String,
     /// Width of the hidden layer.
     pub width: usize,
+    /// Longest span (in words) the linker proposes beyond the tagged sources; 0: it chooses
+    /// among tagged sources only (as linkers stored before proposals did).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub proposals: usize,
+}
+
+fn is_zero(n: &usize) -> bool {
+    *n == 0
+}
+
+impl LinkerConfig {
+    /// How many of a candidate's [`features`](byline_core::assemble::SourceCandidate::features)
+    /// the linker reads.
+    pub fn features(&self) -> usize {
+        if self.proposals > 0 {
+            LINK_FEATURES
+        } else {
+            TAGGED_LINK_FEATURES
+        }
+    }
 }
 
 /// Encoder vectors of some of a document's words (each word's first subword, last layer).
@@ -80,8 +110,9 @@ pub fn needed_words(problem: &LinkProblem, roles: &RoleSpans) -> Vec<usize> {
     }
     for c in &problem.candidates {
         if let Some(s) = c.source {
-            words.push(roles.sources[s].words.start);
-            words.push(roles.sources[s].words.end.saturating_sub(1));
+            let words_of = &problem.source_span(roles, s).words;
+            words.push(words_of.start);
+            words.push(words_of.end.saturating_sub(1));
         }
     }
     words.sort_unstable();
@@ -89,15 +120,24 @@ pub fn needed_words(problem: &LinkProblem, roles: &RoleSpans) -> Vec<usize> {
     words
 }
 
-/// The input rows of a link problem, one per candidate (`candidates × input_size(hidden)`,
-/// row-major), or `None` when a vector it needs is missing.
+/// The input rows of a link problem, one per candidate (`candidates × input_size(hidden,
+/// features)`, row-major, each candidate's first `features` features), or `None` when a vector
+/// it needs is missing.
 pub fn link_inputs(
     problem: &LinkProblem,
     roles: &RoleSpans,
     vectors: &WordVectors,
     hidden: usize,
+    features: usize,
 ) -> Option<Vec<f32>> {
-    link_rows(problem, roles, vectors, hidden, 0..problem.candidates.len())
+    link_rows(
+        problem,
+        roles,
+        vectors,
+        hidden,
+        features,
+        0..problem.candidates.len(),
+    )
 }
 
 /// [`link_inputs`] of the candidates `range` only.
@@ -106,9 +146,10 @@ pub fn link_rows(
     roles: &RoleSpans,
     vectors: &WordVectors,
     hidden: usize,
+    features: usize,
     range: std::ops::Range<usize>,
 ) -> Option<Vec<f32>> {
-    let width = input_size(hidden);
+    let width = input_size(hidden, features);
     let candidates = problem.candidates.get(range)?;
     let mut rows = Vec::with_capacity(candidates.len() * width);
     let zeros = vec![0.0f32; hidden];
@@ -119,7 +160,7 @@ pub fn link_rows(
         rows.extend_from_slice(vector(g.words.end.saturating_sub(1))?);
         match c.source {
             Some(s) => {
-                let words = &roles.sources[s].words;
+                let words = &problem.source_span(roles, s).words;
                 rows.extend_from_slice(vector(words.start)?);
                 rows.extend_from_slice(vector(words.end.saturating_sub(1))?);
             }
@@ -132,14 +173,138 @@ pub fn link_rows(
             Some(q) => rows.extend_from_slice(vector(roles.cues[q].words.start)?),
             None => rows.extend_from_slice(&zeros),
         }
-        rows.extend_from_slice(&c.features);
+        rows.extend_from_slice(c.features.get(..features)?);
     }
     Some(rows)
 }
 
-/// Length of one input row for an encoder of width `hidden`.
-pub fn input_size(hidden: usize) -> usize {
-    5 * hidden + LINK_FEATURES
+/// Length of one input row for an encoder of width `hidden` and `features` features.
+pub fn input_size(hidden: usize, features: usize) -> usize {
+    5 * hidden + features
+}
+
+/// Candidates to score in the factored form [`Linker::forward_batch`] reads: distinct word
+/// vectors for the candidates' first and last words (`words`, row 0 zeros: "no source"), each
+/// content's own parts (`groups`: its first word, last word and cue's first word, `3·hidden`
+/// each) and, per candidate, which rows it takes and its features.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct LinkBatch {
+    pub hidden: usize,
+    pub features: usize,
+    pub words: Vec<f32>,
+    pub groups: Vec<f32>,
+    pub group: Vec<u32>,
+    pub start: Vec<u32>,
+    pub end: Vec<u32>,
+    pub feature_rows: Vec<f32>,
+}
+
+impl LinkBatch {
+    pub fn new(hidden: usize, features: usize) -> Self {
+        LinkBatch {
+            hidden,
+            features,
+            words: vec![0.0; hidden],
+            ..LinkBatch::default()
+        }
+    }
+
+    /// Candidates in the batch.
+    pub fn len(&self) -> usize {
+        self.start.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.start.is_empty()
+    }
+
+    /// Appends `other`'s candidates after this batch's (its rows renumbered).
+    pub fn append(&mut self, other: &LinkBatch) {
+        let words = (self.words.len() / self.hidden) as u32;
+        let groups = (self.groups.len() / (3 * self.hidden).max(1)) as u32;
+        self.words.extend_from_slice(&other.words);
+        self.groups.extend_from_slice(&other.groups);
+        self.group.extend(other.group.iter().map(|g| g + groups));
+        self.start.extend(other.start.iter().map(|r| r + words));
+        self.end.extend(other.end.iter().map(|r| r + words));
+        self.feature_rows.extend_from_slice(&other.feature_rows);
+    }
+
+    /// Adds a word vector row, returning its index.
+    pub fn push_word(&mut self, vector: &[f32]) -> u32 {
+        self.words.extend_from_slice(vector);
+        (self.words.len() / self.hidden - 1) as u32
+    }
+
+    /// Adds a content's parts (`3·hidden`), returning its index.
+    pub fn push_group(&mut self, parts: &[f32]) -> u32 {
+        self.groups.extend_from_slice(parts);
+        (self.groups.len() / (3 * self.hidden) - 1) as u32
+    }
+
+    /// Adds a candidate of group `group` whose source's first and last words are rows `start`
+    /// and `end` (0 for "no source").
+    pub fn push_candidate(&mut self, group: u32, start: u32, end: u32, features: &[f32]) {
+        self.group.push(group);
+        self.start.push(start);
+        self.end.push(end);
+        self.feature_rows
+            .extend_from_slice(&features[..self.features]);
+    }
+}
+
+/// The [`LinkBatch`] of the candidates `range` of a problem (the groups they belong to, and the
+/// vectors they read once each), or `None` when a vector it needs is missing.
+pub fn link_batch(
+    problem: &LinkProblem,
+    roles: &RoleSpans,
+    vectors: &WordVectors,
+    hidden: usize,
+    features: usize,
+    range: std::ops::Range<usize>,
+) -> Option<LinkBatch> {
+    let candidates = problem.candidates.get(range)?;
+    let mut batch = LinkBatch::new(hidden, features);
+    let zeros = vec![0.0f32; hidden];
+    let vector = |w: usize| vectors.get(w).filter(|v| v.len() == hidden);
+    let mut rows: HashMap<usize, u32> = HashMap::new();
+    let mut groups: HashMap<usize, u32> = HashMap::new();
+    let mut parts = Vec::with_capacity(3 * hidden);
+    for c in candidates {
+        let group = match groups.get(&c.group) {
+            Some(&g) => g,
+            None => {
+                let g = &problem.groups[c.group];
+                parts.clear();
+                parts.extend_from_slice(vector(g.words.start)?);
+                parts.extend_from_slice(vector(g.words.end.saturating_sub(1))?);
+                match problem.cue_of[c.group] {
+                    Some(q) => parts.extend_from_slice(vector(roles.cues[q].words.start)?),
+                    None => parts.extend_from_slice(&zeros),
+                }
+                let at = batch.push_group(&parts);
+                groups.insert(c.group, at);
+                at
+            }
+        };
+        let (start, end) = match c.source {
+            Some(s) => {
+                let words = &problem.source_span(roles, s).words;
+                let mut row = |w: usize| -> Option<u32> {
+                    if let Some(&r) = rows.get(&w) {
+                        return Some(r);
+                    }
+                    let r = batch.push_word(vector(w)?);
+                    rows.insert(w, r);
+                    Some(r)
+                };
+                (row(words.start)?, row(words.end.saturating_sub(1))?)
+            }
+            None => (0, 0),
+        };
+        batch.push_candidate(group, start, end, c.features.get(..features)?);
+    }
+    Some(batch)
 }
 
 /// The source scorer (see the [module docs](self)).
@@ -166,7 +331,11 @@ impl Linker {
     pub fn new(config: LinkerConfig, hidden: usize, device: &Device) -> Result<Self> {
         let vars = VarMap::new();
         let vb = VarBuilder::from_varmap(&vars, DType::F32, device);
-        let l1 = candle_nn::linear(input_size(hidden), config.width, vb.pp("l1"))?;
+        let l1 = candle_nn::linear(
+            input_size(hidden, config.features()),
+            config.width,
+            vb.pp("l1"),
+        )?;
         let l2 = candle_nn::linear(config.width, 1, vb.pp("l2"))?;
         Ok(Linker {
             config,
@@ -251,24 +420,75 @@ impl Linker {
         Ok(self.l2.forward(&h)?.squeeze(1)?)
     }
 
+    /// Scores of a [`LinkBatch`] → `(n,)`: the same function as [`Linker::forward`] on the
+    /// candidates' [`link_rows`], with each distinct vector projected once. Dropout `p` on the
+    /// hidden layer when training.
+    pub fn forward_batch(&self, batch: &LinkBatch, dropout: Option<f32>) -> Result<Tensor> {
+        let (h, f, width) = (self.hidden, self.config.features(), self.config.width);
+        if batch.hidden != h || batch.features != f {
+            return Err(Error::InvalidTagger {
+                message: format!(
+                    "link batch of width {} with {} features; the linker reads {h} and {f}",
+                    batch.hidden, batch.features
+                ),
+            });
+        }
+        let device = self.device();
+        let n = batch.len();
+        let w = self.l1.weight();
+        // The first layer's column blocks: content first/last word, source first/last word,
+        // cue first word, features.
+        let group_w = Tensor::cat(&[w.narrow(1, 0, 2 * h)?, w.narrow(1, 4 * h, h)?], 1)?;
+        let source_w = Tensor::cat(&[w.narrow(1, 2 * h, h)?, w.narrow(1, 3 * h, h)?], 0)?;
+        let feature_w = w.narrow(1, 5 * h, f)?;
+        let words = Tensor::from_slice(&batch.words, (batch.words.len() / h, h), device)?;
+        let groups =
+            Tensor::from_slice(&batch.groups, (batch.groups.len() / (3 * h), 3 * h), device)?;
+        let index = |v: &[u32]| Tensor::from_slice(v, v.len(), device);
+        let projected = words.matmul(&source_w.t()?)?; // (words, 2·width)
+        let starts = projected.narrow(1, 0, width)?.contiguous()?;
+        let ends = projected.narrow(1, width, width)?.contiguous()?;
+        let group_part = groups.matmul(&group_w.t()?)?; // (groups, width)
+        let features = Tensor::from_slice(&batch.feature_rows, (n, f), device)?;
+        let mut x = features.matmul(&feature_w.t()?)?;
+        x = (x + group_part.index_select(&index(&batch.group)?, 0)?)?;
+        x = (x + starts.index_select(&index(&batch.start)?, 0)?)?;
+        x = (x + ends.index_select(&index(&batch.end)?, 0)?)?;
+        if let Some(b) = self.l1.bias() {
+            x = x.broadcast_add(b)?;
+        }
+        let x = x.gelu_erf()?;
+        let x = match dropout {
+            Some(p) if p > 0.0 => candle_nn::ops::dropout(&x, p)?,
+            _ => x,
+        };
+        Ok(self.l2.forward(&x)?.squeeze(1)?)
+    }
+
     /// One score per candidate of `problem`, or `None` when a vector is missing (the caller
     /// falls back to the rules). Candidates are scored [`SCORE_CHUNK`] at a time, so a long
-    /// document's tens of thousands of quotes do not build all their input rows at once.
+    /// document's tens of thousands of quotes do not build all their inputs at once.
     pub fn score(
         &self,
         problem: &LinkProblem,
         roles: &RoleSpans,
         vectors: &WordVectors,
     ) -> Option<Vec<f32>> {
-        let device = self.device();
         let total = problem.candidates.len();
         let mut scores = Vec::with_capacity(total);
         for start in (0..total).step_by(SCORE_CHUNK) {
             let range = start..(start + SCORE_CHUNK).min(total);
-            let n = range.len();
-            let rows = link_rows(problem, roles, vectors, self.hidden, range)?;
-            let chunk = Tensor::from_vec(rows, (n, input_size(self.hidden)), device)
-                .and_then(|x| self.forward(&x, None).map_err(candle_error))
+            let batch = link_batch(
+                problem,
+                roles,
+                vectors,
+                self.hidden,
+                self.config.features(),
+                range,
+            )?;
+            let chunk = self
+                .forward_batch(&batch, None)
+                .map_err(candle_error)
                 .and_then(|s| s.to_vec1::<f32>());
             match chunk {
                 Ok(s) => scores.extend(s),
@@ -341,28 +561,83 @@ mod tests {
     fn inputs_have_one_row_per_candidate_and_need_every_span_end() {
         let (doc, roles, problem) = problem();
         let all = vectors(&doc);
-        let rows = link_inputs(&problem, &roles, &all, HIDDEN).unwrap();
-        assert_eq!(rows.len(), problem.candidates.len() * input_size(HIDDEN));
+        let f = TAGGED_LINK_FEATURES;
+        let rows = link_inputs(&problem, &roles, &all, HIDDEN, f).unwrap();
+        assert_eq!(rows.len(), problem.candidates.len() * input_size(HIDDEN, f));
         // The first row is the first content's "no source": source and cue parts... the cue is
         // there, the source is zeros, the features end the row.
-        let row = &rows[..input_size(HIDDEN)];
+        let row = &rows[..input_size(HIDDEN, f)];
         assert!(row[2 * HIDDEN..4 * HIDDEN].iter().all(|&x| x == 0.0));
-        assert_eq!(row[5 * HIDDEN..], problem.candidates[0].features);
+        assert_eq!(row[5 * HIDDEN..], problem.candidates[0].features[..f]);
         // Only the needed words: still enough. One fewer: no rows.
         let needed = needed_words(&problem, &roles);
         let mut some = all.clone();
         some.retain(|w| needed.contains(&w));
-        assert_eq!(link_inputs(&problem, &roles, &some, HIDDEN).unwrap(), rows);
+        assert_eq!(
+            link_inputs(&problem, &roles, &some, HIDDEN, f).unwrap(),
+            rows
+        );
         some.retain(|w| w != needed[0]);
-        assert_eq!(link_inputs(&problem, &roles, &some, HIDDEN), None);
+        assert_eq!(link_inputs(&problem, &roles, &some, HIDDEN, f), None);
         // Rows of consecutive ranges of candidates put together are the rows of all of them.
         let n = problem.candidates.len();
-        let mut pieces = link_rows(&problem, &roles, &all, HIDDEN, 0..n / 2).unwrap();
-        pieces.extend(link_rows(&problem, &roles, &all, HIDDEN, n / 2..n).unwrap());
+        let mut pieces = link_rows(&problem, &roles, &all, HIDDEN, f, 0..n / 2).unwrap();
+        pieces.extend(link_rows(&problem, &roles, &all, HIDDEN, f, n / 2..n).unwrap());
         assert_eq!(pieces, rows);
-        assert_eq!(link_rows(&problem, &roles, &all, HIDDEN, n..n + 1), None);
+        assert_eq!(link_rows(&problem, &roles, &all, HIDDEN, f, n..n + 1), None);
         // Vectors of another width are not read.
-        assert_eq!(link_inputs(&problem, &roles, &all, HIDDEN + 1), None);
+        assert_eq!(link_inputs(&problem, &roles, &all, HIDDEN + 1, f), None);
+    }
+
+    /// The factored forward pass equals the first layer on whole rows, with and without
+    /// proposed spans, and a batch of two joined problems scores as the two apart.
+    #[test]
+    fn the_factored_forward_equals_the_forward_on_rows() {
+        let (doc, roles, _) = problem();
+        let all = vectors(&doc);
+        for proposals in [0, 3] {
+            // With proposals the sources are untagged, so they can only be proposed.
+            let mut roles = roles.clone();
+            if proposals > 0 {
+                roles.sources.clear();
+            }
+            let available = |_: usize| true;
+            let spec = byline_core::assemble::Proposals {
+                max_words: proposals,
+                available: &available,
+            };
+            let problem = byline_core::assemble::link_problem_proposing(&doc, &roles, &spec);
+            assert_eq!(problem.proposed.is_empty(), proposals == 0);
+            let config = LinkerConfig {
+                head: "attributions".into(),
+                width: 16,
+                proposals,
+            };
+            let f = config.features();
+            let linker = Linker::new(config, HIDDEN, &Device::Cpu).unwrap();
+            let n = problem.candidates.len();
+            let rows = link_inputs(&problem, &roles, &all, HIDDEN, f).unwrap();
+            let rows = Tensor::from_vec(rows, (n, input_size(HIDDEN, f)), &Device::Cpu).unwrap();
+            let expect: Vec<f32> = linker.forward(&rows, None).unwrap().to_vec1().unwrap();
+            let got = linker.score(&problem, &roles, &all).unwrap();
+            assert_eq!(got.len(), n);
+            for (a, b) in got.iter().zip(&expect) {
+                assert!((a - b).abs() < 1e-5, "{a} vs {b}");
+            }
+            let mut joined = link_batch(&problem, &roles, &all, HIDDEN, f, 0..n / 2).unwrap();
+            joined.append(&link_batch(&problem, &roles, &all, HIDDEN, f, n / 2..n).unwrap());
+            let two: Vec<f32> = linker
+                .forward_batch(&joined, None)
+                .unwrap()
+                .to_vec1()
+                .unwrap();
+            for (a, b) in two.iter().zip(&expect) {
+                assert!((a - b).abs() < 1e-5, "{a} vs {b}");
+            }
+            // A batch of another shape is refused.
+            let other = LinkBatch::new(HIDDEN + 1, f);
+            assert!(linker.forward_batch(&other, None).is_err());
+        }
     }
 
     #[test]
@@ -371,6 +646,7 @@ mod tests {
         let config = LinkerConfig {
             head: "attributions".into(),
             width: 16,
+            proposals: 0,
         };
         let linker = Linker::new(config.clone(), HIDDEN, &Device::Cpu).unwrap();
         let scores = linker.score(&problem, &roles, &vectors(&doc)).unwrap();

@@ -421,6 +421,7 @@ fn a_linker_reads_the_ends_of_every_span_and_is_saved_with_the_model() {
     let config = LinkerConfig {
         head: "attributions".into(),
         width: 8,
+        proposals: 0,
     };
     let linker = Linker::new(config, tagger.config().hidden_size, &Device::Cpu).unwrap();
     tagger.set_linker(Some(linker.clone())).unwrap();
@@ -470,12 +471,58 @@ fn a_linker_reads_the_ends_of_every_span_and_is_saved_with_the_model() {
         .unwrap();
     assert_eq!(loaded.attributions(&doc, &again[0], 0).unwrap(), expect);
 
+    // A proposing linker: the tagger keeps every word near a tagged span in its window (more
+    // than the span ends) and assembles with proposed spans among the candidates.
+    let proposing = Linker::new(
+        LinkerConfig {
+            head: "attributions".into(),
+            width: 8,
+            proposals: 3,
+        },
+        tagger.config().hidden_size,
+        &Device::Cpu,
+    )
+    .unwrap();
+    tagger.set_linker(Some(proposing.clone())).unwrap();
+    let pred = tagger
+        .predict(std::slice::from_ref(&doc), "attributions")
+        .unwrap();
+    assert_eq!(pred[0].tags, plain[0].tags);
+    let ends: std::collections::HashSet<usize> = spans
+        .iter()
+        .flat_map(|s| [s.words.start, s.words.end - 1])
+        .collect();
+    assert!(ends.iter().all(|&w| pred[0].vectors.get(w).is_some()));
+    assert!(pred[0].vectors.len() > ends.len());
+    let available = |w: usize| pred[0].vectors.get(w).is_some();
+    let proposals = byline_core::assemble::Proposals {
+        max_words: 3,
+        available: &available,
+    };
+    let problem = byline_core::assemble::link_problem_proposing(&doc, &roles, &proposals);
+    if !problem.groups.is_empty() {
+        assert!(!problem.proposed.is_empty(), "spans are proposed");
+    }
+    let expect = byline_core::assemble::assemble_proposing(&doc, &roles, &proposals, |p| {
+        proposing.score(p, &roles, &pred[0].vectors)
+    });
+    assert_eq!(tagger.attributions(&doc, &pred[0], 0).unwrap(), expect);
+    let dir = tempfile::tempdir().unwrap();
+    tagger.save(dir.path()).unwrap();
+    let loaded = Tagger::load(dir.path(), &LoadOptions::default()).unwrap();
+    assert_eq!(loaded.linker().unwrap().config().proposals, 3);
+    let again = loaded
+        .predict(std::slice::from_ref(&doc), "attributions")
+        .unwrap();
+    assert_eq!(loaded.attributions(&doc, &again[0], 0).unwrap(), expect);
+
     // A linker must sit on an attribution head.
     let mut entities = random_tagger(window, vec![entity_head(Scheme::Iob2, DecoderKind::Crf)]);
     let wrong = Linker::new(
         LinkerConfig {
             head: "entities".into(),
             width: 8,
+            proposals: 0,
         },
         entities.config().hidden_size,
         &Device::Cpu,

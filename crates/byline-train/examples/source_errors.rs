@@ -60,6 +60,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         })
         .collect();
     let mut unlinked = 0;
+    // Missed sources whose content the tagger did find (Dice >= 0.5): what a scorer conditioned
+    // on the found content could still reach.
+    let mut missed_content_found = 0;
     let (mut exact, mut boundary, mut missed, mut spurious, mut total) = (0, 0, 0, 0, 0);
     let mut shown = 0;
     for ((g, p), tagged) in gold.iter().zip(&pred).zip(&tagged) {
@@ -79,6 +82,17 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 .any(|x| b.pieces.iter().any(|y| x.start < y.end && y.start < x.end))
         };
         let pset: HashSet<&Mention> = ps.iter().copied().collect();
+        let content_found = |gold_source: &Mention| {
+            g.attributions
+                .iter()
+                .filter(|a| a.source.as_ref() == Some(gold_source))
+                .any(|a| {
+                    let gw = mention_tokens(&g.tokens, &a.content);
+                    p.attributions
+                        .iter()
+                        .any(|b| dice(&gw, &mention_tokens(&g.tokens, &b.content)) >= 0.5)
+                })
+        };
         for s in &gs {
             total += 1;
             if pset.contains(s) {
@@ -91,6 +105,16 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 }
             } else {
                 missed += 1;
+                let with_content = content_found(s);
+                missed_content_found += usize::from(with_content);
+                if std::env::var_os("SOURCE_ERRORS_MISSED").is_some() {
+                    println!(
+                        "MISSED\t{}\t{}\t{}",
+                        with_content,
+                        mention_tokens(&g.tokens, s).len(),
+                        text(g, s)
+                    );
+                }
                 let found = tagged.iter().find(|o| overlaps(o, s));
                 unlinked += usize::from(found.is_some());
                 if shown < show {
@@ -159,7 +183,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         "direct quotes with a source, content found: {found}, speaker right {right}: {kinds:?}"
     );
     println!(
-        "gold sources {total}: exact {exact}, other boundaries {boundary}, missed {missed} ({unlinked} of them tagged but linked to no content); spurious predictions {spurious}"
+        "gold sources {total}: exact {exact}, other boundaries {boundary}, missed {missed} ({unlinked} of them tagged but linked to no content; {missed_content_found} with their content found); spurious predictions {spurious}"
     );
     Ok(())
 }

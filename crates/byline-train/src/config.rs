@@ -102,6 +102,15 @@ pub struct TrainConfig {
     /// many epochs on its gold attributions (`byline_train::linker`) and store it with the best
     /// model; `0`: assemble attributions by the rules only.
     pub linker_epochs: usize,
+    /// The linker may also choose untagged spans of up to this many words near a content as
+    /// its source (`byline train-linker --proposals`); `0`: tagged sources only.
+    pub linker_proposals: usize,
+    /// With proposals: the share of gold sources hidden from the linker's gold-span examples
+    /// (`byline train-linker --drop-sources`), 0 to 1.
+    pub linker_drop_sources: f64,
+    /// The role spans the linker learns from: `"gold"`, `"predicted"` (the model's own on the
+    /// training documents) or `"both"` (`byline train-linker --spans`).
+    pub linker_spans: LinkerSpans,
     /// Where the encoder and heads train: `"cpu"` (default) or `"cuda"` (the first GPU; a
     /// binary built with `--features cuda`). Off the CPU every op runs as candle's composed ops
     /// and AdamW as tensor ops on the device; checkpoints are written as CPU tensors, so a run
@@ -295,9 +304,32 @@ impl Default for TrainConfig {
             window_overlap: 64,
             head_dropout: 0.1,
             linker_epochs: 12,
+            linker_proposals: 0,
+            linker_drop_sources: 0.0,
+            linker_spans: LinkerSpans::Gold,
             device: TrainDevice::Cpu,
             precision: Precision::F32,
             tasks: Vec::new(),
+        }
+    }
+}
+
+/// Which role spans the linker learns from (see [`crate::linker::LinkSpans`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LinkerSpans {
+    #[default]
+    Gold,
+    Predicted,
+    Both,
+}
+
+impl From<LinkerSpans> for crate::linker::LinkSpans {
+    fn from(s: LinkerSpans) -> Self {
+        match s {
+            LinkerSpans::Gold => crate::linker::LinkSpans::Gold,
+            LinkerSpans::Predicted => crate::linker::LinkSpans::Predicted,
+            LinkerSpans::Both => crate::linker::LinkSpans::Both,
         }
     }
 }
@@ -435,6 +467,9 @@ impl TrainConfig {
         }
         if self.window_subwords == 0 {
             return bad("window_subwords must be at least 1");
+        }
+        if !(0.0..=1.0).contains(&self.linker_drop_sources) {
+            return bad("linker_drop_sources must lie in [0, 1]");
         }
         if self.tasks.is_empty() {
             return bad("no tasks: add at least one [[tasks]] table");
@@ -647,6 +682,7 @@ weight = 0.5
             "learning_rate=-1.0",
             "adam_beta2=1.0",
             "dropout=1.0",
+            "linker_drop_sources=1.5",
             "tasks.0.weight=0",
             "tasks.1.name=\"entities\"",
         ];
@@ -658,6 +694,26 @@ weight = 0.5
         let mut empty = base.clone();
         empty.tasks.clear();
         assert!(empty.validate().is_err());
+    }
+
+    #[test]
+    fn linker_settings_are_read_and_saved() {
+        let base = TrainConfig::from_toml_str(GOOD, "good.toml").unwrap();
+        assert_eq!(base.linker_proposals, 0);
+        assert_eq!(base.linker_spans, LinkerSpans::Gold);
+        let text = format!(
+            "linker_proposals = 4\nlinker_drop_sources = 0.2\nlinker_spans = \"both\"\n{GOOD}"
+        );
+        let cfg = TrainConfig::from_toml_str(&text, "l.toml").unwrap();
+        assert_eq!(cfg.linker_proposals, 4);
+        assert_eq!(cfg.linker_drop_sources, 0.2);
+        assert_eq!(cfg.linker_spans, LinkerSpans::Both);
+        cfg.validate().unwrap();
+        let again = TrainConfig::from_toml_str(&cfg.to_toml_string().unwrap(), "again").unwrap();
+        assert_eq!(again, cfg);
+        let err = TrainConfig::from_toml_str(&format!("linker_spans = \"all\"\n{GOOD}"), "x.toml")
+            .unwrap_err();
+        assert!(err.to_string().contains("linker_spans"), "{err}");
     }
 
     #[test]

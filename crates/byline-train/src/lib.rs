@@ -32,7 +32,9 @@ pub mod trainer;
 
 pub use batching::BatchPlan;
 pub use checkpoint::{read_best, save_best, Checkpoints};
-pub use config::{BestMode, Precision, TaskConfig, TaskSampling, TrainConfig, TrainDevice};
+pub use config::{
+    BestMode, LinkerSpans, Precision, TaskConfig, TaskSampling, TrainConfig, TrainDevice,
+};
 pub use error::{Error, OutOfMemory, Result};
 pub use optim::{AdamW, AdamWConfig, LinearSchedule};
 pub use progress::{Event, JsonLines, Progress, Silent, StepEvent, Summary};

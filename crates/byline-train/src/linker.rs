@@ -10,20 +10,27 @@
 //! encoder stays frozen), so training is a small perceptron on fixed rows: a softmax over each
 //! content's candidates, AdamW, a few seconds an epoch on two cores. The epoch with the best
 //! dev accuracy (on gold spans) is kept.
+//!
+//! With `proposals` above 0 the linker also chooses among untagged spans near each content
+//! ([`Proposals`]). On gold spans every gold source is tagged, which would teach it that a
+//! proposed span is never the answer; `drop_sources` hides each gold source from the tagged
+//! spans with that probability (it can then only be found as a proposal), as the tagger misses
+//! sources at prediction time.
 
 use std::path::Path;
 
 use byline_core::align::{role_tags, roles_from_tags, RoleSpans};
-use byline_core::assemble::link_problem;
+use byline_core::assemble::{link_problem_proposing, Proposals};
 use byline_core::metrics::attribution::{
     dice, evaluate_attributions, mention_tokens, AttributionScores,
 };
 use byline_core::Document;
-use byline_model::linker::{input_size, link_inputs};
+use byline_model::linker::{link_batch, LinkBatch};
 use byline_model::{HeadKind, Linker, LinkerConfig, Tagger};
 use candle_core::{DType, Device, Tensor};
 use candle_nn::{AdamW, Optimizer, ParamsAdamW};
 use rand::seq::SliceRandom;
+use rand::Rng;
 use rand::SeedableRng;
 use serde::Serialize;
 
@@ -44,6 +51,10 @@ pub struct LinkerTraining {
     pub chunk_documents: usize,
     /// The role spans the examples are built on (training and dev alike).
     pub spans: LinkSpans,
+    /// Longest untagged span the linker may propose as a source (0: tagged sources only).
+    pub proposals: usize,
+    /// Share of gold sources hidden from gold-span examples' tagged spans (see the module docs).
+    pub drop_sources: f64,
 }
 
 impl Default for LinkerTraining {
@@ -58,14 +69,16 @@ impl Default for LinkerTraining {
             seed: 42,
             chunk_documents: 16,
             spans: LinkSpans::Gold,
+            proposals: 0,
+            drop_sources: 0.0,
         }
     }
 }
 
-/// One content with its candidates' input rows and the index of the right one.
+/// One content with its candidates (as the linker reads them) and the index of the right one.
 #[derive(Debug, Clone)]
 pub struct LinkExample {
-    pub rows: Vec<f32>,
+    pub batch: LinkBatch,
     pub candidates: usize,
     pub answer: usize,
     /// Index of the candidate rule 4 chooses (for comparing with the rules).
@@ -98,6 +111,26 @@ pub enum LinkSpans {
     Both,
 }
 
+/// How link examples are built: on which role spans, with which proposed spans.
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub struct ExampleOptions {
+    pub spans: LinkSpans,
+    pub proposals: usize,
+    pub drop_sources: f64,
+    pub seed: u64,
+}
+
+impl ExampleOptions {
+    pub fn of(cfg: &LinkerTraining) -> Self {
+        ExampleOptions {
+            spans: cfg.spans,
+            proposals: cfg.proposals,
+            drop_sources: cfg.drop_sources,
+            seed: cfg.seed,
+        }
+    }
+}
+
 /// The link examples of `docs` (gold documents) for the attribution head `head`.
 pub fn link_examples(
     tagger: &Tagger,
@@ -116,6 +149,33 @@ pub fn link_examples_on(
     chunk_documents: usize,
     spans: LinkSpans,
 ) -> Result<(Vec<LinkExample>, LinkExampleStats)> {
+    let options = ExampleOptions {
+        spans,
+        ..ExampleOptions::default()
+    };
+    link_examples_with(tagger, head, docs, chunk_documents, &options)
+}
+
+/// [`link_examples`] built as `options` says.
+pub fn link_examples_with(
+    tagger: &Tagger,
+    head: &str,
+    docs: &[Document],
+    chunk_documents: usize,
+    options: &ExampleOptions,
+) -> Result<(Vec<LinkExample>, LinkExampleStats)> {
+    let spans = options.spans;
+    let mut rng = rand::rngs::StdRng::seed_from_u64(options.seed);
+    let features = if options.proposals > 0 {
+        byline_core::assemble::LINK_FEATURES
+    } else {
+        byline_core::assemble::TAGGED_LINK_FEATURES
+    };
+    let shape = Shape {
+        hidden: tagger.config().hidden_size,
+        features,
+        proposals: options.proposals,
+    };
     let h = tagger.head_index(head).map_err(Error::model)?;
     let spec = &tagger.spec().heads[h];
     if spec.kind != HeadKind::Attributions {
@@ -124,7 +184,6 @@ pub fn link_examples_on(
         )));
     }
     let tag_set = spec.tag_set();
-    let hidden = tagger.config().hidden_size;
     let mut stats = LinkExampleStats::default();
     let mut out = Vec::new();
     let bad =
@@ -149,18 +208,31 @@ pub fn link_examples_on(
         for (i, (doc, vectors)) in docs.iter().zip(&vectors).enumerate() {
             if spans != LinkSpans::Predicted {
                 let tags = role_tags(doc, &tag_set);
-                let roles =
+                let mut roles =
                     roles_from_tags(doc, &tags.tags, None, &tag_set).map_err(|e| bad(doc, e))?;
-                doc_examples(doc, &roles, vectors, hidden, false, &mut stats, &mut out)?;
+                if options.drop_sources > 0.0 {
+                    roles
+                        .sources
+                        .retain(|_| !rng.random_bool(options.drop_sources.min(1.0)));
+                }
+                doc_examples(doc, &roles, vectors, shape, false, &mut stats, &mut out)?;
             }
             if let Some(pred) = predicted.get(i) {
                 let tags: Vec<_> = pred.tags.iter().filter_map(|&t| tag_set.tag(t)).collect();
                 let roles = roles_from_tags(doc, &tags, None, &tag_set).map_err(|e| bad(doc, e))?;
-                doc_examples(doc, &roles, vectors, hidden, true, &mut stats, &mut out)?;
+                doc_examples(doc, &roles, vectors, shape, true, &mut stats, &mut out)?;
             }
         }
     }
     Ok((out, stats))
+}
+
+/// The linker's input shape: encoder width, features read, longest proposed span.
+#[derive(Debug, Clone, Copy)]
+struct Shape {
+    hidden: usize,
+    features: usize,
+    proposals: usize,
 }
 
 /// The examples of one document's role spans: each content matching a gold content, answered
@@ -170,18 +242,17 @@ fn doc_examples(
     doc: &Document,
     roles: &RoleSpans,
     vectors: &byline_model::WordVectors,
-    hidden: usize,
+    shape: Shape,
     unreachable_is_none: bool,
     stats: &mut LinkExampleStats,
     out: &mut Vec<LinkExample>,
 ) -> Result<()> {
-    let problem = link_problem(doc, roles);
-    let Some(rows) = link_inputs(&problem, roles, vectors, hidden) else {
-        return Err(Error::Invalid(format!(
-            "document {}: a span word has no vector",
-            doc.id
-        )));
+    let available = |w: usize| vectors.get(w).is_some();
+    let proposals = Proposals {
+        max_words: shape.proposals,
+        available: &available,
     };
+    let problem = link_problem_proposing(doc, roles, &proposals);
     let gold: Vec<(Vec<usize>, Option<Vec<usize>>)> = doc
         .attributions
         .iter()
@@ -192,7 +263,6 @@ fn doc_examples(
             )
         })
         .collect();
-    let width = input_size(hidden);
     let mut first = 0;
     for (g, group) in problem.groups.iter().enumerate() {
         let n = problem.candidates[first..]
@@ -219,7 +289,11 @@ fn doc_examples(
         };
         let answer = candidates.iter().position(|c| match (c.source, source) {
             (None, None) => true,
-            (Some(s), Some(gold)) => roles.sources[s].words.clone().eq(gold.iter().copied()),
+            (Some(s), Some(gold)) => problem
+                .source_span(roles, s)
+                .words
+                .clone()
+                .eq(gold.iter().copied()),
             _ => false,
         });
         let answer = match answer {
@@ -234,10 +308,19 @@ fn doc_examples(
             .iter()
             .position(|c| c.source == problem.rule_source_of[g])
             .unwrap_or(0);
+        let batch = link_batch(
+            &problem,
+            roles,
+            vectors,
+            shape.hidden,
+            shape.features,
+            range,
+        )
+        .ok_or_else(|| Error::Invalid(format!("document {}: a span word has no vector", doc.id)))?;
         stats.examples += 1;
         stats.no_source += usize::from(answer == 0);
         out.push(LinkExample {
-            rows: rows[range.start * width..range.end * width].to_vec(),
+            batch,
             candidates: n,
             answer,
             rule,
@@ -280,25 +363,27 @@ pub fn link_accuracy(linker: &Linker, examples: &[LinkExample]) -> Result<LinkAc
     })
 }
 
-fn rows_tensor(linker: &Linker, batch: &[LinkExample]) -> Result<Tensor> {
-    let width = input_size(linker.hidden());
-    let rows: Vec<f32> = batch.iter().flat_map(|e| e.rows.iter().copied()).collect();
-    let n = rows.len() / width;
-    Ok(Tensor::from_vec(rows, (n, width), linker.device())?)
+/// The examples' candidates as one batch, in order.
+fn joined(linker: &Linker, batch: &[LinkExample]) -> LinkBatch {
+    let mut all = LinkBatch::new(linker.hidden(), linker.config().features());
+    for e in batch {
+        all.append(&e.batch);
+    }
+    all
 }
 
 fn scores(linker: &Linker, batch: &[LinkExample], dropout: Option<f32>) -> Result<Vec<f32>> {
-    let x = rows_tensor(linker, batch)?;
     Ok(linker
-        .forward(&x, dropout)
+        .forward_batch(&joined(linker, batch), dropout)
         .map_err(Error::model)?
         .to_vec1::<f32>()?)
 }
 
 /// Mean negative log-likelihood of the answers: a softmax over each example's candidates.
 fn loss(linker: &Linker, batch: &[LinkExample], dropout: f32) -> Result<Tensor> {
-    let x = rows_tensor(linker, batch)?;
-    let s = linker.forward(&x, Some(dropout)).map_err(Error::model)?;
+    let s = linker
+        .forward_batch(&joined(linker, batch), Some(dropout))
+        .map_err(Error::model)?;
     let total = s.dim(0)?;
     // Pad every example to the longest with a score of -1e9 (index `total`).
     let device = linker.device();
@@ -350,6 +435,7 @@ pub fn train_linker(
     let config = LinkerConfig {
         head: head.to_string(),
         width: cfg.width,
+        proposals: cfg.proposals,
     };
     let linker = Linker::new(config.clone(), hidden, device).map_err(Error::model)?;
     let mut opt = AdamW::new(
@@ -437,7 +523,8 @@ pub fn fit_linker(
     mut report: impl FnMut(&LinkEpoch),
 ) -> Result<(Linker, LinkerFit)> {
     let encoder = tagger.detached().map_err(Error::model)?;
-    let examples = |docs| link_examples_on(&encoder, head, docs, cfg.chunk_documents, cfg.spans);
+    let options = ExampleOptions::of(cfg);
+    let examples = |docs| link_examples_with(&encoder, head, docs, cfg.chunk_documents, &options);
     let (train_examples, train_stats) = examples(train)?;
     let (dev_examples, dev_stats) = examples(dev)?;
     tracing::info!(?train_stats, ?dev_stats, "built link examples");

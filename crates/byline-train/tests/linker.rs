@@ -8,7 +8,8 @@ use byline_model::{
     WindowConfig,
 };
 use byline_train::linker::{
-    link_accuracy, link_examples, link_examples_on, train_linker, LinkSpans, LinkerTraining,
+    link_accuracy, link_examples, link_examples_on, link_examples_with, train_linker,
+    ExampleOptions, LinkSpans, LinkerTraining,
 };
 use candle_core::Device;
 
@@ -131,7 +132,7 @@ fn examples_cover_every_gold_content_and_a_linker_learns_them() {
     assert_eq!(stats.unmatched + stats.unreachable, 0);
     for e in &examples {
         assert!(e.answer < e.candidates && e.rule < e.candidates);
-        assert_eq!(e.rows.len() % e.candidates, 0);
+        assert_eq!(e.batch.len(), e.candidates);
     }
     // Every two-attribution document offers both sources to both contents.
     assert!(examples.iter().filter(|e| e.candidates == 3).count() >= 6);
@@ -184,4 +185,53 @@ fn examples_cover_every_gold_content_and_a_linker_learns_them() {
     // Not an attribution head, or nothing to train on: errors.
     assert!(link_examples(&tagger, "entities", &docs, 2).is_err());
     assert!(train_linker("attributions", hidden, &[], &[], &cfg, &Device::Cpu, |_| ()).is_err());
+}
+
+#[test]
+fn with_every_gold_source_hidden_a_proposing_linker_finds_them_among_proposals() {
+    let tagger = tagger();
+    let docs = documents();
+    let options = ExampleOptions {
+        spans: LinkSpans::Gold,
+        proposals: 3,
+        drop_sources: 1.0,
+        seed: 1,
+    };
+    let (examples, stats) =
+        link_examples_with(&tagger, "attributions", &docs, 2, &options).unwrap();
+    assert_eq!(stats.contents, 7);
+    assert_eq!(stats.examples + stats.unreachable, 7, "{stats:?}");
+    assert!(stats.examples >= 5, "{stats:?}");
+    // No tagged source is left: every answer but "no source" is a proposed span (feature 19).
+    for e in &examples {
+        let f = e.batch.features;
+        assert_eq!(f, byline_core::assemble::LINK_FEATURES);
+        let row = &e.batch.feature_rows[e.answer * f..(e.answer + 1) * f];
+        assert_eq!(row[f - 1], if e.answer == 0 { 0.0 } else { 1.0 });
+        assert!(e.candidates > 1, "proposals among the candidates");
+    }
+    let cfg = LinkerTraining {
+        width: 32,
+        epochs: 80,
+        learning_rate: 3e-3,
+        batch_size: 4,
+        dropout: 0.0,
+        proposals: 3,
+        ..LinkerTraining::default()
+    };
+    let hidden = tagger.config().hidden_size;
+    let linker = train_linker(
+        "attributions",
+        hidden,
+        &examples,
+        &[],
+        &cfg,
+        &Device::Cpu,
+        |_| (),
+    )
+    .unwrap();
+    assert_eq!(linker.config().proposals, 3);
+    let acc = link_accuracy(&linker, &examples).unwrap();
+    assert!(acc.linker > acc.rules, "{acc:?}");
+    assert_eq!(acc.linker, 1.0, "{acc:?}");
 }

@@ -98,6 +98,9 @@ fn train_linker(
     let training = byline_train::linker::LinkerTraining {
         epochs: cfg.linker_epochs,
         seed: cfg.seed,
+        proposals: cfg.linker_proposals,
+        drop_sources: cfg.linker_drop_sources,
+        spans: cfg.linker_spans.into(),
         ..Default::default()
     };
     let dtype = tagger.dtype();

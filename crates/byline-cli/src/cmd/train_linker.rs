@@ -40,6 +40,14 @@ pub struct Args {
     /// documents, or both.
     #[arg(long, value_enum, default_value = "gold")]
     spans: Spans,
+    /// Longest untagged span (in words) near a content the linker may choose as its source;
+    /// 0: it chooses among the tagged sources only.
+    #[arg(long, default_value_t = LinkerTraining::default().proposals)]
+    proposals: usize,
+    /// With proposals: the share of gold sources hidden from the gold-span examples' tagged
+    /// spans, so the linker learns to find untagged sources (0 to 1).
+    #[arg(long, default_value_t = LinkerTraining::default().drop_sources)]
+    drop_sources: f64,
     /// The weights' precision in the written model.
     #[arg(long, default_value = "f32")]
     dtype: Precision,
@@ -63,6 +71,12 @@ fn read(path: &Path) -> Result<Vec<Document>> {
 }
 
 pub fn run(args: Args) -> Result<ExitCode> {
+    if !(0.0..=1.0).contains(&args.drop_sources) {
+        bail!(
+            "--drop-sources must be between 0 and 1, not {}",
+            args.drop_sources
+        );
+    }
     let model = super::tag::model_dir(Some(&args.model))?;
     if model.canonicalize().ok() == args.output.canonicalize().ok() {
         bail!("the output directory is the model directory: write the model with its linker elsewhere");
@@ -90,6 +104,8 @@ pub fn run(args: Args) -> Result<ExitCode> {
             Spans::Predicted => LinkSpans::Predicted,
             Spans::Both => LinkSpans::Both,
         },
+        proposals: args.proposals,
+        drop_sources: args.drop_sources,
         ..LinkerTraining::default()
     };
     let report = fit_and_save(

@@ -154,7 +154,16 @@ impl Tagger {
             .as_ref()
             .filter(|l| l.config().head == self.spec.heads[head].name && !pred.vectors.is_empty());
         Ok(match linker {
-            Some(l) => assemble_with(doc, &roles, |p| l.score(p, &roles, &pred.vectors)),
+            Some(l) => {
+                let available = |w: usize| pred.vectors.get(w).is_some();
+                let proposals = Proposals {
+                    max_words: l.config().proposals,
+                    available: &available,
+                };
+                assemble_proposing(doc, &roles, &proposals, |p| {
+                    l.score(p, &roles, &pred.vectors)
+                })
+            }
             None => assemble(doc, &roles),
         })
     }

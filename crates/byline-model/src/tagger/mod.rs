@@ -20,7 +20,7 @@ use std::path::Path;
 use byline_core::align::{
     entities_from_tags, entity_tags, role_labels, role_tags, roles_from_tags,
 };
-use byline_core::assemble::{assemble, assemble_with};
+use byline_core::assemble::{assemble, assemble_proposing, Proposals, PROPOSAL_REACH};
 use byline_core::tokenize::tokenize_document;
 use byline_core::{Attribution, Document, Entity, LabelSet, Scheme, Tag, TagSet};
 use candle_core::{DType, Device, Tensor, Var};

@@ -43,13 +43,22 @@ impl Tagger {
         inputs: &[&DocumentInput],
         heads: &[usize],
     ) -> Result<Vec<Vec<WordPredictions>>> {
-        // The head whose span ends the linker reads.
+        // The head whose span ends (or, for a proposing linker, words near its spans) the
+        // linker reads.
         let linked = self
             .linker
             .as_ref()
             .and_then(|l| self.head_index(&l.config().head).ok())
             .and_then(|h| heads.iter().position(|&x| x == h));
-        let keep = linked.map_or(KeepVectors::None, KeepVectors::SpanEnds);
+        let proposing = self
+            .linker
+            .as_ref()
+            .is_some_and(|l| l.config().proposals > 0);
+        let keep = match linked {
+            Some(i) if proposing => KeepVectors::Near(i),
+            Some(i) => KeepVectors::SpanEnds(i),
+            None => KeepVectors::None,
+        };
         let (mut out, vectors) = self.predict_keeping(inputs, heads, keep)?;
         if let Some(i) = linked {
             for (pred, v) in out[i].iter_mut().zip(vectors) {
@@ -110,9 +119,22 @@ impl Tagger {
                 let span_ends = (keep == KeepVectors::SpanEnds(i))
                     .then_some(v.as_ref())
                     .flatten();
+                let near = (keep == KeepVectors::Near(i))
+                    .then_some(v.as_ref())
+                    .flatten();
                 for (b, (&(d, w), dec)) in chunk.iter().zip(decoded).enumerate() {
                     let window = &inputs[d].windows[w].words;
                     let owner = &inputs[d].owner;
+                    if let Some(v) = near {
+                        let tagged = |t: &_| tag_set.tag(*t).is_some_and(|t| t != Tag::O);
+                        let keep = near_tagged(&dec.tags, tagged, PROPOSAL_REACH);
+                        for word in window.clone().filter(|&x| owner[x] == w) {
+                            let at = word - window.start;
+                            if keep.get(at).copied().unwrap_or(false) {
+                                vectors[d].insert(word, v.get(b, at).to_vec());
+                            }
+                        }
+                    }
                     for word in window.clone().filter(|&x| owner[x] == w) {
                         let at = word - window.start;
                         out[d].tags[word] = dec.tags[at];
@@ -179,6 +201,9 @@ enum KeepVectors {
     None,
     /// The first and last words of the spans of head `heads[i]` (what the linker reads).
     SpanEnds(usize),
+    /// Every word within [`PROPOSAL_REACH`] words (in its window) of a span of head
+    /// `heads[i]` (what a proposing linker reads).
+    Near(usize),
     /// Every word's.
     All,
 }
@@ -211,6 +236,26 @@ impl BatchVectors {
     }
 }
 
+/// Which positions lie within `reach` positions of one whose tag `tagged` says yes to.
+fn near_tagged<T>(tags: &[T], tagged: impl Fn(&T) -> bool, reach: usize) -> Vec<bool> {
+    let mut out = vec![false; tags.len()];
+    let mut last: Option<usize> = None;
+    for (i, t) in tags.iter().enumerate() {
+        if tagged(t) {
+            last = Some(i);
+        }
+        out[i] = last.is_some_and(|l| i - l <= reach);
+    }
+    let mut next: Option<usize> = None;
+    for (i, t) in tags.iter().enumerate().rev() {
+        if tagged(t) {
+            next = Some(i);
+        }
+        out[i] |= next.is_some_and(|n| n - i <= reach);
+    }
+    out
+}
+
 /// Whether a word tagged `tag`, between words tagged `prev` and `next` (`None`: not in the same
 /// window, or none), starts or ends a span: the words whose vectors the linker reads.
 fn span_end(prev: Option<Tag>, tag: Tag, next: Option<Tag>) -> bool {
@@ -226,6 +271,24 @@ fn span_end(prev: Option<Tag>, tag: Tag, next: Option<Tag>) -> bool {
     let starts = prev.is_none_or(|p| !continues(p, tag));
     let ends = next.is_none_or(|n| !continues(tag, n));
     starts || ends
+}
+
+#[cfg(test)]
+mod near_tests {
+    use super::near_tagged;
+
+    #[test]
+    fn near_marks_positions_within_reach_of_a_tagged_one() {
+        let tags = [0, 0, 0, 1, 0, 0, 0, 0, 1, 0];
+        let near = near_tagged(&tags, |&t| t == 1, 2);
+        let expect = [false, true, true, true, true, true, true, true, true, true];
+        assert_eq!(near, expect);
+        assert!(near_tagged(&[0, 0], |&t| t == 1, 5).iter().all(|&x| !x));
+        assert_eq!(
+            near_tagged(&[1, 0, 0], |&t| t == 1, 0),
+            [true, false, false]
+        );
+    }
 }
 
 #[cfg(test)]
