@@ -31,9 +31,10 @@ use candle_nn::{Linear, Module, VarBuilder, VarMap};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
+use crate::kernels::activation::{bias_gelu_erf, gelu_erf};
 
 /// Candidates scored in one forward pass by [`Linker::score`].
-pub const SCORE_CHUNK: usize = 2048;
+pub const SCORE_CHUNK: usize = 8192;
 
 /// File of the linker's weights in a model directory.
 pub const LINKER_FILE: &str = "linker.safetensors";
@@ -412,7 +413,7 @@ impl Linker {
     /// Scores of input rows `(n, input_size)` → `(n,)`; dropout `p` on the hidden layer when
     /// training.
     pub fn forward(&self, rows: &Tensor, dropout: Option<f32>) -> Result<Tensor> {
-        let h = self.l1.forward(rows)?.gelu_erf()?;
+        let h = gelu_erf(&self.l1.forward(rows)?)?;
         let h = match dropout {
             Some(p) if p > 0.0 => candle_nn::ops::dropout(&h, p)?,
             _ => h,
@@ -454,10 +455,12 @@ impl Linker {
         x = (x + group_part.index_select(&index(&batch.group)?, 0)?)?;
         x = (x + starts.index_select(&index(&batch.start)?, 0)?)?;
         x = (x + ends.index_select(&index(&batch.end)?, 0)?)?;
-        if let Some(b) = self.l1.bias() {
-            x = x.broadcast_add(b)?;
-        }
-        let x = x.gelu_erf()?;
+        // GELU through byline's fused kernel: candle's scalar erf would cost more than the
+        // products at hundreds of candidates per content.
+        let x = match self.l1.bias() {
+            Some(b) => bias_gelu_erf(&x, b)?,
+            None => gelu_erf(&x)?,
+        };
         let x = match dropout {
             Some(p) if p > 0.0 => candle_nn::ops::dropout(&x, p)?,
             _ => x,
