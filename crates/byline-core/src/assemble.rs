@@ -603,8 +603,6 @@ impl<'a> Context<'a> {
                 rule_group[*s] = Some(g);
             }
         }
-        let ln = |x: usize, scale: f32| (x as f32).ln_1p() / scale;
-        let flag = |b: bool| if b { 1.0 } else { 0.0 };
         let mut out = Vec::new();
         let mut proposed: Vec<WordSpan> = Vec::new();
         // Proposed spans by word range, so contents sharing a span share its index.
@@ -626,7 +624,7 @@ impl<'a> Context<'a> {
             let mut base = [0.0f32; LINK_FEATURES];
             base[1] = flag(cue.is_some());
             base[2] = flag(direct);
-            base[3] = ln(group.words.len(), 5.0);
+            base[3] = ln_scaled(group.words.len(), 5.0);
             base[4] = flag(rule_source_of[g].is_none());
             let mut null = base;
             null[0] = 1.0;
@@ -647,26 +645,14 @@ impl<'a> Context<'a> {
                 })
                 .collect();
             found.sort_unstable();
-            for (rank, &(distance, s)) in found.iter().enumerate() {
-                let words = &sources[s].words;
-                let sg = self.sentence_gap(words, (af, al));
-                let mut f = base;
-                f[5] = ln(distance, 5.0);
-                f[6] = flag(words.end <= anchor.start);
-                f[7 + sg.min(2)] = 1.0;
-                f[10] = flag(self.crosses_other_content(words, anchor, &group.words));
-                f[11] = flag(words.start >= group.words.start && words.end <= group.words.end);
-                f[12] = ln(words.len(), 3.0);
+            let pair = |source: &WordSpan| {
+                self.pair_features(base, source, &group.words, anchor, cue, (af, al))
+            };
+            for (rank, &(_, s)) in found.iter().enumerate() {
+                let mut f = pair(&sources[s]);
                 f[13] = flag(rule_source_of[g] == Some(s));
                 f[14] = flag(rank == 0);
                 f[15] = flag(rank == 1);
-                f[16] = flag(
-                    sources[s]
-                        .span
-                        .slice(&self.doc.text)
-                        .is_some_and(|t| crate::source::pronoun(t).is_some()),
-                );
-                f[17] = flag(cue.is_some_and(|c| gap(c, words) == 0));
                 f[18] = flag(rule_group[s].is_some_and(|o| o != g));
                 out.push(SourceCandidate {
                     group: g,
@@ -697,21 +683,7 @@ impl<'a> Context<'a> {
                     });
                     proposed.len() - 1
                 });
-                let sg = self.sentence_gap(&words, (af, al));
-                let mut f = base;
-                f[5] = ln(gap(anchor, &words), 5.0);
-                f[6] = flag(words.end <= anchor.start);
-                f[7 + sg.min(2)] = 1.0;
-                f[10] = flag(self.crosses_other_content(&words, anchor, &group.words));
-                f[11] = flag(words.start >= group.words.start && words.end <= group.words.end);
-                f[12] = ln(words.len(), 3.0);
-                f[16] = flag(
-                    proposed[k]
-                        .span
-                        .slice(&self.doc.text)
-                        .is_some_and(|t| crate::source::pronoun(t).is_some()),
-                );
-                f[17] = flag(cue.is_some_and(|c| gap(c, &words) == 0));
+                let mut f = pair(&proposed[k]);
                 f[19] = 1.0;
                 out.push(SourceCandidate {
                     group: g,
@@ -721,6 +693,38 @@ impl<'a> Context<'a> {
             }
         }
         (out, proposed)
+    }
+
+    /// What [`SourceCandidate::features`] says of candidate `source` for a content over
+    /// `content` with anchor `anchor` (cue, or the content) in sentences `anchor_sentences`,
+    /// on top of the content's `base`: the numbers that do not depend on the other candidates
+    /// (5 to 12, 16 and 17).
+    fn pair_features(
+        &self,
+        base: [f32; LINK_FEATURES],
+        source: &WordSpan,
+        content: &Range<usize>,
+        anchor: &Range<usize>,
+        cue: Option<&Range<usize>>,
+        anchor_sentences: (usize, usize),
+    ) -> [f32; LINK_FEATURES] {
+        let words = &source.words;
+        let sg = self.sentence_gap(words, anchor_sentences);
+        let mut f = base;
+        f[5] = ln_scaled(gap(anchor, words), 5.0);
+        f[6] = flag(words.end <= anchor.start);
+        f[7 + sg.min(2)] = 1.0;
+        f[10] = flag(self.crosses_other_content(words, anchor, content));
+        f[11] = flag(words.start >= content.start && words.end <= content.end);
+        f[12] = ln_scaled(words.len(), 3.0);
+        f[16] = flag(
+            source
+                .span
+                .slice(&self.doc.text)
+                .is_some_and(|t| crate::source::pronoun(t).is_some()),
+        );
+        f[17] = flag(cue.is_some_and(|c| gap(c, words) == 0));
+        f
     }
 
     /// The spans [`Proposals`] allows for a content `content` with anchor (cue, or the content)
@@ -786,6 +790,19 @@ impl<'a> Context<'a> {
         let between = a.end.min(b.end)..a.start.max(b.start);
         let own_between = between.start.max(own.start)..between.end.min(own.end);
         self.content_words(between) > self.content_words(own_between)
+    }
+}
+
+/// ln(1 + x) / scale: a count as a feature of about `0..=1`.
+fn ln_scaled(x: usize, scale: f32) -> f32 {
+    (x as f32).ln_1p() / scale
+}
+
+fn flag(b: bool) -> f32 {
+    if b {
+        1.0
+    } else {
+        0.0
     }
 }
 
