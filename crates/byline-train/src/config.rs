@@ -103,7 +103,8 @@ pub struct TrainConfig {
     /// model; `0`: assemble attributions by the rules only.
     pub linker_epochs: usize,
     /// The linker may also choose untagged spans of up to this many words near a content as
-    /// its source (`byline train-linker --proposals`); `0`: tagged sources only.
+    /// its source (`byline train-linker --proposals`); `0`: tagged sources only. The defaults
+    /// (8 epochs, proposals of 6 words, the model's own spans) are the default model's recipe.
     pub linker_proposals: usize,
     /// With proposals: the share of gold sources hidden from the linker's gold-span examples
     /// (`byline train-linker --drop-sources`), 0 to 1.
@@ -303,10 +304,10 @@ impl Default for TrainConfig {
             window_subwords: 254,
             window_overlap: 64,
             head_dropout: 0.1,
-            linker_epochs: 12,
-            linker_proposals: 0,
+            linker_epochs: 8,
+            linker_proposals: 6,
             linker_drop_sources: 0.0,
-            linker_spans: LinkerSpans::Gold,
+            linker_spans: LinkerSpans::Predicted,
             device: TrainDevice::Cpu,
             precision: Precision::F32,
             tasks: Vec::new(),
@@ -699,8 +700,8 @@ weight = 0.5
     #[test]
     fn linker_settings_are_read_and_saved() {
         let base = TrainConfig::from_toml_str(GOOD, "good.toml").unwrap();
-        assert_eq!(base.linker_proposals, 0);
-        assert_eq!(base.linker_spans, LinkerSpans::Gold);
+        assert_eq!(base.linker_proposals, 6);
+        assert_eq!(base.linker_spans, LinkerSpans::Predicted);
         let text = format!(
             "linker_proposals = 4\nlinker_drop_sources = 0.2\nlinker_spans = \"both\"\n{GOOD}"
         );

@@ -30,7 +30,8 @@ pub struct Args {
     /// The attribution head (default: the model's first).
     #[arg(long)]
     head: Option<String>,
-    #[arg(long, default_value_t = LinkerTraining::default().epochs)]
+    /// Defaults (8 epochs, `--spans predicted`, `--proposals 6`) are the default model's recipe.
+    #[arg(long, default_value_t = 8)]
     epochs: usize,
     #[arg(long, default_value_t = LinkerTraining::default().width)]
     width: usize,
@@ -38,11 +39,11 @@ pub struct Args {
     learning_rate: f64,
     /// The role spans to learn from: the gold ones, the model's own predictions of the training
     /// documents, or both.
-    #[arg(long, value_enum, default_value = "gold")]
+    #[arg(long, value_enum, default_value = "predicted")]
     spans: Spans,
     /// Longest untagged span (in words) near a content the linker may choose as its source;
     /// 0: it chooses among the tagged sources only.
-    #[arg(long, default_value_t = LinkerTraining::default().proposals)]
+    #[arg(long, default_value_t = 6)]
     proposals: usize,
     /// With proposals: the share of gold sources hidden from the gold-span examples' tagged
     /// spans, so the linker learns to find untagged sources (0 to 1).
