@@ -66,6 +66,10 @@ pub const TAGGED_LINK_FEATURES: usize = 19;
 /// How many words away from a content or cue word a proposed span may lie at most: the words
 /// whose vectors a proposing scorer needs are within this distance of one.
 pub const PROPOSAL_REACH: usize = 80;
+/// A document of more words gets no proposed spans: a proposing scorer then keeps only the
+/// vectors of tagged spans' first and last words for it, as a scorer of tagged sources does,
+/// so a multi-megabyte document does not keep a vector for nearly every word.
+pub const MAX_PROPOSAL_WORDS: usize = 100_000;
 /// At most this many proposed candidates in one document: past it, later contents choose only
 /// among tagged sources (a document of tens of thousands of quotes keeps a bounded problem).
 pub const MAX_PROPOSALS: usize = 200_000;

@@ -20,7 +20,9 @@ use std::path::Path;
 use byline_core::align::{
     entities_from_tags, entity_tags, role_labels, role_tags, roles_from_tags,
 };
-use byline_core::assemble::{assemble, assemble_proposing, Proposals, PROPOSAL_REACH};
+use byline_core::assemble::{
+    assemble, assemble_proposing, Proposals, MAX_PROPOSAL_WORDS, PROPOSAL_REACH,
+};
 use byline_core::tokenize::tokenize_document;
 use byline_core::{Attribution, Document, Entity, LabelSet, Scheme, Tag, TagSet};
 use candle_core::{DType, Device, Tensor, Var};
@@ -196,6 +198,8 @@ pub struct Tagger {
     dtype: DType,
     device: Device,
     predict_batch_tokens: usize,
+    /// Longest document (in words) a proposing linker proposes spans in.
+    max_proposal_words: usize,
     linker: Option<Linker>,
 }
 
@@ -377,6 +381,7 @@ impl Tagger {
             dtype,
             device,
             predict_batch_tokens: PREDICT_BATCH_TOKENS,
+            max_proposal_words: MAX_PROPOSAL_WORDS,
             linker: None,
         })
     }
@@ -450,6 +455,12 @@ impl Tagger {
     /// Padded tokens per prediction batch (default 8192).
     pub fn set_predict_batch_tokens(&mut self, tokens: usize) {
         self.predict_batch_tokens = tokens.max(1);
+    }
+
+    /// Longest document (in words) in which a proposing linker proposes untagged spans
+    /// (default [`MAX_PROPOSAL_WORDS`]); a longer one keeps only span ends' vectors.
+    pub fn set_max_proposal_words(&mut self, words: usize) {
+        self.max_proposal_words = words;
     }
 
     /// Sets the encoder's dropout (hidden and attention) used in training.

@@ -125,7 +125,10 @@ impl Tagger {
                 for (b, (&(d, w), dec)) in chunk.iter().zip(decoded).enumerate() {
                     let window = &inputs[d].windows[w].words;
                     let owner = &inputs[d].owner;
-                    if let Some(v) = near {
+                    // A document too long for proposals keeps span ends only.
+                    let long = owner.len() > self.max_proposal_words;
+                    let span_ends = span_ends.or(near.filter(|_| long));
+                    if let Some(v) = near.filter(|_| !long) {
                         let tagged = |t: &_| tag_set.tag(*t).is_some_and(|t| t != Tag::O);
                         let keep = near_tagged(&dec.tags, tagged, PROPOSAL_REACH);
                         for word in window.clone().filter(|&x| owner[x] == w) {
@@ -202,7 +205,8 @@ enum KeepVectors {
     /// The first and last words of the spans of head `heads[i]` (what the linker reads).
     SpanEnds(usize),
     /// Every word within [`PROPOSAL_REACH`] words (in its window) of a span of head
-    /// `heads[i]` (what a proposing linker reads).
+    /// `heads[i]` (what a proposing linker reads); span ends only in a document of more than
+    /// [`Tagger::set_max_proposal_words`] words.
     Near(usize),
     /// Every word's.
     All,
