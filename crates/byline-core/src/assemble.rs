@@ -326,16 +326,20 @@ impl<'a> Context<'a> {
             }
             last = *s;
         }
-        let mut in_content = vec![false; n];
-        for c in &roles.contents {
-            for w in in_content
-                .iter_mut()
-                .take(c.words.end.min(n))
-                .skip(c.words.start)
-            {
-                *w = true;
+        // Marks the words of `spans` in `words`.
+        let mark = |words: &mut Vec<bool>, spans: &[WordSpan]| {
+            for s in spans {
+                for w in words
+                    .iter_mut()
+                    .take(s.words.end.min(n))
+                    .skip(s.words.start)
+                {
+                    *w = true;
+                }
             }
-        }
+        };
+        let mut in_content = vec![false; n];
+        mark(&mut in_content, &roles.contents);
         let mut content_before = Vec::with_capacity(n + 1);
         content_before.push(0);
         for (w, inside) in in_content.iter().enumerate() {
@@ -352,15 +356,8 @@ impl<'a> Context<'a> {
             && in_order(&roles.cues)
             && in_order(&roles.contents);
         let mut tagged = in_content;
-        for s in roles.sources.iter().chain(&roles.cues) {
-            for w in tagged
-                .iter_mut()
-                .take(s.words.end.min(n))
-                .skip(s.words.start)
-            {
-                *w = true;
-            }
-        }
+        mark(&mut tagged, &roles.sources);
+        mark(&mut tagged, &roles.cues);
         Context {
             doc,
             roles,

@@ -61,11 +61,17 @@ impl LinkerConfig {
     /// How many of a candidate's [`features`](byline_core::assemble::SourceCandidate::features)
     /// the linker reads.
     pub fn features(&self) -> usize {
-        if self.proposals > 0 {
-            LINK_FEATURES
-        } else {
-            TAGGED_LINK_FEATURES
-        }
+        features_read(self.proposals)
+    }
+}
+
+/// How many candidate features a linker proposing spans of up to `proposals` words reads (all
+/// of them, or without the last, "proposed", when it proposes none).
+pub fn features_read(proposals: usize) -> usize {
+    if proposals > 0 {
+        LINK_FEATURES
+    } else {
+        TAGGED_LINK_FEATURES
     }
 }
 

@@ -25,7 +25,7 @@ use byline_core::metrics::attribution::{
     dice, evaluate_attributions, mention_tokens, AttributionScores,
 };
 use byline_core::Document;
-use byline_model::linker::{link_batch, LinkBatch};
+use byline_model::linker::{features_read, link_batch, LinkBatch};
 use byline_model::{HeadKind, Linker, LinkerConfig, Tagger};
 use candle_core::{DType, Device, Tensor};
 use candle_nn::{AdamW, Optimizer, ParamsAdamW};
@@ -166,14 +166,9 @@ pub fn link_examples_with(
 ) -> Result<(Vec<LinkExample>, LinkExampleStats)> {
     let spans = options.spans;
     let mut rng = rand::rngs::StdRng::seed_from_u64(options.seed);
-    let features = if options.proposals > 0 {
-        byline_core::assemble::LINK_FEATURES
-    } else {
-        byline_core::assemble::TAGGED_LINK_FEATURES
-    };
     let shape = Shape {
         hidden: tagger.config().hidden_size,
-        features,
+        features: features_read(options.proposals),
         proposals: options.proposals,
     };
     let h = tagger.head_index(head).map_err(Error::model)?;
