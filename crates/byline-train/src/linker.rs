@@ -518,10 +518,22 @@ pub fn fit_linker(
     mut report: impl FnMut(&LinkEpoch),
 ) -> Result<(Linker, LinkerFit)> {
     let encoder = tagger.detached().map_err(Error::model)?;
-    let options = ExampleOptions::of(cfg);
-    let examples = |docs| link_examples_with(&encoder, head, docs, cfg.chunk_documents, &options);
-    let (train_examples, train_stats) = examples(train)?;
-    let (dev_examples, dev_stats) = examples(dev)?;
+    let mut options = ExampleOptions::of(cfg);
+    let examples = |docs, options: &ExampleOptions| {
+        link_examples_with(&encoder, head, docs, cfg.chunk_documents, options)
+    };
+    let (mut train_examples, mut train_stats) = examples(train, &options)?;
+    // A model whose own spans match no gold content (an early or weak one) gives no examples
+    // on them: learn from the gold spans rather than fail at the end of a training run.
+    if train_examples.is_empty() && options.spans != LinkSpans::Gold {
+        tracing::warn!(
+            "the model's own spans match no gold content of the training documents; \
+             the source scorer learns from the gold spans"
+        );
+        options.spans = LinkSpans::Gold;
+        (train_examples, train_stats) = examples(train, &options)?;
+    }
+    let (dev_examples, dev_stats) = examples(dev, &options)?;
     tracing::info!(?train_stats, ?dev_stats, "built link examples");
     let mut epochs = Vec::new();
     let hidden = tagger.config().hidden_size;
