@@ -267,7 +267,10 @@ pub fn roles_from_tags(
             // first name of the text ("World Media\n\nAssad") is two sources.
             Some(SOURCE) => roles.sources.extend(split_at_line_breaks(doc, s)),
             Some(CUE) => roles.cues.push(s),
-            Some(CONTENT) => roles.contents.push(s),
+            // Nor does a content: a tagged content running on into the next paragraph is two
+            // contents, each attributed on its own (a quote over paragraphs that opens its
+            // quotation mark again is joined again by the assembly's rule 1).
+            Some(CONTENT) => roles.contents.extend(split_at_line_breaks(doc, s)),
             _ => {}
         }
     }
@@ -360,6 +363,78 @@ mod tests {
         let texts: Vec<&str> = roles.sources.iter().map(|s| d.slice(s.span)).collect();
         assert_eq!(texts, ["World Media", "Assad"]);
         assert_eq!(roles.sources[1].words, 2..3);
+    }
+
+    #[test]
+    fn contents_never_run_across_a_line_break() {
+        let set = TagSet::new(Scheme::Iob2, &LabelSet::from_names([SOURCE, CUE, CONTENT]));
+        let roles_of = |d: &Document, tags: &[&str]| {
+            let tags = crate::scheme::parse_tags(tags, set.labels()).unwrap();
+            roles_from_tags(d, &tags, None, &set).unwrap()
+        };
+        // A content tagged on into the next paragraph, which is another quote with its own
+        // source and cue: two contents, two attributions.
+        let d = doc("Smith said taxes rose.\n\nJobs fell, Jones added.");
+        let roles = roles_of(
+            &d,
+            &[
+                "B-SOURCE",
+                "B-CUE",
+                "B-CONTENT",
+                "I-CONTENT",
+                "I-CONTENT",
+                "I-CONTENT",
+                "I-CONTENT",
+                "O",
+                "B-SOURCE",
+                "B-CUE",
+                "O",
+            ],
+        );
+        let texts: Vec<&str> = roles.contents.iter().map(|s| d.slice(s.span)).collect();
+        assert_eq!(texts, ["taxes rose.", "Jobs fell"]);
+        let got = crate::assemble::assemble(&d, &roles);
+        let pairs: Vec<(String, String)> = got
+            .iter()
+            .map(|a| {
+                let source = a.source.as_ref().map(|m| d.slice(m.pieces[0]).to_string());
+                (
+                    d.slice(a.content.pieces[0]).to_string(),
+                    source.unwrap_or_default(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            pairs,
+            [
+                ("taxes rose.".to_string(), "Smith".to_string()),
+                ("Jobs fell".to_string(), "Jones".to_string())
+            ]
+        );
+        // A quote over two paragraphs (each opens, only the last closes) is cut at the break
+        // too, and the assembly joins it again into one content of two pieces.
+        let d = doc("“We won.\n\n“We won big,” he said.");
+        let tags = [
+            "B-CONTENT",
+            "I-CONTENT",
+            "I-CONTENT",
+            "I-CONTENT",
+            "I-CONTENT",
+            "I-CONTENT",
+            "I-CONTENT",
+            "I-CONTENT",
+            "I-CONTENT",
+            "I-CONTENT",
+            "B-SOURCE",
+            "B-CUE",
+            "O",
+        ];
+        assert_eq!(d.tokens.len(), tags.len(), "{:?}", d.tokens);
+        let roles = roles_of(&d, &tags);
+        assert_eq!(roles.contents.len(), 2);
+        let got = crate::assemble::assemble(&d, &roles);
+        assert_eq!(got.len(), 1);
+        assert_eq!(got[0].content.pieces.len(), 2);
     }
 
     #[test]
