@@ -52,6 +52,8 @@ enum Command {
     Serve(cmd::serve::Args),
     /// Write a trained model again with f16 weights (half the size) or f32.
     Export(cmd::export::Args),
+    /// Average the weights of several trained models of one shape (checkpoint averaging).
+    Average(cmd::average::Args),
     /// Benchmarks.
     #[command(subcommand)]
     Bench(cmd::bench::Command),
@@ -88,6 +90,7 @@ fn main() -> ExitCode {
         Command::Tag(args) => cmd::tag::run(args),
         Command::Serve(args) => cmd::serve::run(args),
         Command::Export(args) => cmd::export::run(args),
+        Command::Average(args) => cmd::average::run(args),
         Command::Bench(command) => cmd::bench::run(command),
     };
     match result {

@@ -451,3 +451,39 @@ fn export_writes_f16_weights_and_a_decode_bias_that_tagging_uses() {
         );
     }
 }
+
+#[test]
+fn average_of_a_model_with_its_copy_tags_as_the_model_and_one_model_is_refused() {
+    let tmp = tempfile::tempdir().unwrap();
+    let model = forced_model(tmp.path());
+    let copy = tmp.path().join("copy");
+    Tagger::load(&model, &LoadOptions::default())
+        .unwrap()
+        .save(&copy)
+        .unwrap();
+    let out = tmp.path().join("averaged");
+    let average = |models: &[&Path]| {
+        let mut cmd = Command::cargo_bin("byline").unwrap();
+        cmd.env("NO_COLOR", "1")
+            .env_remove("RUST_LOG")
+            .arg("average")
+            .args(models)
+            .arg("--output")
+            .arg(&out);
+        cmd.output().unwrap()
+    };
+    let done = average(&[&model, &copy]);
+    let stderr = String::from_utf8_lossy(&done.stderr);
+    assert!(done.status.success(), "{stderr}");
+    assert!(stderr.contains("the mean of 2 models"), "{stderr}");
+    let text = "Merkel met the officials in Berlin.";
+    let run = |m: &Path| {
+        let out = tag(m).write_stdin(text).output().unwrap();
+        assert!(out.status.success());
+        json_lines(&out.stdout)
+    };
+    assert_eq!(run(&out), run(&model));
+
+    let refused = average(&[&model]);
+    assert_eq!(refused.status.code(), Some(2), "clap's usage error");
+}

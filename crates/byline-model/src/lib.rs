@@ -47,7 +47,7 @@ pub mod error;
 pub mod families;
 pub mod family;
 pub mod features;
-#[cfg(feature = "testing")]
+#[cfg(any(test, feature = "testing"))]
 pub mod fixtures;
 pub mod gather;
 pub mod head;
@@ -83,7 +83,8 @@ pub use kernels::quant::{Q8Linear, Quantization};
 pub use linker::{Linker, LinkerConfig, WordVectors};
 pub use tag_batch::TagBatch;
 pub use tagger::{
-    Annotated, HeadKind, HeadSpec, Heads, TagTrainBatch, Tagger, TaggerConfig, WordPredictions,
+    average_models, Annotated, Averaged, HeadKind, HeadSpec, Heads, TagTrainBatch, Tagger,
+    TaggerConfig, WordPredictions,
 };
 pub use token_classifier::{ModelKind, TextInput, TokenClassifier};
 pub use tokenize::{Encoding, Tokenizer};

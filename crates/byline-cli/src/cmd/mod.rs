@@ -1,5 +1,6 @@
 //! One module per subcommand.
 
+pub mod average;
 pub mod bench;
 mod bench_serve;
 pub mod convert;

@@ -43,6 +43,8 @@ use crate::weights::{
     save_safetensors, LoadOptions, ParamStore, Pretrained, CONFIG_FILE, SAFETENSORS_FILE,
 };
 
+mod average;
+pub use average::{average_models, Averaged};
 mod batches;
 mod decode;
 pub use decode::{Annotated, Heads};
