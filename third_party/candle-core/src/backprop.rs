@@ -718,10 +718,27 @@ impl GradStore {
                 entry.insert(sum);
             }
             Entry::Vacant(entry) => {
+                // The checks `zeros_like(tensor).add(grad)` made.
                 if grad.shape() != tensor.shape() {
                     Err(Error::ShapeMismatchBinaryOp {
                         lhs: tensor.shape().clone(),
                         rhs: grad.shape().clone(),
+                        op: "accumulate-grad",
+                    }
+                    .bt())?
+                }
+                if grad.dtype() != tensor.dtype() {
+                    Err(Error::DTypeMismatchBinaryOp {
+                        lhs: tensor.dtype(),
+                        rhs: grad.dtype(),
+                        op: "accumulate-grad",
+                    }
+                    .bt())?
+                }
+                if !grad.device().same_device(tensor.device()) {
+                    Err(Error::DeviceMismatchBinaryOp {
+                        lhs: tensor.device().location(),
+                        rhs: grad.device().location(),
                         op: "accumulate-grad",
                     }
                     .bt())?
