@@ -193,9 +193,11 @@ fn constructed_texts() {
             &["indirect | The plan is bold | the influential US daily | -"],
         ),
         (
+            // One content of two pieces, one per paragraph (a content never runs across a line
+            // break; the assembly joins the pieces of a quote that opens again).
             "a quote over two paragraphs is one attribution",
             "{C \u{201C}We won.\n\n\u{201C}We won big,\u{201D}} {S [PER Smith]} {Q said}.",
-            &["direct | \u{201C}We won.\n\n\u{201C}We won big,\u{201D} | Smith | PER Smith"],
+            &["direct | \u{201C}We won. \u{201C}We won big,\u{201D} | Smith | PER Smith"],
         ),
         (
             "a quote with no speaker",
