@@ -59,7 +59,7 @@ pub fn average_models(dirs: &[PathBuf], out: &Path, dtype: DType) -> Result<Aver
     }
     let specs = dirs
         .iter()
-        .map(|d| read_spec(d))
+        .map(|d| TaggerConfig::read(d))
         .collect::<Result<Vec<_>>>()?;
     let dropped_linker = specs.iter().any(|s| s.linker.is_some());
     for (dir, spec) in dirs.iter().zip(&specs).skip(1) {
@@ -124,32 +124,16 @@ pub fn average_models(dirs: &[PathBuf], out: &Path, dtype: DType) -> Result<Aver
     std::fs::create_dir_all(out).map_err(|e| Error::io(out, e))?;
     copy_files(first, out)?;
     save_safetensors(mean, &out.join(SAFETENSORS_FILE), dtype)?;
-    let spec = TaggerConfig {
+    TaggerConfig {
         linker: None,
         ..specs[0].clone()
-    };
-    let path = out.join(BYLINE_FILE);
-    let text = serde_json::to_string_pretty(&spec).map_err(|source| Error::Json {
-        path: path.clone(),
-        line: 0,
-        source,
-    })?;
-    std::fs::write(&path, text + "\n").map_err(|e| Error::io(&path, e))?;
+    }
+    .write(out)?;
     Tagger::load(out, &LoadOptions::default())?;
     Ok(Averaged {
         models: dirs.len(),
         tensors,
         dropped_linker,
-    })
-}
-
-fn read_spec(dir: &Path) -> Result<TaggerConfig> {
-    let path = dir.join(BYLINE_FILE);
-    let text = std::fs::read_to_string(&path).map_err(|e| Error::io(&path, e))?;
-    serde_json::from_str(&text).map_err(|source| Error::Json {
-        line: source.line(),
-        path,
-        source,
     })
 }
 
@@ -234,7 +218,7 @@ mod tests {
         let err = average_models(&[a.clone(), b.clone()], &out, DType::F32).unwrap_err();
         assert!(err.to_string().contains(&name), "{err}");
         // Other heads: refused, naming the model.
-        let mut spec = read_spec(&a)?;
+        let mut spec = TaggerConfig::read(&a)?;
         spec.heads.pop();
         let c = root.path().join("c");
         forced_tagger()?.save(&c)?;

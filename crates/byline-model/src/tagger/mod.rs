@@ -137,6 +137,28 @@ fn yes() -> bool {
 }
 
 impl TaggerConfig {
+    /// Reads `dir/byline.json`; errors name the file (and the line of a JSON error).
+    pub fn read(dir: &Path) -> Result<Self> {
+        let path = dir.join(BYLINE_FILE);
+        let text = std::fs::read_to_string(&path).map_err(|e| Error::io(&path, e))?;
+        serde_json::from_str(&text).map_err(|source| Error::Json {
+            path: path.clone(),
+            line: source.line(),
+            source,
+        })
+    }
+
+    /// Writes `dir/byline.json` (pretty JSON, a final newline).
+    pub fn write(&self, dir: &Path) -> Result<()> {
+        let path = dir.join(BYLINE_FILE);
+        let text = serde_json::to_string_pretty(self).map_err(|source| Error::Json {
+            path: path.clone(),
+            line: 0,
+            source,
+        })?;
+        std::fs::write(&path, text + "\n").map_err(|e| Error::io(&path, e))
+    }
+
     /// The heads of this config over the weights of `vb` (created there when missing).
     fn load_heads(&self, vb: VarBuilder, hidden_size: usize) -> Result<Vec<TaggerHead>> {
         self.heads
@@ -231,13 +253,7 @@ impl Tagger {
 
     /// Loads a directory written by [`Tagger::save`].
     pub fn load(dir: &Path, opts: &LoadOptions) -> Result<Self> {
-        let path = dir.join(BYLINE_FILE);
-        let text = std::fs::read_to_string(&path).map_err(|e| Error::io(&path, e))?;
-        let spec: TaggerConfig = serde_json::from_str(&text).map_err(|source| Error::Json {
-            path: path.clone(),
-            line: source.line(),
-            source,
-        })?;
+        let spec = TaggerConfig::read(dir)?;
         let opts = &spec.load_options(opts);
         let pretrained = Pretrained::load(dir, opts)?;
         let tokenizer = Tokenizer::from_dir(dir)?;
@@ -615,13 +631,7 @@ impl Tagger {
         }
         save_safetensors(tensors, &dir.join(SAFETENSORS_FILE), dtype)?;
         self.tokenizer.save(&dir.join(TOKENIZER_FILE))?;
-        let spec = dir.join(BYLINE_FILE);
-        let text = serde_json::to_string_pretty(&self.spec).map_err(|source| Error::Json {
-            path: spec.clone(),
-            line: 0,
-            source,
-        })?;
-        std::fs::write(&spec, text + "\n").map_err(|e| Error::io(&spec, e))?;
+        self.spec.write(dir)?;
         match &self.linker {
             Some(l) => l.save(dir, dtype),
             None => Ok(()),
