@@ -2,8 +2,10 @@
 //! spans, through the rule-based assembly, scored against the gold. What a perfect tagger plus
 //! [`assemble`](byline_core::assemble::assemble) would reach.
 //!
-//! `cargo run --release -p byline-core --example assembly_ceiling -- [SPLIT_DIR]` (default: the
-//! `dev` split of `shared/data/polnear`, found via `BYLINE_SHARED` or above this crate).
+//! `cargo run --release -p byline-core --example assembly_ceiling -- [SPLIT_DIR [OUT.jsonl]]`
+//! (default: the `dev` split of `shared/data/polnear`, found via `BYLINE_SHARED` or above this
+//! crate). With `OUT.jsonl`, the IOB2 round trip's documents are written there, to read its
+//! losses one by one.
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -45,6 +47,7 @@ fn main() -> ExitCode {
             d
         })
         .collect();
+    let out = std::env::args().nth(2).map(PathBuf::from);
     println!("{}: {} articles", dir.display(), gold.len());
     for scheme in [Scheme::Iob2, Scheme::Bioes] {
         let tag_set = TagSet::new(scheme, &role_labels());
@@ -76,6 +79,12 @@ fn main() -> ExitCode {
             stats.spans, stats.approximated, stats.clipped, stats.dropped
         );
         print!("{}", scores.table());
+        if let Some(out) = out.as_deref().filter(|_| scheme == Scheme::Iob2) {
+            if let Err(e) = byline_core::jsonl::write_file(out, &pred) {
+                eprintln!("error: {e}");
+                return ExitCode::from(2);
+            }
+        }
     }
     ExitCode::SUCCESS
 }
