@@ -481,20 +481,6 @@ impl<'a> Context<'a> {
         if from >= to || from == 0 {
             return None;
         }
-        let (before, after) = (self.sent(from - 1), self.sent(to));
-        if after > before + 1 {
-            return None;
-        }
-        let (mut cue, mut source, mut other_words) = (None, false, false);
-        for w in from..to {
-            if let Some(c) = self.covering(&self.roles.cues, w) {
-                cue = cue.or(Some(c));
-            } else if self.covering(&self.roles.sources, w).is_some() {
-                source = true;
-            } else if !self.is_punct(w) {
-                other_words = true;
-            }
-        }
         let quoted = |w: usize, opening: bool| {
             self.doc
                 .tokens
@@ -511,13 +497,38 @@ impl<'a> Context<'a> {
                 })
         };
         let direct = || quoted(from - 1, false) && quoted(to, true);
+        let (mut before, after) = (self.sent(from - 1), self.sent(to));
+        // `"A?" she said. "B."`: when a sentence ends with a direct quote's first piece, a gap
+        // in the same paragraph that is one whole sentence counts as the first piece's.
+        let one_paragraph = || (from..=to).all(|w| !self.paragraph_break_before(w));
+        if self.sent(from) == before + 1
+            && self.sent(to - 1) == before + 1
+            && after == before + 2
+            && direct()
+            && one_paragraph()
+        {
+            before += 1;
+        }
+        if after > before + 1 {
+            return None;
+        }
+        let (mut cue, mut source, mut other_words) = (None, false, false);
+        for w in from..to {
+            if let Some(c) = self.covering(&self.roles.cues, w) {
+                cue = cue.or(Some(c));
+            } else if self.covering(&self.roles.sources, w).is_some() {
+                source = true;
+            } else if !self.is_punct(w) {
+                other_words = true;
+            }
+        }
         if other_words {
             let cues = &self.roles.cues;
             let first = self.sent(content.start);
             let cue_before = cues[self.near(cues, (first, first))].iter().any(|c| {
                 c.words.end <= content.start && self.sentence_gap(&c.words, (first, first)) == 0
             });
-            if cue_before || !direct() || (from..=to).any(|w| self.paragraph_break_before(w)) {
+            if cue_before || !direct() || !one_paragraph() {
                 return None;
             }
         }
@@ -967,6 +978,11 @@ mod tests {
             (
                 "{C \"A,\"} {S he} {Q said}. {C \"B.\"}",
                 &["\"A,\" \"B.\" | said | he"],
+            ),
+            // ... also when the first piece ends its sentence.
+            (
+                "{C \"Why?\"} {S he} {Q asked}. {C \"B.\"}",
+                &["\"Why?\" \"B.\" | asked | he"],
             ),
             // ... and with other words in the gap, between direct quotes.
             (
