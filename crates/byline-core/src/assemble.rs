@@ -3,24 +3,27 @@
 //!
 //! # Rules
 //!
-//! 1. **Split contents are merged.** Consecutive content spans whose gap holds a cue and a
-//!    source and otherwise only punctuation (tokens without a letter or digit) form one
-//!    discontinuous content, as in `"A," he said, "B."`, when the second piece is in the same
-//!    sentence as the end of the gap, or, for direct quotes only (the first piece ends with a
-//!    closing quotation mark, the second starts with an opening one), starts the next sentence
-//!    and that sentence has no cue of its own after the gap (`"A," he said. "B."`). That cue is its cue.
-//!    **Between direct quotes the gap may hold other words too** (`"A," Obama said on Saturday
-//!    at the gala. "B."`), within one paragraph. A rough count over PolNeAR train (sentences
-//!    cut at `. ! ?`): such gaps join one quote 252 times and two quotes 50 times; without a cue
-//!    before the first piece, 251 and 28. **No merge when the first piece has a cue before it
-//!    in its sentence**: it is that cue's content (`He shouted "A," Beck joked, "B."`; `She
-//!    focused on A, Sanders pointed out B`). On gold spans of PolNeAR train this condition
-//!    lifts attribution F1 from 89.65 to 90.81 and content exact F1 from 82.85 to 85.86.
-//!    **A quote over paragraphs is merged too:** a content that opens a double quotation mark
-//!    it does not close, followed with no word between (a paragraph break, say) by a content
-//!    that starts with an opening mark, is the same quote (`“We won.\n\n“We won big,” he
-//!    said`: each paragraph opens, only the last closes). PolNeAR never annotates two such
-//!    contents as two attributions (0 pairs in dev and train).
+//! 1. **Split contents are merged.** Consecutive content spans whose gap holds a cue and a source
+//!    and otherwise only punctuation (tokens without a letter or digit) form one discontinuous
+//!    content, as in `"A," he said, "B."`, when the second piece is in the same sentence as the
+//!    end of the gap, or, for direct quotes only (the first piece ends with a closing quotation
+//!    mark, the second starts with an opening one), starts the next sentence and that sentence has
+//!    no cue of its own after the gap (`"A," he said. "B."`; also `"A?" he asked. "B."` when the
+//!    sentence splitter ends a sentence after the first piece). That cue is its cue. **A cue alone
+//!    may split an indirect content** in one sentence (`a search {was requested} of the e-mails`;
+//!    direct quotes not: `"bad," and called it "worse."` stays two). **Between direct quotes the
+//!    gap may hold other words too** (`"A," Obama said on Saturday at the gala. "B."`), within one
+//!    paragraph. A rough count over PolNeAR train (sentences cut at `. ! ?`): such gaps join one
+//!    quote 252 times and two quotes 50 times; without a cue before the first piece, 251 and 28.
+//!    **No merge when the first piece has a cue before it in its sentence**: it is that cue's
+//!    content (`He shouted "A," Beck joked, "B."`; `She focused on A, Sanders pointed out B`). On
+//!    gold spans of PolNeAR train this condition lifts attribution F1 from 89.65 to 90.81 and
+//!    content exact F1 from 82.85 to 85.86, and the cue alone to 91.66 and 88.80. **A quote over
+//!    paragraphs is merged too:** a content that opens a double quotation mark it does not close,
+//!    followed with no word between (a paragraph break, say) by a content that starts with an
+//!    opening mark, is the same quote (`“We won.\n\n“We won big,” he said`: each paragraph opens,
+//!    only the last closes). PolNeAR never annotates two such contents as two attributions (0
+//!    pairs in dev and train).
 //! 2. **Every (merged) content is one attribution.**
 //! 3. **Cue.** A content's candidate cues are those in the sentences the content touches or in
 //!    the sentence just before or after them (a quote of several sentences, or `"..." \n he
@@ -580,11 +583,12 @@ impl<'a> Context<'a> {
         opens(first) && !closed && opens(second)
     }
 
-    /// The cue in the gap between a content over `content` and the next content `next`, when
-    /// the gap holds a cue and a source, the next content is in the same sentence or starts
-    /// the next one without a cue of its own, and the content has no cue before it in its
-    /// sentence; the gap holds nothing else but punctuation, or, when both are direct quotes,
-    /// also other words within one paragraph (rule 1 of the [module docs](self)).
+    /// The cue in the gap between a content over `content` and the next content `next`, when the
+    /// gap holds a cue and a source (or, for an indirect content in one sentence, a cue alone), the
+    /// next content is in the same sentence or starts the next one without a cue of its own, and
+    /// the content has no cue before it in its sentence; the gap holds nothing else but
+    /// punctuation, or, when both are direct quotes, also other words within one paragraph (rule 1
+    /// of the [module docs](self)).
     fn bridging_cue(&self, content: &Range<usize>, next: &Range<usize>) -> Option<usize> {
         let (from, to) = (content.end, next.start);
         if from >= to || from == 0 {
@@ -654,7 +658,9 @@ impl<'a> Context<'a> {
                 return None;
             }
         }
-        cue.filter(|_| source)
+        // `a search {was requested} of the e-mails`: a cue alone splits an indirect content.
+        let passive = !other_words && after == before && !direct();
+        cue.filter(|_| source || passive)
     }
 
     /// Sentence distance from a span to a group of sentences `first..=last`.
@@ -1129,7 +1135,12 @@ mod tests {
                 "{S Ann} {Q said} {C it was over} and {S Bob} {Q denied} {C it}. {Q Asked} later, {C no}.",
                 &["it was over | said | Ann", "it | denied | Bob", "no | Asked | -"],
             ),
-            // A gap with a cue but no source is not a split content.
+            // An indirect content split by a cue alone.
+            (
+                "{C a search} {Q was requested} {C of the e-mails}.",
+                &["a search of the e-mails | was requested | -"],
+            ),
+            // A gap with a cue but no source is not a split quote.
             (
                 "It was {C \"bad,\"} {Q and called it} {C \"worse.\"}",
                 &["\"bad,\" | and called it | -", "\"worse.\" | - | -"],
