@@ -59,7 +59,8 @@
 //! candidate a score, and [`LinkProblem::decode`] takes content–source pairs by decreasing score,
 //! each content and each source at most once, a pair only when it scores above the content's
 //! "no source". [`assemble_with`] falls back to rule 4 when the scorer gives no scores; a source
-//! farther than [`SOURCE_SENTENCES`] sentences is never linked either way.
+//! farther than [`SOURCE_SENTENCES`] sentences is never linked either way, and rule 5 applies
+//! after either ([`LinkProblem::attributions`]).
 
 use std::ops::Range;
 
@@ -332,8 +333,8 @@ impl LinkProblem {
     }
 }
 
-/// Rules 1 to 4 and every content's source candidates with their features (see the
-/// [module docs](self)).
+/// Rules 1 to 4 (rule 5 comes with [`LinkProblem::attributions`]) and every content's source
+/// candidates with their features (see the [module docs](self)).
 pub fn link_problem(doc: &Document, roles: &RoleSpans) -> LinkProblem {
     link_problem_proposing(doc, roles, &Proposals::none())
 }
