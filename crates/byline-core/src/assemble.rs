@@ -12,7 +12,8 @@
 //!    sentence splitter ends a sentence after the first piece). That cue is its cue. **A cue alone
 //!    may split an indirect content** in one sentence (`a search {was requested} of the e-mails`;
 //!    direct quotes not: `"bad," and called it "worse."` stays two). **Between direct quotes the
-//!    gap may hold other words too** (`"A," Obama said on Saturday at the gala. "B."`). No such
+//!    gap may hold other words too** (`"A," Obama said on Saturday at the gala. "B."`). The marks
+//!    are read in the text, so the wires' `''` (two `'` tokens) counts as `"`. No such
 //!    merge crosses a line break (`“A.” ― Ann\n“B.” ― Bob`). A rough count over PolNeAR train
 //!    (sentences cut at `. ! ?`): such gaps join one quote 252 times and two quotes 50 times;
 //!    without a cue before the first piece, 251 and 28.
@@ -68,7 +69,7 @@ use std::ops::Range;
 use crate::align::{role_tags, roles_from_tags, AlignStats, RoleSpans, WordSpan};
 use crate::document::{Attribution, Document, Mention};
 use crate::error::Result;
-use crate::quote::{quoted_pairs, CLOSING, OPENING};
+use crate::quote::{ends_with_closing_double, quoted_pairs, starts_with_opening_double};
 use crate::scheme::TagSet;
 
 /// Extra cost of a cue or source in the sentence next to its anchor.
@@ -567,7 +568,7 @@ impl<'a> Context<'a> {
         let (Some(first), Some(second)) = (text(content), text(next)) else {
             return false;
         };
-        let opens = |t: &str| t.starts_with(|c| OPENING.contains(&c));
+        let opens = starts_with_opening_double;
         let closed = quoted_pairs(first)
             .iter()
             .any(|p| p.depth == 0 && p.open.start == 0);
@@ -585,20 +586,16 @@ impl<'a> Context<'a> {
         if from >= to || from == 0 {
             return None;
         }
+        // Marks are read in the text, not the token: the wires' `''` is two `'` tokens.
+        let text = &self.doc.text;
         let quoted = |w: usize, opening: bool| {
-            self.doc
-                .tokens
-                .get(w)
-                .and_then(|t| t.slice(&self.doc.text))
-                .is_some_and(|t| {
-                    t.chars().any(|c| {
-                        if opening {
-                            OPENING.contains(&c)
-                        } else {
-                            CLOSING.contains(&c)
-                        }
-                    })
-                })
+            self.doc.tokens.get(w).is_some_and(|t| {
+                if opening {
+                    text.get(t.start..).is_some_and(starts_with_opening_double)
+                } else {
+                    text.get(..t.end).is_some_and(ends_with_closing_double)
+                }
+            })
         };
         let direct = quoted(from - 1, false) && quoted(to, true);
         let one_paragraph = self.same_line(from - 1, to);
@@ -1110,6 +1107,11 @@ mod tests {
             (
                 "{C \"A,\"} {S Obama} {Q said} on Saturday at the gala. {C \"B.\"}",
                 &["\"A,\" \"B.\" | said | Obama"],
+            ),
+            // ... with the wires' doubled apostrophes as the marks (two `'` tokens each),
+            (
+                "{C ''A,''} {S Mr. Biden} {Q said}. {C ''B.''}",
+                &["''A,'' ''B.'' | said | Mr. Biden"],
             ),
             // ... but not across a paragraph break,
             (

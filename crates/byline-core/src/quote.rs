@@ -46,6 +46,18 @@ pub fn is_quote_mark(c: char) -> bool {
     OPENING.contains(&c) || CLOSING.contains(&c)
 }
 
+/// Whether `text` starts with a double mark that can open a quotation: one of [`OPENING`], or
+/// the doubled apostrophe or backtick of the wires (`''`, ` `` `).
+pub fn starts_with_opening_double(text: &str) -> bool {
+    text.starts_with(OPENING) || text.starts_with("''") || text.starts_with("``")
+}
+
+/// Whether `text` ends with a double mark that can close a quotation: one of [`CLOSING`], or
+/// the doubled apostrophe `''`.
+pub fn ends_with_closing_double(text: &str) -> bool {
+    text.ends_with(CLOSING) || text.ends_with("''")
+}
+
 /// Whether `text` contains a (double) quotation mark anywhere.
 pub fn has_quote_mark(text: &str) -> bool {
     text.chars().any(is_quote_mark)
@@ -396,6 +408,31 @@ mod tests {
         ];
         for (text, want) in cases {
             assert_eq!(has_quote_mark(text), *want, "has_quote_mark({text:?})");
+        }
+    }
+
+    #[test]
+    fn doubled_apostrophes_open_and_close() {
+        let opens: &[(&str, bool)] = &[
+            ("''Tell that", true),
+            ("``Fine", true),
+            ("\u{201C}We", true),
+            ("\"We", true),
+            ("'We", false),
+            ("Mr. Biden", false),
+        ];
+        for (text, want) in opens {
+            assert_eq!(starts_with_opening_double(text), *want, "{text:?}");
+        }
+        let closes: &[(&str, bool)] = &[
+            ("taxes,''", true),
+            ("taxes,\u{201D}", true),
+            ("taxes,\"", true),
+            ("taxes,'", false),
+            ("Reuters'", false),
+        ];
+        for (text, want) in closes {
+            assert_eq!(ends_with_closing_double(text), *want, "{text:?}");
         }
     }
 }
