@@ -94,9 +94,28 @@ pub fn sources(
 fn resolve(path: &Path, format: InputFormat) -> InputFormat {
     match format {
         InputFormat::Auto if path.extension().is_some_and(|e| e == "jsonl") => InputFormat::Jsonl,
-        InputFormat::Auto => InputFormat::Text,
+        InputFormat::Auto => {
+            if looks_like_conll(path) {
+                tracing::warn!(
+                    "{} starts with -DOCSTART-, as CoNLL column files do, but is read as one \
+                     plain-text document; `--format conll` reads it as CoNLL",
+                    path.display()
+                );
+            }
+            InputFormat::Text
+        }
         f => f,
     }
+}
+
+/// Whether the file at `path` starts with a CoNLL `-DOCSTART-` line (a file that cannot be read
+/// is not: the error comes when it is read as text).
+fn looks_like_conll(path: &Path) -> bool {
+    use std::io::Read;
+    let mut head = [0u8; 10];
+    std::fs::File::open(path)
+        .and_then(|mut f| f.read_exact(&mut head))
+        .is_ok_and(|()| &head == b"-DOCSTART-")
 }
 
 fn expand(dir: &Path, format: InputFormat, out: &mut Vec<Source>) -> Result<()> {
@@ -276,5 +295,35 @@ impl JsonlInput {
             .ok()
             .and_then(|v| v.get("id")?.as_str().map(str::to_owned))
             .unwrap_or_else(|| self.line.to_string())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn conll_files_read_as_text_are_noticed() {
+        let dir = tempfile::tempdir().unwrap();
+        let cases = [
+            (
+                "dev.txt",
+                "-DOCSTART- -X- -X- O\n\nEU NNP B-NP B-ORG\n",
+                true,
+            ),
+            (
+                "story.txt",
+                "The mayor said the bridge would open.\n",
+                false,
+            ),
+            ("short.txt", "-DOC", false),
+        ];
+        for (name, text, want) in cases {
+            let path = dir.path().join(name);
+            std::fs::write(&path, text).unwrap();
+            assert_eq!(looks_like_conll(&path), want, "{name}");
+            assert_eq!(resolve(&path, InputFormat::Auto), InputFormat::Text);
+        }
+        assert!(!looks_like_conll(&dir.path().join("missing.txt")));
     }
 }

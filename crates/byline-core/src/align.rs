@@ -270,11 +270,97 @@ pub fn roles_from_tags(
             // Nor does a content: a tagged content running on into the next paragraph is two
             // contents, each attributed on its own (a quote over paragraphs that opens its
             // quotation mark again is joined again by the assembly's rule 1).
-            Some(CONTENT) => roles.contents.extend(split_at_line_breaks(doc, s)),
+            // A content holds a letter or digit: a lone `"` tagged as content is no quote
+            // (PolNeAR has none such; the tagger leaves a few at quotes' edges).
+            Some(CONTENT) => roles.contents.extend(
+                split_at_line_breaks(doc, s)
+                    .into_iter()
+                    .filter(|p| p.words.clone().any(|w| has_word_char(doc, w))),
+            ),
             _ => {}
         }
     }
+    if let Some(cue) = labels.id(CUE) {
+        add_dash_cues(doc, &mut roles, cue);
+    }
     Ok(roles)
+}
+
+/// The dashes that sign a quote: `“…” ― Name`, or `"…"` then `- Bernie Sanders.` opening the
+/// next line. PolNeAR annotates such a dash as the attribution's cue (all 11 dash cues in train,
+/// with tweets' `… — Paul Ryan (@SpeakerRyan)`); the tagger, which rarely sees one, often leaves
+/// it untagged, and the quote then has no cue and often no source. A dash becomes a cue span
+/// when it is untagged, follows a content that ends with a closing double quotation mark
+/// directly (only spaces, or one line break when it opens a short line of at most
+/// [`DASH_LINE_WORDS`] words), and is followed on its line by a word that starts with a capital
+/// letter. (Not after an unquoted content: there a dash is mostly a parenthesis, `… his
+/// dismissal — Oz …`.)
+fn add_dash_cues(doc: &Document, roles: &mut RoleSpans, cue: LabelId) {
+    let n = doc.tokens.len();
+    let text = |w: usize| doc.tokens[w].slice(&doc.text).unwrap_or("");
+    let gap = |a: usize, b: usize| doc.text.get(doc.tokens[a].end..doc.tokens[b].start);
+    let breaks = |a: usize, b: usize| gap(a, b).map_or(2, |g| g.matches('\n').count());
+    let mut tagged = vec![false; n];
+    for s in roles
+        .sources
+        .iter()
+        .chain(&roles.cues)
+        .chain(&roles.contents)
+    {
+        for t in tagged.iter_mut().take(s.words.end).skip(s.words.start) {
+            *t = true;
+        }
+    }
+    let mut added = Vec::new();
+    for c in &roles.contents {
+        let (last, dash) = (c.words.end - 1, c.words.end);
+        let quoted = doc
+            .text
+            .get(..doc.tokens[last].end)
+            .is_some_and(crate::quote::ends_with_closing_double);
+        if !quoted || dash + 1 >= n || !matches!(text(dash), "―" | "—" | "–" | "-") || tagged[dash]
+        {
+            continue;
+        }
+        let line_words = (dash + 1..n)
+            .take(DASH_LINE_WORDS)
+            .take_while(|&w| breaks(w - 1, w) == 0)
+            .count()
+            + 1;
+        let placed = match breaks(last, dash) {
+            0 => true,
+            1 => line_words <= DASH_LINE_WORDS,
+            _ => false,
+        };
+        let named = breaks(dash, dash + 1) == 0
+            && text(dash + 1)
+                .chars()
+                .next()
+                .is_some_and(char::is_uppercase);
+        if placed && named {
+            added.push(WordSpan {
+                label: cue,
+                words: dash..dash + 1,
+                span: doc.tokens[dash],
+                score: None,
+            });
+        }
+    }
+    if !added.is_empty() {
+        roles.cues.extend(added);
+        roles.cues.sort_by_key(|s| s.words.start);
+    }
+}
+
+/// A dash that opens the line after a quote signs it only on a short line (a name, perhaps a
+/// title or a handle), not a paragraph.
+pub const DASH_LINE_WORDS: usize = 12;
+
+/// Whether word `w` of `doc` holds a letter or digit.
+fn has_word_char(doc: &Document, w: usize) -> bool {
+    doc.tokens[w]
+        .slice(&doc.text)
+        .is_some_and(|t| t.chars().any(char::is_alphanumeric))
 }
 
 /// `span` cut wherever the text between two of its words holds a line break.
@@ -363,6 +449,71 @@ mod tests {
         let texts: Vec<&str> = roles.sources.iter().map(|s| d.slice(s.span)).collect();
         assert_eq!(texts, ["World Media", "Assad"]);
         assert_eq!(roles.sources[1].words, 2..3);
+    }
+
+    #[test]
+    fn dashes_that_sign_a_quote_are_cues() {
+        let set = TagSet::new(Scheme::Iob2, &LabelSet::from_names([SOURCE, CUE, CONTENT]));
+        // Each text's tags: `C` opens a content, `c` continues it, `S`/`s` the same for a
+        // source, `.` outside every span.
+        let cues = |text: &str, tags: &str| {
+            let d = doc(text);
+            let names: Vec<&str> = tags
+                .chars()
+                .map(|c| match c {
+                    'C' => "B-CONTENT",
+                    'c' => "I-CONTENT",
+                    'S' => "B-SOURCE",
+                    's' => "I-SOURCE",
+                    _ => "O",
+                })
+                .collect();
+            assert_eq!(names.len(), d.tokens.len(), "{text}");
+            let tags = crate::scheme::parse_tags(&names, set.labels()).unwrap();
+            let roles = roles_from_tags(&d, &tags, None, &set).unwrap();
+            let cues: Vec<String> = roles
+                .cues
+                .iter()
+                .map(|s| d.slice(s.span).to_string())
+                .collect();
+            (d, roles, cues)
+        };
+        // `“Go.” ― Ann Lee`: the dash is the cue, Ann Lee the source.
+        let (d, roles, got) = cues("\u{201C}Go.\u{201D} \u{2015} Ann Lee", "Cccc.Ss");
+        assert_eq!(got, ["\u{2015}"]);
+        let a = crate::assemble::assemble(&d, &roles);
+        assert_eq!(a.len(), 1);
+        assert_eq!(d.slice(a[0].source.as_ref().unwrap().pieces[0]), "Ann Lee");
+        assert_eq!(d.slice(a[0].cue.as_ref().unwrap().pieces[0]), "\u{2015}");
+        // A dash opening the short next line signs the quote above it.
+        assert_eq!(cues("\"Go.\"\n- Bernie Sanders.", "Cccc....").2, ["-"]);
+        // Not after an unquoted content, where a dash is mostly a parenthesis.
+        assert!(cues("They fired him \u{2014} Oz said so.", ".Cc.....")
+            .2
+            .is_empty());
+        // Not a dash followed by a lower-case word, nor one opening a long line.
+        assert!(cues("\"Go.\" \u{2014} and then", "Cccc...").2.is_empty());
+        let long = "\"Go.\"\n- The economy grew faster than anyone in the wide world had expected.";
+        assert!(cues(long, "Cccc..............").2.is_empty());
+        // Nor a dash already inside a tagged span.
+        assert_eq!(
+            cues("\"Go.\" \u{2015} Ann", "Cccccc").2,
+            Vec::<String>::new()
+        );
+    }
+
+    #[test]
+    fn a_content_holds_a_letter_or_digit() {
+        let set = TagSet::new(Scheme::Iob2, &LabelSet::from_names([SOURCE, CUE, CONTENT]));
+        let d = doc("Yes \" no 7 .");
+        let tags = crate::scheme::parse_tags(
+            &["O", "B-CONTENT", "O", "B-CONTENT", "B-CONTENT"],
+            set.labels(),
+        )
+        .unwrap();
+        let roles = roles_from_tags(&d, &tags, None, &set).unwrap();
+        let texts: Vec<&str> = roles.contents.iter().map(|s| d.slice(s.span)).collect();
+        assert_eq!(texts, ["7"]);
     }
 
     #[test]
