@@ -23,6 +23,10 @@
 //! [`scheme::decode`] over the whole word sequence gives word ranges; each becomes the byte span
 //! from its first word's start to its last word's end, with the mean of its words' scores when
 //! scores are given.
+//!
+//! Attribution roles ([`roles_from_tags`]) are then tidied: a source or content never runs across
+//! a line break (it is cut there), a content holds a letter or digit (a lone tagged `"` is
+//! dropped), and an untagged dash that signs a direct quote (`“…” ― Name`) becomes a cue.
 
 use std::ops::Range;
 
@@ -271,7 +275,8 @@ pub fn roles_from_tags(
             // contents, each attributed on its own (a quote over paragraphs that opens its
             // quotation mark again is joined again by the assembly's rule 1).
             // A content holds a letter or digit: a lone `"` tagged as content is no quote
-            // (PolNeAR has none such; the tagger leaves a few at quotes' edges).
+            // (PolNeAR has none; the tagger leaves a few, such as a transcript's stray mark at
+            // a paragraph's start).
             Some(CONTENT) => roles.contents.extend(
                 split_at_line_breaks(doc, s)
                     .into_iter()

@@ -156,8 +156,11 @@ impl Tagger {
         Ok(match linker {
             Some(l) => {
                 let available = |w: usize| pred.vectors.get(w).is_some();
+                // A document too long for proposals kept span ends' vectors only (and the
+                // word after each): it gets none.
+                let long = doc.tokens.len() > self.max_proposal_words;
                 let proposals = Proposals {
-                    max_words: l.config().proposals,
+                    max_words: if long { 0 } else { l.config().proposals },
                     available: &available,
                 };
                 assemble_proposing(doc, &roles, &proposals, |p| {

@@ -154,6 +154,11 @@ impl Tagger {
                         };
                         if tag(at).is_some_and(|t| span_end(prev, t, next)) {
                             vectors[d].insert(word, v.get(b, at).to_vec());
+                            // And the word after a span: decoding may make it a cue (a dash
+                            // that signs a quote, `align::roles_from_tags`).
+                            if !last {
+                                vectors[d].insert(word + 1, v.get(b, at + 1).to_vec());
+                            }
                         }
                     }
                 }
