@@ -207,10 +207,11 @@ impl Tagger {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum KeepVectors {
     None,
-    /// The first and last words of the spans of head `heads[i]` (what the linker reads).
+    /// The first and last words of the spans of head `heads[i]` (what the linker reads), and
+    /// the word after each (a dash after a quote that decoding makes its cue).
     SpanEnds(usize),
     /// Every word within [`PROPOSAL_REACH`] words (in its window) of a span of head
-    /// `heads[i]` (what a proposing linker reads); span ends only in a document of more than
+    /// `heads[i]` (what a proposing linker reads); as `SpanEnds` in a document of more than
     /// [`Tagger::set_max_proposal_words`] words.
     Near(usize),
     /// Every word's.
