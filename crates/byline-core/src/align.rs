@@ -280,7 +280,7 @@ pub fn roles_from_tags(
             Some(CONTENT) => roles.contents.extend(
                 split_at_line_breaks(doc, s)
                     .into_iter()
-                    .filter(|p| p.words.clone().any(|w| has_word_char(doc, w))),
+                    .filter(|p| p.words.clone().any(|w| !is_punct(doc, w))),
             ),
             _ => {}
         }
@@ -312,9 +312,7 @@ fn add_dash_cues(doc: &Document, roles: &mut RoleSpans, cue: LabelId) {
         .chain(&roles.cues)
         .chain(&roles.contents)
     {
-        for t in tagged.iter_mut().take(s.words.end).skip(s.words.start) {
-            *t = true;
-        }
+        mark(&mut tagged, &s.words, true);
     }
     let mut added = Vec::new();
     for c in &roles.contents {
@@ -361,11 +359,21 @@ fn add_dash_cues(doc: &Document, roles: &mut RoleSpans, cue: LabelId) {
 /// title or a handle), not a paragraph.
 pub const DASH_LINE_WORDS: usize = 12;
 
-/// Whether word `w` of `doc` holds a letter or digit.
-fn has_word_char(doc: &Document, w: usize) -> bool {
-    doc.tokens[w]
-        .slice(&doc.text)
-        .is_some_and(|t| t.chars().any(char::is_alphanumeric))
+/// Whether word `w` of `doc` is punctuation: it holds no letter or digit (`false` for a word
+/// `doc` does not have).
+pub(crate) fn is_punct(doc: &Document, w: usize) -> bool {
+    doc.tokens
+        .get(w)
+        .and_then(|t| t.slice(&doc.text))
+        .is_some_and(|s| !s.chars().any(char::is_alphanumeric))
+}
+
+/// Sets `marks[w] = value` for the words `w` of `words` that `marks` has.
+pub(crate) fn mark<T: Clone>(marks: &mut [T], words: &Range<usize>, value: T) {
+    let end = words.end.min(marks.len());
+    if words.start < end {
+        marks[words.start..end].fill(value);
+    }
 }
 
 /// `span` cut wherever the text between two of its words holds a line break.

@@ -66,7 +66,7 @@
 
 use std::ops::Range;
 
-use crate::align::{role_tags, roles_from_tags, AlignStats, RoleSpans, WordSpan};
+use crate::align::{is_punct, mark, role_tags, roles_from_tags, AlignStats, RoleSpans, WordSpan};
 use crate::document::{Attribution, Document, Mention};
 use crate::error::Result;
 use crate::quote::{ends_with_closing_double, quoted_pairs, starts_with_opening_double};
@@ -523,14 +523,6 @@ impl<'a> Context<'a> {
         )
     }
 
-    fn is_punct(&self, word: usize) -> bool {
-        self.doc
-            .tokens
-            .get(word)
-            .and_then(|t| t.slice(&self.doc.text))
-            .is_some_and(|s| !s.chars().any(char::is_alphanumeric))
-    }
-
     fn merge_contents(&self) -> Vec<Group> {
         let contents = &self.roles.contents;
         let mut groups: Vec<Group> = Vec::new();
@@ -619,7 +611,7 @@ impl<'a> Context<'a> {
                 cue = cue.or(Some(c));
             } else if self.covering(&self.roles.sources, w).is_some() {
                 source = true;
-            } else if !self.is_punct(w) {
+            } else if !is_punct(self.doc, w) {
                 other_words = true;
             }
         }
@@ -892,7 +884,7 @@ impl<'a> Context<'a> {
         };
         let mut out = Vec::new();
         for start in from..to {
-            if !usable(start) || self.is_punct(start) || !(proposals.available)(start) {
+            if !usable(start) || is_punct(self.doc, start) || !(proposals.available)(start) {
                 continue;
             }
             for end in start + 1..=(start + proposals.max_words).min(to) {
@@ -903,7 +895,7 @@ impl<'a> Context<'a> {
                 {
                     break;
                 }
-                if !self.is_punct(w) && (proposals.available)(w) {
+                if !is_punct(self.doc, w) && (proposals.available)(w) {
                     out.push(start..end);
                 }
             }
@@ -946,14 +938,6 @@ impl<'a> Context<'a> {
         let between = a.end.min(b.end)..a.start.max(b.start);
         let own_between = between.start.max(own.start)..between.end.min(own.end);
         self.content_words(between) > self.content_words(own_between)
-    }
-}
-
-/// Sets `marks[w] = value` for the words `w` of `words` that `marks` has.
-fn mark<T: Clone>(marks: &mut [T], words: &Range<usize>, value: T) {
-    let end = words.end.min(marks.len());
-    if words.start < end {
-        marks[words.start..end].fill(value);
     }
 }
 
