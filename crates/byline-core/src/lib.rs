@@ -11,6 +11,7 @@ pub mod aggregate;
 pub mod align;
 pub mod assemble;
 pub mod conll;
+pub mod consistency;
 pub mod corpus;
 pub mod document;
 pub mod error;

@@ -1,6 +1,7 @@
 //! The tagger on a tiny random encoder with a hand-written WordPiece vocabulary (offline, fast):
 //! windows, losses, prediction and the saved model directory.
 
+use byline_core::consistency::relabel_consistently;
 use byline_core::tokenize::tokenize_document;
 use byline_core::{Document, Entity, Scheme, Span};
 use byline_model::{
@@ -602,4 +603,72 @@ fn a_decode_bias_shifts_predictions_and_is_saved_with_the_model() {
         .unwrap_err();
     assert!(err.to_string().contains("NOPE"), "{err}");
     assert!(tagger.set_decode_bias("entities", bias(f32::NAN)).is_err());
+}
+
+#[test]
+fn entity_labels_are_made_consistent_and_the_threshold_is_saved_with_the_model() {
+    let window = WindowConfig {
+        max_subwords: 16,
+        overlap: 4,
+    };
+    let mut tagger = random_tagger(window, vec![entity_head(Scheme::Iob2, DecoderKind::Crf)]);
+    let heads = tagger.default_heads();
+    let doc = document(
+        "d",
+        "Merkel met Merkel in Berlin. Berlin met Merkel. Kowalski visited Elena Kowalski. \
+         Merkel visited Berlin, Kowalski said.",
+        &[],
+    );
+    let annotate = |t: &Tagger| t.annotate(std::slice::from_ref(&doc), heads).unwrap()[0].clone();
+    // Random heads until one name gets two labels and the rule changes one: the decoded
+    // entities must then be the raw ones relabelled by the rule.
+    let mut changed = false;
+    for _ in 0..100 {
+        randomise(&tagger, "classifier.weight", 3.0);
+        tagger.set_relabel_below("entities", 0.0).unwrap();
+        let raw = annotate(&tagger).document;
+        tagger.set_relabel_below("entities", 0.9).unwrap();
+        let relabelled = annotate(&tagger).document;
+        let mut expected = raw.entities.clone();
+        relabel_consistently(&raw, &mut expected, 0.9);
+        assert_eq!(relabelled.entities, expected);
+        if expected != raw.entities {
+            changed = true;
+            break;
+        }
+    }
+    assert!(changed, "no random head gave one name two labels");
+
+    // Saved only when not the default, and read back.
+    let dir = tempfile::tempdir().unwrap();
+    tagger.save(dir.path()).unwrap();
+    let json = std::fs::read_to_string(dir.path().join("byline.json")).unwrap();
+    assert!(!json.contains("relabel_below"), "{json}");
+    tagger.set_relabel_below("entities", 0.5).unwrap();
+    tagger.save(dir.path()).unwrap();
+    let loaded = Tagger::load(dir.path(), &LoadOptions::default()).unwrap();
+    assert_eq!(loaded.spec().heads[0].relabel_below, 0.5);
+    assert_eq!(annotate(&loaded), annotate(&tagger));
+
+    // Out of range, or on a head that tags no entities: an error naming the head.
+    let err = tagger.set_relabel_below("entities", 1.5).unwrap_err();
+    assert!(err.to_string().contains("entities"), "{err}");
+    let mut quotes = random_tagger(
+        window,
+        vec![HeadSpec::attributions(
+            "attributions",
+            Scheme::Iob2,
+            DecoderKind::Crf,
+        )],
+    );
+    assert!(quotes.set_relabel_below("attributions", 0.5).is_err());
+    // A byline.json with a threshold out of range does not load.
+    let bad = json.replacen(
+        "\"decoder\"",
+        "\"relabel_below\": 2.0,\n      \"decoder\"",
+        1,
+    );
+    std::fs::write(dir.path().join("byline.json"), bad).unwrap();
+    let err = Tagger::load(dir.path(), &LoadOptions::default()).unwrap_err();
+    assert!(err.to_string().contains("relabel_below"), "{err}");
 }

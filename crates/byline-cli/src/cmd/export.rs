@@ -10,7 +10,7 @@ use byline_core::aggregate::Aggregation;
 use byline_core::Document;
 use byline_infer::{Model, Pipeline};
 use byline_model::hf_export::{export_hf, lossy_parts};
-use byline_model::{LoadOptions, Tagger};
+use byline_model::{HeadKind, LoadOptions, Tagger};
 use candle_core::DType;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -54,6 +54,10 @@ pub struct Args {
     /// `--bias`.
     #[arg(long = "decode-bias", value_name = "HEAD.LABEL=VALUE")]
     decode_bias: Vec<String>,
+    /// Store with every entity head: a mention scored below this takes the label of the
+    /// document's most confident mention of the same name (default 0.9; 0 turns it off).
+    #[arg(long, value_name = "SCORE")]
+    relabel_below: Option<f32>,
     /// The layout written.
     #[arg(long, default_value = "byline")]
     format: Format,
@@ -102,6 +106,23 @@ pub fn run(args: Args) -> Result<ExitCode> {
         tagger
             .set_decode_bias(&head, bias)
             .with_context(|| format!("--decode-bias for head `{head}`"))?;
+    }
+    if let Some(below) = args.relabel_below {
+        let heads: Vec<String> = tagger
+            .spec()
+            .heads
+            .iter()
+            .filter(|h| h.kind == HeadKind::Entities)
+            .map(|h| h.name.clone())
+            .collect();
+        if heads.is_empty() {
+            bail!("--relabel-below: the model has no entity head");
+        }
+        for head in heads {
+            tagger
+                .set_relabel_below(&head, below)
+                .context("--relabel-below")?;
+        }
     }
     let dtype = args.dtype.dtype();
     if args.format == Format::Hf {

@@ -2,6 +2,7 @@
 //! (with the linker when the model has one), sources linked to the entities they name; and
 //! [`Tagger::annotate`], the one path from documents to their annotations.
 
+use byline_core::consistency::relabel_consistently;
 use byline_core::speaker::source_entities;
 use byline_core::tokenize::prepare_for_tagging;
 
@@ -127,7 +128,8 @@ impl Tagger {
             .collect())
     }
 
-    /// Entities of a tokenised document from head `head`'s predictions.
+    /// Entities of a tokenised document from head `head`'s predictions, labels made
+    /// consistent across the document ([`relabel_consistently`]).
     pub fn entities(
         &self,
         doc: &Document,
@@ -136,7 +138,9 @@ impl Tagger {
     ) -> Result<Vec<Entity>> {
         let tag_set = self.head(head)?.tag_set();
         let tags = self.tags(pred, tag_set)?;
-        Ok(entities_from_tags(doc, &tags, Some(&pred.scores), tag_set)?)
+        let mut entities = entities_from_tags(doc, &tags, Some(&pred.scores), tag_set)?;
+        relabel_consistently(doc, &mut entities, self.spec.heads[head].relabel_below);
+        Ok(entities)
     }
 
     /// Attributions of a tokenised document (with sentences) from head `head`'s role tags.

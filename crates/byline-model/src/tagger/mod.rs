@@ -78,10 +78,26 @@ pub struct HeadSpec {
     /// See [`HeadConfig::decode_bias`].
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub decode_bias: BTreeMap<String, f32>,
+    /// Entity heads: a mention scored below this takes the label of the document's most
+    /// confident mention of the same name ([`byline_core::consistency`]); 0 turns that off.
+    /// In `byline.json` only when it is not the default.
+    #[serde(
+        default = "default_relabel_below",
+        skip_serializing_if = "is_default_relabel_below"
+    )]
+    pub relabel_below: f32,
 }
 
 fn default_head_dropout() -> f32 {
     0.1
+}
+
+fn default_relabel_below() -> f32 {
+    byline_core::consistency::RELABEL_BELOW
+}
+
+fn is_default_relabel_below(v: &f32) -> bool {
+    *v == default_relabel_below()
 }
 
 impl HeadSpec {
@@ -95,6 +111,7 @@ impl HeadSpec {
             decoder,
             dropout: default_head_dropout(),
             decode_bias: BTreeMap::new(),
+            relabel_below: default_relabel_below(),
         }
     }
 
@@ -108,6 +125,7 @@ impl HeadSpec {
             decoder,
             dropout: default_head_dropout(),
             decode_bias: BTreeMap::new(),
+            relabel_below: default_relabel_below(),
         }
     }
 
@@ -326,6 +344,22 @@ impl Tagger {
         Ok(())
     }
 
+    /// Sets the [`HeadSpec::relabel_below`] of entity head `head` (saved with the model).
+    pub fn set_relabel_below(&mut self, head: &str, below: f32) -> Result<()> {
+        let h = self.head_index(head)?;
+        let spec = &mut self.spec.heads[h];
+        if spec.kind != HeadKind::Entities || !(0.0..=1.0).contains(&below) {
+            return Err(Error::InvalidHead {
+                name: head.to_string(),
+                message: format!(
+                    "relabel_below {below}: a value in [0, 1], for an entity head only"
+                ),
+            });
+        }
+        spec.relabel_below = below;
+        Ok(())
+    }
+
     pub fn linker(&self) -> Option<&Linker> {
         self.linker.as_ref()
     }
@@ -349,6 +383,12 @@ impl Tagger {
                 return Err(invalid(format!(
                     "attribution head `{}` must have the labels SOURCE, CUE, CONTENT",
                     h.name
+                )));
+            }
+            if !(0.0..=1.0).contains(&h.relabel_below) {
+                return Err(invalid(format!(
+                    "head `{}`: relabel_below {} is not in [0, 1]",
+                    h.name, h.relabel_below
                 )));
             }
         }
