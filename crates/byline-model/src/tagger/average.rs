@@ -3,8 +3,9 @@
 //! another). Averaged weights often generalise better than any one of them.
 //!
 //! The models must have the same heads (names, kinds, schemes, labels, decoders) and the same
-//! tensors with the same shapes; the first model gives the tokenizer, `config.json`, windows and
-//! casing. The source scorer is left out: it was trained on one model's frozen encoder vectors,
+//! tensors with the same shapes; the first model gives the tokenizer, `config.json`, windows,
+//! casing and the heads' decoding settings (decode biases, `relabel_below`, dropout), which may
+//! differ between the models. The source scorer is left out: it was trained on one model's frozen encoder vectors,
 //! and none of those is the average's, so train it again (`byline train-linker`).
 
 use std::collections::{BTreeSet, HashMap};
@@ -12,8 +13,11 @@ use std::path::{Path, PathBuf};
 
 use candle_core::{DType, Device, Tensor};
 
-use super::{Tagger, TaggerConfig, BYLINE_FILE};
+use byline_core::Scheme;
+
+use super::{HeadKind, Tagger, TaggerConfig, BYLINE_FILE};
 use crate::weights::{save_safetensors, SAFETENSORS_FILE};
+use crate::DecoderKind;
 use crate::{Error, LoadOptions, Result};
 
 /// Files of a model directory the average does not copy from the first model.
@@ -63,7 +67,7 @@ pub fn average_models(dirs: &[PathBuf], out: &Path, dtype: DType) -> Result<Aver
         .collect::<Result<Vec<_>>>()?;
     let dropped_linker = specs.iter().any(|s| s.linker.is_some());
     for (dir, spec) in dirs.iter().zip(&specs).skip(1) {
-        if spec.heads != specs[0].heads || spec.casing != specs[0].casing {
+        if !same_shape(spec, &specs[0]) {
             return Err(bad(
                 dir,
                 format!(
@@ -157,6 +161,26 @@ fn copy_files(from: &Path, out: &Path) -> Result<()> {
     Ok(())
 }
 
+/// Whether two models' heads and casing have the same shape (names, kinds, schemes, labels,
+/// decoders): what averaging needs. Decoding settings may differ.
+fn same_shape(a: &TaggerConfig, b: &TaggerConfig) -> bool {
+    let shape = |s: &TaggerConfig| -> Vec<(String, HeadKind, Scheme, Vec<String>, DecoderKind)> {
+        s.heads
+            .iter()
+            .map(|h| {
+                (
+                    h.name.clone(),
+                    h.kind,
+                    h.scheme,
+                    h.labels.clone(),
+                    h.decoder,
+                )
+            })
+            .collect()
+    };
+    shape(a) == shape(b) && a.casing == b.casing
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -181,8 +205,22 @@ mod tests {
     fn the_average_is_the_mean_of_each_weight_and_loads() -> Result<()> {
         let root = tempfile::tempdir().map_err(|e| Error::io(Path::new("tmp"), e))?;
         let (a, b, name) = two_models(root.path())?;
+        // Decoding settings may differ: the first model's are kept.
+        let mut spec_b = TaggerConfig::read(&b)?;
+        spec_b.heads[0].decode_bias.insert("PER".into(), 0.5);
+        spec_b.heads[0].relabel_below = 0.5;
+        spec_b.heads[0].dropout = 0.3;
+        std::fs::write(
+            b.join(BYLINE_FILE),
+            serde_json::to_string(&spec_b).expect("json"),
+        )
+        .map_err(|e| Error::io(&b, e))?;
         let out = root.path().join("avg");
         let got = average_models(&[a.clone(), b.clone()], &out, DType::F32)?;
+        assert_eq!(
+            TaggerConfig::read(&out)?.heads,
+            TaggerConfig::read(&a)?.heads
+        );
         assert_eq!(got.models, 2);
         assert!(!got.dropped_linker);
         let load =
