@@ -5,8 +5,9 @@
 //! The models must have the same heads (names, kinds, schemes, labels, decoders) and the same
 //! tensors with the same shapes; the first model gives the tokenizer, `config.json`, windows,
 //! casing and the heads' decoding settings (decode biases, `relabel_below`, dropout), which may
-//! differ between the models. The source scorer is left out: it was trained on one model's frozen encoder vectors,
-//! and none of those is the average's, so train it again (`byline train-linker`).
+//! differ between the models. The source scorer is left out: it was trained on one model's
+//! frozen encoder vectors, and none of those is the average's, so train it again (`byline
+//! train-linker`).
 
 use std::collections::{BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
