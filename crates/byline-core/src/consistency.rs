@@ -40,44 +40,48 @@ pub fn relabel_consistently(doc: &Document, entities: &mut [Entity], below: f32)
     if below <= 0.0 {
         return;
     }
-    let words: Vec<Vec<String>> = entities
+    // Each mention's name: its words, lowercased, one space apart.
+    let names: Vec<String> = entities
         .iter()
         .map(|e| {
-            e.span
-                .slice(&doc.text)
-                .unwrap_or_default()
-                .split_whitespace()
+            let text = e.span.slice(&doc.text).unwrap_or_default();
+            text.split_whitespace()
                 .map(str::to_lowercase)
-                .collect()
+                .collect::<Vec<_>>()
+                .join(" ")
         })
         .collect();
-    // The most confident mention of each name: (score, index).
-    let mut best: HashMap<String, (f32, usize)> = HashMap::new();
-    let mut offer = |key: String, score: f32, i: usize| {
-        let entry = best.entry(key).or_insert((score, i));
+    // The most confident mention of each name: its score and label, read before any change.
+    let mut best: HashMap<&str, (f32, &str)> = HashMap::new();
+    let mut offer = |key, score: f32, label| {
+        let entry = best.entry(key).or_insert((score, label));
         if score > entry.0 {
-            *entry = (score, i);
+            *entry = (score, label);
         }
     };
-    for (i, e) in entities.iter().enumerate() {
+    for (e, name) in entities.iter().zip(&names) {
         let Some(score) = e.score else { continue };
-        if words[i].is_empty() {
+        if name.is_empty() {
             continue;
         }
-        offer(words[i].join(" "), score, i);
-        if e.label == PERSON && words[i].len() > 1 {
-            offer(words[i][words[i].len() - 1].clone(), score, i);
+        offer(name.as_str(), score, e.label.as_str());
+        // A longer PER mention also names its surname alone.
+        if let Some((_, surname)) = name.rsplit_once(' ').filter(|_| e.label == PERSON) {
+            offer(surname, score, e.label.as_str());
         }
     }
-    let labels: Vec<String> = entities.iter().map(|e| e.label.clone()).collect();
-    for (i, e) in entities.iter_mut().enumerate() {
-        let Some(score) = e.score.filter(|&s| s < below) else {
-            continue;
-        };
-        if let Some(&(top, j)) = best.get(&words[i].join(" ")) {
-            if top > score && labels[j] != e.label {
-                e.label = labels[j].clone();
-            }
+    let relabel: Vec<Option<String>> = entities
+        .iter()
+        .zip(&names)
+        .map(|(e, name)| {
+            let score = e.score.filter(|&s| s < below)?;
+            let &(top, label) = best.get(name.as_str())?;
+            (top > score && label != e.label).then(|| label.to_string())
+        })
+        .collect();
+    for (e, label) in entities.iter_mut().zip(relabel) {
+        if let Some(label) = label {
+            e.label = label;
         }
     }
 }

@@ -14,11 +14,8 @@ use std::path::{Path, PathBuf};
 
 use candle_core::{DType, Device, Tensor};
 
-use byline_core::Scheme;
-
-use super::{HeadKind, Tagger, TaggerConfig, BYLINE_FILE};
+use super::{Tagger, TaggerConfig, BYLINE_FILE};
 use crate::weights::{save_safetensors, SAFETENSORS_FILE};
-use crate::DecoderKind;
 use crate::{Error, LoadOptions, Result};
 
 /// Files of a model directory the average does not copy from the first model.
@@ -165,21 +162,12 @@ fn copy_files(from: &Path, out: &Path) -> Result<()> {
 /// Whether two models' heads and casing have the same shape (names, kinds, schemes, labels,
 /// decoders): what averaging needs. Decoding settings may differ.
 fn same_shape(a: &TaggerConfig, b: &TaggerConfig) -> bool {
-    let shape = |s: &TaggerConfig| -> Vec<(String, HeadKind, Scheme, Vec<String>, DecoderKind)> {
-        s.heads
-            .iter()
-            .map(|h| {
-                (
-                    h.name.clone(),
-                    h.kind,
-                    h.scheme,
-                    h.labels.clone(),
-                    h.decoder,
-                )
-            })
-            .collect()
-    };
-    shape(a) == shape(b) && a.casing == b.casing
+    a.casing == b.casing
+        && a.heads.len() == b.heads.len()
+        && a.heads.iter().zip(&b.heads).all(|(x, y)| {
+            (&x.name, x.kind, x.scheme, &x.labels, x.decoder)
+                == (&y.name, y.kind, y.scheme, &y.labels, y.decoder)
+        })
 }
 
 #[cfg(test)]

@@ -100,6 +100,11 @@ fn is_default_relabel_below(v: &f32) -> bool {
     *v == default_relabel_below()
 }
 
+/// Why `below` cannot be a head's [`HeadSpec::relabel_below`], if it cannot.
+fn relabel_below_problem(below: f32) -> Option<String> {
+    (!(0.0..=1.0).contains(&below)).then(|| format!("relabel_below {below} is not in [0, 1]"))
+}
+
 impl HeadSpec {
     /// An entity head over `labels`.
     pub fn entities(name: &str, scheme: Scheme, labels: &[&str], decoder: DecoderKind) -> Self {
@@ -348,12 +353,15 @@ impl Tagger {
     pub fn set_relabel_below(&mut self, head: &str, below: f32) -> Result<()> {
         let h = self.head_index(head)?;
         let spec = &mut self.spec.heads[h];
-        if spec.kind != HeadKind::Entities || !(0.0..=1.0).contains(&below) {
+        let problem = if spec.kind != HeadKind::Entities {
+            Some("relabel_below is for an entity head only".to_string())
+        } else {
+            relabel_below_problem(below)
+        };
+        if let Some(message) = problem {
             return Err(Error::InvalidHead {
                 name: head.to_string(),
-                message: format!(
-                    "relabel_below {below}: a value in [0, 1], for an entity head only"
-                ),
+                message,
             });
         }
         spec.relabel_below = below;
@@ -385,11 +393,8 @@ impl Tagger {
                     h.name
                 )));
             }
-            if !(0.0..=1.0).contains(&h.relabel_below) {
-                return Err(invalid(format!(
-                    "head `{}`: relabel_below {} is not in [0, 1]",
-                    h.name, h.relabel_below
-                )));
+            if let Some(problem) = relabel_below_problem(h.relabel_below) {
+                return Err(invalid(format!("head `{}`: {problem}", h.name)));
             }
         }
         let specials = Specials::of(&tokenizer)?;
