@@ -183,6 +183,15 @@ impl TaggerHead {
             Decoder::Softmax(chain) => chain.decode_batch(emissions, lengths),
         }
     }
+
+    /// The chain its decoding runs on (the CRF's learnt scores, or the scheme's rules), for
+    /// decoding emissions already on the host, such as a document's averaged over windows.
+    pub fn chain(&self) -> Result<Chain> {
+        match &self.decoder {
+            Decoder::Crf(crf) => crf.chain(),
+            Decoder::Softmax(chain) => Ok(chain.clone()),
+        }
+    }
 }
 
 /// `config.decode_bias` spread over the tags of `tags`: a (tags,) tensor, or `None` when empty.

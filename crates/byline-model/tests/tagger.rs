@@ -320,6 +320,146 @@ fn every_word_is_owned_by_exactly_one_window() {
     assert_eq!(pred[0].tags.len(), doc.tokens.len());
 }
 
+/// A document's emissions as training computes them: one example per window, each window's
+/// `(words, tags)` rows.
+fn window_emissions(tagger: &Tagger, doc: &Document, head: usize) -> Vec<Vec<Vec<f32>>> {
+    let input = tagger.windows(doc).unwrap();
+    let mut rows = emissions(tagger, doc, head);
+    for (r, w) in rows.iter_mut().zip(&input.windows) {
+        r.truncate(w.words.len());
+    }
+    rows
+}
+
+/// Tags of each word from its owner window's own decoding: how prediction stitched windows
+/// before documents were decoded whole.
+fn stitched_tags(tagger: &Tagger, doc: &Document, head: usize) -> Vec<usize> {
+    let input = tagger.windows(doc).unwrap();
+    let chain = tagger.heads()[head].chain().unwrap();
+    let decoded: Vec<Vec<usize>> = window_emissions(tagger, doc, head)
+        .iter()
+        .map(|rows| chain.decode(&rows.concat()).tags)
+        .collect();
+    (0..doc.tokens.len())
+        .map(|word| {
+            let w = input.owner[word];
+            decoded[w][word - input.windows[w].words.start]
+        })
+        .collect()
+}
+
+#[test]
+fn a_document_is_decoded_whole_from_its_emissions_averaged_over_windows() {
+    // Reference: every window's emissions computed alone, averaged per word over the windows
+    // that hold it, and one Viterbi path (and one forward-backward) over the whole document.
+    // Unseeded random heads and transitions: a draw where that equals stitching each window's
+    // own decoding says little, so draws go on until one differs; every draw must match.
+    let window = WindowConfig {
+        max_subwords: 8,
+        overlap: 3,
+    };
+    let doc = sentences();
+    let mut differs = false;
+    for _ in 0..8 {
+        let tagger = random_tagger(window, vec![entity_head(Scheme::Iob2, DecoderKind::Crf)]);
+        randomise(&tagger, "classifier.weight", 3.0);
+        randomise(&tagger, "crf.transitions", 1.0);
+        let input = tagger.windows(&doc).unwrap();
+        assert!(input.windows.len() >= 4);
+        let tags = tagger.heads()[0].tag_set().len();
+        let words = doc.tokens.len();
+        let mut sum = vec![0f32; words * tags];
+        let mut count = vec![0f32; words];
+        for (rows, w) in window_emissions(&tagger, &doc, 0)
+            .iter()
+            .zip(&input.windows)
+        {
+            for (row, word) in rows.iter().zip(w.words.clone()) {
+                for (s, e) in sum[word * tags..(word + 1) * tags].iter_mut().zip(row) {
+                    *s += e;
+                }
+                count[word] += 1.0;
+            }
+        }
+        let mean: Vec<f32> = sum
+            .iter()
+            .enumerate()
+            .map(|(i, s)| s / count[i / tags])
+            .collect();
+        let expect = tagger.heads()[0].chain().unwrap().decode(&mean);
+        let pred = &tagger
+            .predict(std::slice::from_ref(&doc), "entities")
+            .unwrap()[0];
+        assert_eq!(pred.tags, expect.tags);
+        for (x, y) in pred.scores.iter().zip(&expect.scores) {
+            assert!((x - y).abs() < 1e-4, "{x} vs {y}");
+        }
+        if stitched_tags(&tagger, &doc, 0) != expect.tags {
+            differs = true;
+            break;
+        }
+    }
+    assert!(
+        differs,
+        "in eight draws the windows' own decodings agreed with the whole"
+    );
+}
+
+#[test]
+fn the_linker_reads_the_vectors_of_the_documents_spans_where_windows_disagreed() {
+    use byline_core::align::word_spans;
+    use byline_model::{Linker, LinkerConfig};
+
+    // The vectors the linker reads are picked while windows are encoded, by each window's own
+    // tags; the document's tags can put a span end elsewhere, and its vector is then fetched
+    // from the window that owns the word. Draws go on until the windows' tags disagree with
+    // the document's; every draw must give every span end its owner window's vector.
+    let window = WindowConfig {
+        max_subwords: 8,
+        overlap: 3,
+    };
+    let head = HeadSpec::attributions("attributions", Scheme::Iob2, DecoderKind::Crf);
+    let doc = sentences();
+    let mut differs = false;
+    for _ in 0..16 {
+        let mut tagger = random_tagger(window, vec![head.clone()]);
+        randomise(&tagger, "classifier.weight", 3.0);
+        let config = LinkerConfig {
+            head: "attributions".into(),
+            width: 8,
+            proposals: 0,
+        };
+        let linker = Linker::new(config, tagger.config().hidden_size, &Device::Cpu).unwrap();
+        tagger.set_linker(Some(linker)).unwrap();
+        let pred = &tagger
+            .predict(std::slice::from_ref(&doc), "attributions")
+            .unwrap()[0];
+        let input = tagger.windows(&doc).unwrap();
+        let (_, all) = tagger.predict_with_word_vectors(&[&input], &[]).unwrap();
+        let set = tagger.heads()[0].tag_set();
+        let as_tags = |t: &[usize]| t.iter().map(|&i| set.tag(i).unwrap()).collect::<Vec<_>>();
+        let spans = word_spans(&doc, &as_tags(&pred.tags), None, set).unwrap();
+        for s in &spans {
+            for w in [s.words.start, s.words.end - 1] {
+                let got = pred.vectors.get(w).expect("a span end's vector");
+                let want = all[0].get(w).unwrap();
+                for (x, y) in got.iter().zip(want) {
+                    assert!((x - y).abs() < 1e-4, "word {w}: {x} vs {y}");
+                }
+            }
+        }
+        let stitched = word_spans(&doc, &as_tags(&stitched_tags(&tagger, &doc, 0)), None, set);
+        if !spans.is_empty() && stitched.unwrap() != spans {
+            differs = true;
+            break;
+        }
+    }
+    assert!(
+        differs,
+        "in sixteen draws the windows' tags agreed with the document's"
+    );
+}
+
 #[test]
 fn padding_and_non_first_subwords_do_not_change_the_loss() {
     let tagger = random_tagger(

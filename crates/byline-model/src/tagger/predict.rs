@@ -1,12 +1,15 @@
-//! The prediction loop: windows of all documents sorted by length and batched, each word taken
-//! from the window where it is most central, and the word vectors the linker reads.
+//! The prediction loop: windows of all documents sorted by length and batched, each head's
+//! emissions averaged per word over the windows that hold it and each document decoded whole,
+//! and the word vectors the linker reads (each word's from the window where it is most central).
 
 use super::*;
+use crate::chain::Chain;
 
 impl Tagger {
     /// Per-word predictions of head `head` for each document (documents without tokens are
     /// tokenised with [`tokenize_document`] first). Windows of all documents are sorted by
-    /// length and batched by padded tokens; each word takes the tags of its owner window.
+    /// length and batched by padded tokens; each document is decoded whole from its words'
+    /// emissions averaged over the windows that hold them.
     pub fn predict(&self, docs: &[Document], head: &str) -> Result<Vec<WordPredictions>> {
         let h = self.head_index(head)?;
         let mut out = self.predict_heads(docs, &[h])?;
@@ -36,8 +39,8 @@ impl Tagger {
 
     /// [`Tagger::predict_heads`] on documents already [`prepared`](Tagger::prepare). Windows of
     /// every document are sorted by length and batched together (at most
-    /// [`Tagger::set_predict_batch_tokens`] padded subwords a batch); each word takes the
-    /// prediction of the window where it is most central.
+    /// [`Tagger::set_predict_batch_tokens`] padded subwords a batch); each document is decoded
+    /// whole (see [`Tagger::predict`]).
     pub fn predict_prepared(
         &self,
         inputs: &[&DocumentInput],
@@ -80,84 +83,66 @@ impl Tagger {
     }
 
     /// Per-word predictions of `heads` and, per document, the word vectors `keep` asks for.
+    ///
+    /// Each head's emissions of every window are averaged per word over the windows that hold
+    /// it, and each document is decoded once as a whole (one Viterbi path, one set of
+    /// marginals): no seam where one window's tags meet the next's, the CRF's start and end
+    /// scores only at the document's ends, and each word of an overlap read in two contexts.
     fn predict_keeping(
         &self,
         inputs: &[&DocumentInput],
         heads: &[usize],
         keep: KeepVectors,
     ) -> Result<(Vec<Vec<WordPredictions>>, Vec<WordVectors>)> {
+        let mut sums = Vec::with_capacity(heads.len());
         for &h in heads {
-            self.head(h)?;
+            let tags = self.head(h)?.tag_set().len();
+            sums.push(
+                inputs
+                    .iter()
+                    .map(|i| EmissionSum::new(i.owner.len(), tags))
+                    .collect::<Vec<_>>(),
+            );
         }
-        let empty: Vec<WordPredictions> = inputs
-            .iter()
-            .map(|i| WordPredictions {
-                tags: vec![0; i.owner.len()],
-                scores: vec![0.0; i.owner.len()],
-                vectors: WordVectors::default(),
-            })
-            .collect();
-        let mut out = vec![empty; heads.len()];
         let mut vectors = vec![WordVectors::default(); inputs.len()];
-        self.for_each_batch(inputs, |chunk, words, lengths| {
+        let windows = all_windows(inputs);
+        self.for_each_batch(inputs, &windows, |chunk, words, lengths| {
             let v = match keep {
                 KeepVectors::None => None,
                 _ => Some(BatchVectors::new(words)?),
             };
             if let (KeepVectors::All, Some(v)) = (keep, &v) {
                 for (b, &(d, w)) in chunk.iter().enumerate() {
-                    let window = &inputs[d].windows[w].words;
-                    for word in window.clone().filter(|&x| inputs[d].owner[x] == w) {
-                        vectors[d].insert(word, v.get(b, word - window.start).to_vec());
+                    for word in owned(inputs[d], w) {
+                        let at = word - inputs[d].windows[w].words.start;
+                        vectors[d].insert(word, v.get(b, at).to_vec());
                     }
                 }
             }
-            for (i, (&h, out)) in heads.iter().zip(out.iter_mut()).enumerate() {
+            for (i, (&h, sums)) in heads.iter().zip(sums.iter_mut()).enumerate() {
                 let emissions = self.heads[h].forward(words, false)?;
-                let decoded = self.heads[h].decode(&emissions, lengths)?;
-                let tag_set = self.heads[h].tag_set();
-                let span_ends = (keep == KeepVectors::SpanEnds(i))
-                    .then_some(v.as_ref())
-                    .flatten();
-                let near = (keep == KeepVectors::Near(i))
-                    .then_some(v.as_ref())
-                    .flatten();
-                for (b, (&(d, w), dec)) in chunk.iter().zip(decoded).enumerate() {
+                let host = BatchVectors::new(&emissions)?;
+                for (b, &(d, w)) in chunk.iter().enumerate() {
                     let window = &inputs[d].windows[w].words;
-                    let owner = &inputs[d].owner;
-                    // A document too long for proposals keeps span ends only.
-                    let long = owner.len() > self.max_proposal_words;
-                    let span_ends = span_ends.or(near.filter(|_| long));
-                    if let Some(v) = near.filter(|_| !long) {
-                        let tagged = |t: &_| tag_set.tag(*t).is_some_and(|t| t != Tag::O);
-                        let keep = near_tagged(&dec.tags, tagged, PROPOSAL_REACH);
-                        for word in window.clone().filter(|&x| owner[x] == w) {
-                            let at = word - window.start;
-                            if keep.get(at).copied().unwrap_or(false) {
-                                vectors[d].insert(word, v.get(b, at).to_vec());
-                            }
-                        }
+                    for word in window.clone() {
+                        sums[d].add(word, host.get(b, word - window.start));
                     }
-                    for word in window.clone().filter(|&x| owner[x] == w) {
-                        let at = word - window.start;
-                        out[d].tags[word] = dec.tags[at];
-                        out[d].scores[word] = dec.scores[at];
-                        let Some(v) = span_ends else { continue };
-                        let tag = |j: usize| dec.tags.get(j).and_then(|&t| tag_set.tag(t));
-                        let first = word == 0 || owner[word - 1] != w;
-                        let last = owner.get(word + 1).is_none_or(|&o| o != w);
-                        let next = if last { None } else { tag(at + 1) };
-                        let prev = if first {
-                            None
-                        } else {
-                            at.checked_sub(1).and_then(tag)
-                        };
-                        if tag(at).is_some_and(|t| span_end(prev, t, next)) {
-                            vectors[d].insert(word, v.get(b, at).to_vec());
-                            // And the word after a span: decoding may make it a cue (a dash
-                            // that signs a quote, `align::roles_from_tags`).
-                            if !last {
-                                vectors[d].insert(word + 1, v.get(b, at + 1).to_vec());
+                }
+                // The vectors the linker will read are chosen by the document's tags, known
+                // only after the last batch; meanwhile each window's own decoding picks the
+                // likely ones, and the few it misses are fetched afterwards.
+                if let (KeepVectors::SpanEnds(k) | KeepVectors::Near(k), Some(v)) = (keep, &v) {
+                    if k != i {
+                        continue;
+                    }
+                    let tag_set = self.heads[h].tag_set();
+                    let decoded = self.heads[h].decode(&emissions, lengths)?;
+                    for (b, (&(d, w), dec)) in chunk.iter().zip(decoded).enumerate() {
+                        let start = inputs[d].windows[w].words.start;
+                        let wanted = self.wanted_words(keep, &dec.tags, tag_set, inputs[d]);
+                        for word in owned(inputs[d], w) {
+                            if wanted[word - start] {
+                                vectors[d].insert(word, v.get(b, word - start).to_vec());
                             }
                         }
                     }
@@ -165,22 +150,110 @@ impl Tagger {
             }
             Ok(())
         })?;
+        let mut out = Vec::with_capacity(heads.len());
+        for (&h, sums) in heads.iter().zip(&sums) {
+            let chain = self.heads[h].chain()?;
+            out.push(
+                sums.iter()
+                    .map(|s| s.decode(&chain))
+                    .collect::<Vec<WordPredictions>>(),
+            );
+        }
+        if let KeepVectors::SpanEnds(i) | KeepVectors::Near(i) = keep {
+            let tag_set = self.heads[heads[i]].tag_set();
+            let wanted: Vec<Vec<bool>> = out[i]
+                .iter()
+                .zip(inputs)
+                .map(|(pred, input)| self.wanted_words(keep, &pred.tags, tag_set, input))
+                .collect();
+            self.fetch_missing_vectors(inputs, &wanted, &mut vectors)?;
+            for (v, wanted) in vectors.iter_mut().zip(&wanted) {
+                v.retain(|word| wanted[word]);
+            }
+        }
         Ok((out, vectors))
     }
 
-    /// Runs the encoder over the windows of `inputs`, sorted by length and batched by padded
-    /// subwords, and hands `f` each batch: its (document, window) pairs, the words' vectors
+    /// Which words of a tag sequence (a window's or a whole document's) the linker reads under
+    /// `keep`: the first and last word of each span and the word after it (a dash after a
+    /// quote that decoding makes its cue), or, for a proposing linker, every word within
+    /// [`PROPOSAL_REACH`] of a span (span ends only in a document too long for proposals).
+    fn wanted_words(
+        &self,
+        keep: KeepVectors,
+        tags: &[usize],
+        tag_set: &TagSet,
+        input: &DocumentInput,
+    ) -> Vec<bool> {
+        let tag = |j: usize| tag_set.tag(tags[j]);
+        let long = input.owner.len() > self.max_proposal_words;
+        if matches!(keep, KeepVectors::Near(_)) && !long {
+            let tagged = |t: &usize| tag_set.tag(*t).is_some_and(|t| t != Tag::O);
+            return near_tagged(tags, tagged, PROPOSAL_REACH);
+        }
+        let mut wanted = vec![false; tags.len()];
+        for j in 0..tags.len() {
+            let prev = j.checked_sub(1).and_then(tag);
+            let next = (j + 1 < tags.len()).then(|| tag(j + 1)).flatten();
+            if tag(j).is_some_and(|t| span_end(prev, t, next)) {
+                wanted[j] = true;
+                if j + 1 < tags.len() {
+                    wanted[j + 1] = true;
+                }
+            }
+        }
+        wanted
+    }
+
+    /// Encodes again the windows that own a `wanted` word of which `vectors` has no vector yet
+    /// (the document's decoding moved a span end away from where its window's put it), and
+    /// takes those words' vectors.
+    fn fetch_missing_vectors(
+        &self,
+        inputs: &[&DocumentInput],
+        wanted: &[Vec<bool>],
+        vectors: &mut [WordVectors],
+    ) -> Result<()> {
+        let mut windows: Vec<(usize, usize)> = Vec::new();
+        for (d, (input, wanted)) in inputs.iter().zip(wanted).enumerate() {
+            for (word, _) in wanted.iter().enumerate().filter(|(_, &w)| w) {
+                if vectors[d].get(word).is_none() {
+                    windows.push((d, input.owner[word]));
+                }
+            }
+        }
+        windows.dedup();
+        if windows.is_empty() {
+            return Ok(());
+        }
+        tracing::debug!(
+            windows = windows.len(),
+            "encoding windows again for vectors"
+        );
+        self.for_each_batch(inputs, &windows, |chunk, words, _| {
+            let v = BatchVectors::new(words)?;
+            for (b, &(d, w)) in chunk.iter().enumerate() {
+                let start = inputs[d].windows[w].words.start;
+                for word in owned(inputs[d], w) {
+                    if wanted[d][word] && vectors[d].get(word).is_none() {
+                        vectors[d].insert(word, v.get(b, word - start).to_vec());
+                    }
+                }
+            }
+            Ok(())
+        })
+    }
+
+    /// Runs the encoder over `windows` ((document, window) pairs of `inputs`), sorted by length
+    /// and batched by padded subwords, and hands `f` each batch: its pairs, the words' vectors
     /// (batch, words, hidden) and the windows' word counts.
     fn for_each_batch(
         &self,
         inputs: &[&DocumentInput],
+        windows: &[(usize, usize)],
         mut f: impl FnMut(&[(usize, usize)], &Tensor, &[usize]) -> Result<()>,
     ) -> Result<()> {
-        let mut items: Vec<(usize, usize)> = inputs
-            .iter()
-            .enumerate()
-            .flat_map(|(d, i)| (0..i.windows.len()).map(move |w| (d, w)))
-            .collect();
+        let mut items = windows.to_vec();
         let len = |&(d, w): &(usize, usize)| inputs[d].windows[w].ids.len();
         items.sort_by_key(|item| std::cmp::Reverse(len(item)));
         let mut start = 0;
@@ -203,6 +276,64 @@ impl Tagger {
     }
 }
 
+/// Every (document, window) pair of `inputs`.
+fn all_windows(inputs: &[&DocumentInput]) -> Vec<(usize, usize)> {
+    inputs
+        .iter()
+        .enumerate()
+        .flat_map(|(d, i)| (0..i.windows.len()).map(move |w| (d, w)))
+        .collect()
+}
+
+/// The words window `w` of `input` owns (whose vectors are taken from it).
+fn owned(input: &DocumentInput, w: usize) -> impl Iterator<Item = usize> + '_ {
+    input.windows[w]
+        .words
+        .clone()
+        .filter(move |&x| input.owner[x] == w)
+}
+
+/// One head's emissions of a document, summed per word over the windows that hold it.
+struct EmissionSum {
+    sum: Vec<f32>,
+    count: Vec<u32>,
+    tags: usize,
+}
+
+impl EmissionSum {
+    fn new(words: usize, tags: usize) -> Self {
+        EmissionSum {
+            sum: vec![0.0; words * tags],
+            count: vec![0; words],
+            tags,
+        }
+    }
+
+    fn add(&mut self, word: usize, emissions: &[f32]) {
+        let row = &mut self.sum[word * self.tags..(word + 1) * self.tags];
+        for (s, e) in row.iter_mut().zip(emissions) {
+            *s += e;
+        }
+        self.count[word] += 1;
+    }
+
+    /// The document's tags and marginals from the mean emissions. A word no window held (none
+    /// in a document without words) cannot occur: every word belongs to a window.
+    fn decode(&self, chain: &Chain) -> WordPredictions {
+        let mut mean = self.sum.clone();
+        for (row, &n) in mean.chunks_exact_mut(self.tags).zip(&self.count) {
+            let inv = 1.0 / n.max(1) as f32;
+            row.iter_mut().for_each(|x| *x *= inv);
+        }
+        let decoded = chain.decode(&mean);
+        WordPredictions {
+            tags: decoded.tags,
+            scores: decoded.scores,
+            vectors: WordVectors::default(),
+        }
+    }
+}
+
 /// Which word vectors a prediction keeps.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum KeepVectors {
@@ -218,7 +349,8 @@ enum KeepVectors {
     All,
 }
 
-/// A batch's word vectors `(batch, words, hidden)` copied out of the tensor in one piece.
+/// A batch's rows `(batch, words, width)` (word vectors, or a head's emissions) copied out of
+/// the tensor in one piece.
 struct BatchVectors {
     data: Vec<f32>,
     words: usize,
