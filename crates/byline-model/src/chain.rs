@@ -144,13 +144,20 @@ impl Chain {
             .collect();
         let (tags, best) = self.viterbi(&em);
         let (alpha, beta, log_z) = self.forward_backward(&em);
+        // A word's marginals are proportional to alpha * beta over its tags; both are kept
+        // normalised per word, so they are normalised here rather than by the partition function.
+        let mut terms = Vec::with_capacity(n);
         let scores = tags
             .iter()
             .enumerate()
             .map(|(s, &j)| {
-                (alpha[s * n + j] + beta[s * n + j] - log_z)
-                    .exp()
-                    .clamp(0.0, 1.0)
+                terms.clear();
+                terms.extend((0..n).map(|k| alpha[s * n + k] + beta[s * n + k]));
+                let norm = log_sum_exp(&terms);
+                if norm == f32::NEG_INFINITY {
+                    return 0.0;
+                }
+                (terms[j] - norm).exp().clamp(0.0, 1.0)
             })
             .collect();
         Decoded {
@@ -159,22 +166,27 @@ impl Chain {
             log_prob: if em.is_empty() {
                 0.0
             } else {
-                (best - log_z).min(0.0)
+                (best - log_z).min(0.0) as f32
             },
         }
     }
 
     /// Highest-scoring valid path and its score. `em` is already sanitised.
-    fn viterbi(&self, em: &[f32]) -> (Vec<usize>, f32) {
+    ///
+    /// The running scores are shifted by their maximum after every word (the shifts summed in
+    /// f64): a whole document's path sums thousands of scores, and unshifted f32 sums lose the
+    /// small differences between competing paths as they grow.
+    fn viterbi(&self, em: &[f32]) -> (Vec<usize>, f64) {
         let n = self.num_tags;
         let len = em.len() / n;
         if len == 0 {
             return (Vec::new(), 0.0);
         }
         let mut score: Vec<f32> = (0..n).map(|j| self.start[j] + em[j]).collect();
+        let mut shift = shift_down(&mut score);
         let mut next = vec![f32::NEG_INFINITY; n];
         // back[s * n + j]: best predecessor of tag j at word s (s >= 1).
-        let mut back = vec![0usize; len * n];
+        let mut back = vec![0u32; len * n];
         for s in 1..len {
             for (j, slot) in next.iter_mut().enumerate() {
                 let mut best = (f32::NEG_INFINITY, None);
@@ -186,7 +198,7 @@ impl Chain {
                 }
                 // O -> O is allowed in every scheme, so `predecessors[j]` is never empty for O;
                 // a tag without any predecessor stays unreachable.
-                back[s * n + j] = best.1.unwrap_or(0);
+                back[s * n + j] = best.1.unwrap_or(0) as u32;
                 *slot = if best.1.is_some() {
                     best.0 + em[s * n + j]
                 } else {
@@ -194,6 +206,7 @@ impl Chain {
                 };
             }
             std::mem::swap(&mut score, &mut next);
+            shift += shift_down(&mut score);
         }
         let (mut tag, mut best) = (0, f32::NEG_INFINITY);
         for (j, (&s, &e)) in score.iter().zip(&self.end).enumerate() {
@@ -205,13 +218,15 @@ impl Chain {
         let mut tags = vec![0; len];
         for s in (0..len).rev() {
             tags[s] = tag;
-            tag = back[s * n + tag];
+            tag = back[s * n + tag] as usize;
         }
-        (tags, best)
+        (tags, shift + best as f64)
     }
 
-    /// Log-space forward and backward scores (`len * n` each) and the log partition function.
-    fn forward_backward(&self, em: &[f32]) -> (Vec<f32>, Vec<f32>, f32) {
+    /// Log-space forward and backward scores (`len * n` each), each word's shifted so that its
+    /// forward (or backward) scores sum to 1 (for the reason given at [`Chain::viterbi`]), and
+    /// the log partition function (the forward shifts summed in f64).
+    fn forward_backward(&self, em: &[f32]) -> (Vec<f32>, Vec<f32>, f64) {
         let n = self.num_tags;
         let len = em.len() / n;
         if len == 0 {
@@ -223,7 +238,9 @@ impl Chain {
             .iter_mut()
             .enumerate()
             .for_each(|(j, a)| *a = self.start[j] + em[j]);
+        let mut log_z = normalise(&mut alpha[..n]);
         beta[(len - 1) * n..].copy_from_slice(&self.end);
+        normalise(&mut beta[(len - 1) * n..]);
         let mut terms = Vec::with_capacity(n);
         for s in 1..len {
             for j in 0..n {
@@ -231,6 +248,7 @@ impl Chain {
                 terms.extend((0..n).map(|i| alpha[(s - 1) * n + i] + self.transitions[i * n + j]));
                 alpha[s * n + j] = log_sum_exp(&terms) + em[s * n + j];
             }
+            log_z += normalise(&mut alpha[s * n..(s + 1) * n]);
         }
         for s in (0..len - 1).rev() {
             for i in 0..n {
@@ -240,12 +258,33 @@ impl Chain {
                 }));
                 beta[s * n + i] = log_sum_exp(&terms);
             }
+            normalise(&mut beta[s * n..(s + 1) * n]);
         }
         terms.clear();
         terms.extend((0..n).map(|j| alpha[(len - 1) * n + j] + self.end[j]));
-        let log_z = log_sum_exp(&terms);
-        (alpha, beta, log_z)
+        (alpha, beta, log_z + log_sum_exp(&terms) as f64)
     }
+}
+
+/// Subtracts the largest finite score from every score and returns it (0 when none is finite).
+fn shift_down(scores: &mut [f32]) -> f64 {
+    let max = scores.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+    if !max.is_finite() {
+        return 0.0;
+    }
+    scores.iter_mut().for_each(|x| *x -= max);
+    max as f64
+}
+
+/// Shifts log-space scores so that their exponentials sum to 1 and returns the shift (0 when
+/// every score is `-inf`).
+fn normalise(scores: &mut [f32]) -> f64 {
+    let total = log_sum_exp(scores);
+    if !total.is_finite() {
+        return 0.0;
+    }
+    scores.iter_mut().for_each(|x| *x -= total);
+    total as f64
 }
 
 fn sanitize(x: f32) -> f32 {

@@ -263,6 +263,124 @@ fn viterbi_equals_brute_force_argmax_and_scores_are_marginals() -> CandleResult<
     Ok(())
 }
 
+/// Viterbi path and per-word marginals in f64, the textbook way (no shifting): the reference
+/// for a sequence long enough that f32 sums would not do.
+fn decode_f64(tags: &TagSet, scores: &Scores, em: &[f32]) -> (Vec<usize>, Vec<f64>) {
+    let n = tags.len();
+    let len = em.len() / n;
+    let lse = |xs: &[f64]| {
+        let m = xs.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+        if m == f64::NEG_INFINITY {
+            m
+        } else {
+            m + xs.iter().map(|x| (x - m).exp()).sum::<f64>().ln()
+        }
+    };
+    let edge = |i: usize, j: usize| {
+        if tags.allowed_transition(i, j) {
+            scores.transitions[i * n + j] as f64
+        } else {
+            f64::NEG_INFINITY
+        }
+    };
+    let first = |j: usize| {
+        if tags.allowed_start(j) {
+            scores.start[j] as f64
+        } else {
+            f64::NEG_INFINITY
+        }
+    };
+    let last = |j: usize| {
+        if tags.allowed_end(j) {
+            scores.end[j] as f64
+        } else {
+            f64::NEG_INFINITY
+        }
+    };
+    let e = |s: usize, j: usize| em[s * n + j] as f64;
+    let mut v: Vec<f64> = (0..n).map(|j| first(j) + e(0, j)).collect();
+    let mut back = vec![0usize; len * n];
+    let mut alpha = vec![0f64; len * n];
+    alpha[..n].copy_from_slice(&v);
+    for s in 1..len {
+        let mut next = vec![f64::NEG_INFINITY; n];
+        for j in 0..n {
+            let (mut best, mut arg) = (f64::NEG_INFINITY, 0);
+            for (i, &vi) in v.iter().enumerate() {
+                let x = vi + edge(i, j);
+                if x > best {
+                    (best, arg) = (x, i);
+                }
+            }
+            next[j] = best + e(s, j);
+            back[s * n + j] = arg;
+            let terms: Vec<f64> = (0..n)
+                .map(|i| alpha[(s - 1) * n + i] + edge(i, j))
+                .collect();
+            alpha[s * n + j] = lse(&terms) + e(s, j);
+        }
+        v = next;
+    }
+    let mut tag = (0..n)
+        .max_by(|&a, &b| (v[a] + last(a)).total_cmp(&(v[b] + last(b))))
+        .unwrap();
+    let mut path = vec![0; len];
+    for s in (0..len).rev() {
+        path[s] = tag;
+        tag = back[s * n + tag];
+    }
+    let mut beta = vec![0f64; len * n];
+    for j in 0..n {
+        beta[(len - 1) * n + j] = last(j);
+    }
+    for s in (0..len - 1).rev() {
+        for i in 0..n {
+            let terms: Vec<f64> = (0..n)
+                .map(|j| edge(i, j) + e(s + 1, j) + beta[(s + 1) * n + j])
+                .collect();
+            beta[s * n + i] = lse(&terms);
+        }
+    }
+    let log_z = lse(&(0..n)
+        .map(|j| alpha[(len - 1) * n + j] + last(j))
+        .collect::<Vec<_>>());
+    let marginals = path
+        .iter()
+        .enumerate()
+        .map(|(s, &j)| (alpha[s * n + j] + beta[s * n + j] - log_z).exp())
+        .collect();
+    (path, marginals)
+}
+
+#[test]
+fn a_whole_document_decodes_as_in_f64() -> CandleResult<()> {
+    // A document decoded whole is one chain of 100,000 words: its running scores reach about
+    // 10^5 times an emission, where f32 keeps only about 0.01 of them. The path and the
+    // marginals must still be those of an f64 computation.
+    let tags = tag_set(Scheme::Iob2, &["LOC", "MISC", "ORG", "PER"]);
+    let n = tags.len();
+    let scores = Scores::random(n, 7);
+    let chain = scores.crf(&tags)?.chain().unwrap();
+    let len = 100_000;
+    let em: Vec<f32> = noise(8, len * n, 4.0).iter().map(|x| x + 2.0).collect();
+    let decoded = chain.decode(&em);
+    let (path, marginals) = decode_f64(&tags, &scores, &em);
+    let differ = decoded
+        .tags
+        .iter()
+        .zip(&path)
+        .filter(|(a, b)| a != b)
+        .count();
+    assert_eq!(differ, 0, "{differ} of {len} tags differ from f64");
+    for (s, (&got, &want)) in decoded.scores.iter().zip(&marginals).enumerate() {
+        assert!(
+            (got as f64 - want).abs() < 1e-3,
+            "word {s}: {got} vs {want}"
+        );
+    }
+    Ok(())
+}
+
 #[test]
 fn softmax_decoder_repairs_what_argmax_gets_wrong() {
     // IOB2 over one label: O, B-X, I-X. Per-word argmax says I-X first: not allowed.
