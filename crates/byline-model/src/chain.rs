@@ -138,10 +138,7 @@ impl Chain {
     /// Trailing elements that do not fill a whole word are ignored.
     pub fn decode(&self, emissions: &[f32]) -> Decoded {
         let n = self.num_tags;
-        let em: Vec<f32> = emissions[..emissions.len() / n * n]
-            .iter()
-            .map(|&x| sanitize(x))
-            .collect();
+        let em = self.sanitized(emissions);
         let (tags, best) = self.viterbi(&em);
         let (alpha, beta, log_z) = self.forward_backward(&em);
         // A word's marginals are proportional to alpha * beta over its tags; both are kept
@@ -169,6 +166,21 @@ impl Chain {
                 (best - log_z).min(0.0) as f32
             },
         }
+    }
+
+    /// The highest-scoring valid tag sequence alone, without the marginals [`Chain::decode`]
+    /// also computes; `emissions` as there.
+    pub fn best_path(&self, emissions: &[f32]) -> Vec<usize> {
+        self.viterbi(&self.sanitized(emissions)).0
+    }
+
+    /// `emissions` cut to whole words and sanitised (see [`CLAMP`]).
+    fn sanitized(&self, emissions: &[f32]) -> Vec<f32> {
+        let n = self.num_tags;
+        emissions[..emissions.len() / n * n]
+            .iter()
+            .map(|&x| sanitize(x))
+            .collect()
     }
 
     /// Highest-scoring valid path and its score. `em` is already sanitised.

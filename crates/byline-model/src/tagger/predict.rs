@@ -104,6 +104,10 @@ impl Tagger {
                     .collect::<Vec<_>>(),
             );
         }
+        let chains = heads
+            .iter()
+            .map(|&h| self.heads[h].chain())
+            .collect::<Result<Vec<_>>>()?;
         let mut vectors = vec![WordVectors::default(); inputs.len()];
         let windows = all_windows(inputs);
         self.for_each_batch(inputs, &windows, |chunk, words, lengths| {
@@ -129,17 +133,17 @@ impl Tagger {
                     }
                 }
                 // The vectors the linker will read are chosen by the document's tags, known
-                // only after the last batch; meanwhile each window's own decoding picks the
+                // only after the last batch; meanwhile each window's own best path picks the
                 // likely ones, and the few it misses are fetched afterwards.
                 if let (KeepVectors::SpanEnds(k) | KeepVectors::Near(k), Some(v)) = (keep, &v) {
                     if k != i {
                         continue;
                     }
                     let tag_set = self.heads[h].tag_set();
-                    let decoded = self.heads[h].decode(&emissions, lengths)?;
-                    for (b, (&(d, w), dec)) in chunk.iter().zip(decoded).enumerate() {
+                    for (b, &(d, w)) in chunk.iter().enumerate() {
                         let start = inputs[d].windows[w].words.start;
-                        let wanted = self.wanted_words(keep, &dec.tags, tag_set, inputs[d]);
+                        let tags = chains[i].best_path(host.rows(b, 0, lengths[b]));
+                        let wanted = self.wanted_words(keep, &tags, tag_set, inputs[d]);
                         for word in owned(inputs[d], w) {
                             if wanted[word - start] {
                                 vectors[d].insert(word, v.get(b, word - start).to_vec());
@@ -150,15 +154,11 @@ impl Tagger {
             }
             Ok(())
         })?;
-        let mut out = Vec::with_capacity(heads.len());
-        for (&h, sums) in heads.iter().zip(&sums) {
-            let chain = self.heads[h].chain()?;
-            out.push(
-                sums.iter()
-                    .map(|s| s.decode(&chain))
-                    .collect::<Vec<WordPredictions>>(),
-            );
-        }
+        let out: Vec<Vec<WordPredictions>> = sums
+            .into_iter()
+            .zip(&chains)
+            .map(|(sums, chain)| sums.into_iter().map(|s| s.decode(chain)).collect())
+            .collect();
         if let KeepVectors::SpanEnds(i) | KeepVectors::Near(i) = keep {
             let tag_set = self.heads[heads[i]].tag_set();
             let wanted: Vec<Vec<bool>> = out[i]
@@ -319,13 +319,12 @@ impl EmissionSum {
 
     /// The document's tags and marginals from the mean emissions. A word no window held (none
     /// in a document without words) cannot occur: every word belongs to a window.
-    fn decode(&self, chain: &Chain) -> WordPredictions {
-        let mut mean = self.sum.clone();
-        for (row, &n) in mean.chunks_exact_mut(self.tags).zip(&self.count) {
+    fn decode(mut self, chain: &Chain) -> WordPredictions {
+        for (row, &n) in self.sum.chunks_exact_mut(self.tags).zip(&self.count) {
             let inv = 1.0 / n.max(1) as f32;
             row.iter_mut().for_each(|x| *x *= inv);
         }
-        let decoded = chain.decode(&mean);
+        let decoded = chain.decode(&self.sum);
         WordPredictions {
             tags: decoded.tags,
             scores: decoded.scores,
@@ -373,8 +372,13 @@ impl BatchVectors {
 
     /// The vector of word `at` of window `b`.
     fn get(&self, b: usize, at: usize) -> &[f32] {
+        self.rows(b, at, 1)
+    }
+
+    /// `count` consecutive rows of window `b` from word `at`, flat.
+    fn rows(&self, b: usize, at: usize, count: usize) -> &[f32] {
         let start = (b * self.words + at) * self.hidden;
-        &self.data[start..start + self.hidden]
+        &self.data[start..start + count * self.hidden]
     }
 }
 
