@@ -113,7 +113,7 @@ impl Tagger {
         self.for_each_batch(inputs, &windows, |chunk, words, lengths| {
             let v = match keep {
                 KeepVectors::None => None,
-                _ => Some(BatchVectors::new(words)?),
+                _ => Some(HostRows::new(words)?),
             };
             if let (KeepVectors::All, Some(v)) = (keep, &v) {
                 for (b, &(d, w)) in chunk.iter().enumerate() {
@@ -125,7 +125,7 @@ impl Tagger {
             }
             for (i, (&h, sums)) in heads.iter().zip(sums.iter_mut()).enumerate() {
                 let emissions = self.heads[h].forward(words, false)?;
-                let host = BatchVectors::new(&emissions)?;
+                let host = HostRows::new(&emissions)?;
                 for (b, &(d, w)) in chunk.iter().enumerate() {
                     let window = &inputs[d].windows[w].words;
                     for word in window.clone() {
@@ -231,7 +231,7 @@ impl Tagger {
             "encoding windows again for vectors"
         );
         self.for_each_batch(inputs, &windows, |chunk, words, _| {
-            let v = BatchVectors::new(words)?;
+            let v = HostRows::new(words)?;
             for (b, &(d, w)) in chunk.iter().enumerate() {
                 let start = inputs[d].windows[w].words.start;
                 for word in owned(inputs[d], w) {
@@ -350,35 +350,35 @@ enum KeepVectors {
 
 /// A batch's rows `(batch, words, width)` (word vectors, or a head's emissions) copied out of
 /// the tensor in one piece.
-struct BatchVectors {
+struct HostRows {
     data: Vec<f32>,
     words: usize,
-    hidden: usize,
+    width: usize,
 }
 
-impl BatchVectors {
+impl HostRows {
     fn new(words: &Tensor) -> Result<Self> {
-        let (_, n, hidden) = words.dims3()?;
+        let (_, n, width) = words.dims3()?;
         let data = words
             .to_dtype(DType::F32)?
             .flatten_all()?
             .to_vec1::<f32>()?;
-        Ok(BatchVectors {
+        Ok(HostRows {
             data,
             words: n,
-            hidden,
+            width,
         })
     }
 
-    /// The vector of word `at` of window `b`.
+    /// Row `at` (a word) of window `b`.
     fn get(&self, b: usize, at: usize) -> &[f32] {
         self.rows(b, at, 1)
     }
 
     /// `count` consecutive rows of window `b` from word `at`, flat.
     fn rows(&self, b: usize, at: usize, count: usize) -> &[f32] {
-        let start = (b * self.words + at) * self.hidden;
-        &self.data[start..start + count * self.hidden]
+        let start = (b * self.words + at) * self.width;
+        &self.data[start..start + count * self.width]
     }
 }
 
