@@ -61,6 +61,71 @@ fn eval_conll_predictions_column() {
         ));
 }
 
+/// `--errors FILE`: one row per disagreement, a count per layer and kind on standard error, the
+/// report on standard output as before.
+#[test]
+fn eval_writes_every_disagreement() {
+    let dir = tempfile::tempdir().unwrap();
+    let entities = dir.path().join("entities.tsv");
+    byline()
+        .args([
+            "eval",
+            "--gold",
+            "conll/gold.txt",
+            "--pred",
+            "conll/pred.txt",
+            "--errors",
+        ])
+        .arg(&entities)
+        .assert()
+        .success()
+        .stdout(predicate::str::contains(
+            "micro avg      71.43    71.43    71.43         7",
+        ))
+        .stderr(predicate::str::contains("2 disagreements written to"))
+        .stderr(predicate::str::contains(
+            "entity               0         0         1         1         0",
+        ));
+    assert_eq!(
+        std::fs::read_to_string(&entities).unwrap(),
+        "document\tlayer\terror\tgold_start\tgold_end\tgold_label\tgold_text\tpred_start\t\
+         pred_end\tpred_label\tpred_text\tcontent\n\
+         gold-1\tentity\tlabel\t23\t33\tLOC\tPortsmouth\t23\t33\tORG\tPortsmouth\t\n\
+         gold-2\tentity\tboundary\t0\t11\tPER\tHaruto Sato\t0\t6\tPER\tHaruto\t\n"
+    );
+
+    // Quotes: the gold fixture against a copy whose second quote lost its speaker.
+    let gold = dir.path().join("gold.jsonl");
+    byline()
+        .args(["convert", "polnear", "--to", "jsonl", "-o"])
+        .arg(&gold)
+        .assert()
+        .success();
+    let mut doc: serde_json::Value =
+        serde_json::from_str(std::fs::read_to_string(&gold).unwrap().trim()).unwrap();
+    doc["attributions"][1]["source"] = serde_json::Value::Null;
+    let pred = dir.path().join("pred.jsonl");
+    std::fs::write(&pred, format!("{doc}\n")).unwrap();
+    let quotes = dir.path().join("quotes.tsv");
+    byline()
+        .args(["eval", "--gold", "polnear", "--pred"])
+        .arg(&pred)
+        .arg("--errors")
+        .arg(&quotes)
+        .assert()
+        .success()
+        .stderr(predicate::str::contains("2 disagreements written to"));
+    let rows = std::fs::read_to_string(&quotes).unwrap();
+    let rows: Vec<&str> = rows.lines().skip(1).collect();
+    assert_eq!(
+        rows,
+        [
+            "bridge\tsource\tmissed\t99\t102\t\tshe\t\t\t\t\t“We owe the city an honest timetable,”",
+            "bridge\tattribution\tsource\t99\t102\t\tshe\t\t\t\t\t“We owe the city an honest timetable,”",
+        ]
+    );
+}
+
 #[test]
 fn eval_json_report() {
     let out = byline()

@@ -1,10 +1,11 @@
 //! `byline eval`: entity and attribution scores of predictions against gold annotations.
 
-use std::path::PathBuf;
+use std::io::Write;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::{bail, Context, Result};
-use byline_core::metrics::{cofenet, Report};
+use byline_core::metrics::{cofenet, errors, Report};
 use byline_core::Document;
 
 use crate::input::{self, Format};
@@ -32,6 +33,12 @@ pub struct Args {
     /// Print the report as JSON.
     #[arg(long)]
     json: bool,
+    /// Also write every disagreement to FILE, one tab-separated row each: entities missed,
+    /// spurious, cut differently or of another type; contents, sources and cues missed,
+    /// spurious or cut differently; quotes found with another source. A count of each goes to
+    /// standard error.
+    #[arg(long, value_name = "FILE")]
+    errors: Option<PathBuf>,
 }
 
 pub fn run(args: Args) -> Result<ExitCode> {
@@ -39,6 +46,9 @@ pub fn run(args: Args) -> Result<ExitCode> {
     let mut pred = input::load(&args.pred, args.pred_format)?.documents;
     pair_by_position(&gold, &mut pred)?;
     let mut report = Report::evaluate(&gold, &pred)?;
+    if let Some(path) = &args.errors {
+        write_errors(path, &gold, &pred)?;
+    }
     if let Some(path) = &args.cofenet {
         let rows = cofenet::read_rows(path)?;
         let scores = cofenet::evaluate_cofenet(&rows, &pred).with_context(|| {
@@ -56,6 +66,23 @@ pub fn run(args: Args) -> Result<ExitCode> {
     };
     crate::write_stdout(&text)?;
     Ok(ExitCode::SUCCESS)
+}
+
+fn write_errors(path: &Path, gold: &[Document], pred: &[Document]) -> Result<()> {
+    let rows = errors::errors(gold, pred)?;
+    let file =
+        std::fs::File::create(path).with_context(|| format!("cannot create {}", path.display()))?;
+    let mut out = std::io::BufWriter::new(file);
+    errors::write_tsv(&rows, &mut out)
+        .and_then(|()| out.flush())
+        .with_context(|| format!("cannot write {}", path.display()))?;
+    eprint!(
+        "{} disagreements written to {}\n{}",
+        rows.len(),
+        path.display(),
+        errors::ErrorCounts::of(&rows)
+    );
+    Ok(())
 }
 
 /// CoNLL files carry no document ids of their own (byline names documents after the file), so

@@ -8,6 +8,7 @@
 pub mod attribution;
 pub mod cofenet;
 pub mod entity;
+pub mod errors;
 
 use std::collections::HashMap;
 use std::fmt;
