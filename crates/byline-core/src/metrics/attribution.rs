@@ -285,8 +285,8 @@ pub fn mention_tokens(tokens: &[Span], mention: &Mention) -> Vec<usize> {
 }
 
 /// The tokens of one document, to turn mentions into token sets.
-struct DocTokens<'a> {
-    tokens: &'a [Span],
+pub(crate) struct DocTokens<'a> {
+    pub(crate) tokens: &'a [Span],
 }
 
 impl DocTokens<'_> {
@@ -351,7 +351,7 @@ impl DocTokens<'_> {
     /// and whose content Dice is at least [`CONTENT_DICE_THRESHOLD`], takes them in decreasing
     /// Dice order (ties: earlier gold, then earlier prediction), each gold and each predicted
     /// attribution at most once. Returns `(gold index, predicted index)` pairs in that order.
-    fn pair_contents(
+    pub(crate) fn pair_contents(
         &self,
         gold: &[&Attribution],
         pred: &[&Attribution],

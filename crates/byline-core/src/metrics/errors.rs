@@ -22,7 +22,7 @@
 use std::fmt;
 use std::io::{self, Write};
 
-use super::attribution::{dice, mention_tokens, CONTENT_DICE_THRESHOLD};
+use super::attribution::DocTokens;
 use super::pair_documents;
 use crate::document::{Attribution, Document, Mention};
 use crate::error::Result;
@@ -404,27 +404,11 @@ impl<'a> DocErrors<'a> {
     fn sources(&self) -> Vec<ErrorRow> {
         let gold: Vec<&Attribution> = self.gold.attributions.iter().collect();
         let pred: Vec<&Attribution> = self.pred.attributions.iter().collect();
-        let set = |a: &Attribution| mention_tokens(&self.tokens, &a.content);
-        let g: Vec<Vec<usize>> = gold.iter().map(|a| set(a)).collect();
-        let p: Vec<Vec<usize>> = pred.iter().map(|a| set(a)).collect();
-        let mut candidates: Vec<(f64, usize, usize)> = Vec::new();
-        for (gi, gs) in g.iter().enumerate() {
-            for (pi, ps) in p.iter().enumerate() {
-                let d = dice(gs, ps);
-                if d >= CONTENT_DICE_THRESHOLD {
-                    candidates.push((d, gi, pi));
-                }
-            }
-        }
-        candidates.sort_by(|a, b| b.0.total_cmp(&a.0).then((a.1, a.2).cmp(&(b.1, b.2))));
-        let (mut gold_used, mut pred_used) = (vec![false; gold.len()], vec![false; pred.len()]);
+        let doc = DocTokens {
+            tokens: &self.tokens,
+        };
         let mut rows = Vec::new();
-        for (_, gi, pi) in candidates {
-            if gold_used[gi] || pred_used[pi] {
-                continue;
-            }
-            gold_used[gi] = true;
-            pred_used[pi] = true;
+        for (gi, pi) in doc.pair_contents(&gold, &pred, |_, _| true) {
             let (ga, pa) = (gold[gi], pred[pi]);
             if ga.source != pa.source {
                 rows.push(ErrorRow {
