@@ -49,7 +49,10 @@
 //!    leaders are wrong`. One source mention serves several attributions for 12 % of PolNeAR's
 //!    gold sources (2,235 of 18,360 in train); a word tag can mark it only once.
 //!
-//! Sentences are `doc.sentences`; a document without them is one sentence.
+//! Sentences are `doc.sentences`; a document without them is one sentence. Rules 3 and 4 weigh
+//! only each content's [`MAX_CANDIDATES`] cheapest cues and sources, and the learned scorer
+//! below its nearest tagged sources (and the rules' choice): the same choices on PolNeAR's
+//! gold, while a text tagged densely all through stays a problem the size of its quotes.
 //!
 //! # A learned source scorer
 //!
@@ -96,11 +99,17 @@ pub const MAX_PROPOSAL_WORDS: usize = 100_000;
 /// At most this many proposed candidates in one document: past it, later contents choose only
 /// among tagged sources (a document of tens of thousands of quotes keeps a bounded problem).
 pub const MAX_PROPOSALS: usize = 200_000;
+/// At most this many tagged sources (the nearest) are a content's candidates for the learned
+/// scorer, and at most this many cues or sources (the cheapest) are weighed for it by rules 3
+/// and 4. A news text has a handful near each content; a text tagged densely all through (a
+/// megabyte-long line read as one sentence run after another, or a random model) would
+/// otherwise give every content hundreds, and the document a problem of gigabytes.
+pub const MAX_CANDIDATES: usize = 32;
 
 /// Assembles attributions from role spans over `doc`'s words (see the [module docs](self)).
 /// Attributions come in the order of their contents.
 pub fn assemble(doc: &Document, roles: &RoleSpans) -> Vec<Attribution> {
-    let problem = link_problem(doc, roles);
+    let problem = build_problem(doc, roles, None);
     problem.attributions(roles, &problem.rule_source_of)
 }
 
@@ -345,13 +354,25 @@ pub fn link_problem_proposing(
     roles: &RoleSpans,
     proposals: &Proposals<'_>,
 ) -> LinkProblem {
+    build_problem(doc, roles, Some(proposals))
+}
+
+/// Rules 1 to 4, and the candidates with their features when `proposals` is given (the rules
+/// alone need none: [`assemble`] leaves them empty).
+fn build_problem(
+    doc: &Document,
+    roles: &RoleSpans,
+    proposals: Option<&Proposals<'_>>,
+) -> LinkProblem {
     let ctx = Context::new(doc, roles);
     let groups = ctx.merge_contents();
     let mut cue_of: Vec<Option<usize>> = groups.iter().map(|g| g.cue).collect();
     ctx.assign_cues(&groups, &mut cue_of);
     let rule_source_of = ctx.assign_sources(&groups, &cue_of);
-    let (candidates, proposed) =
-        ctx.source_candidates(&groups, &cue_of, &rule_source_of, proposals);
+    let (candidates, proposed) = match proposals {
+        Some(p) => ctx.source_candidates(&groups, &cue_of, &rule_source_of, p),
+        None => Default::default(),
+    };
     let mut content_group = vec![None; doc.tokens.len()];
     for (g, group) in groups.iter().enumerate() {
         for &p in &group.pieces {
@@ -665,13 +686,15 @@ impl<'a> Context<'a> {
                 continue;
             }
             let sentences = self.sentences(&group.words);
+            let mut mine = Vec::new();
             for c in self.near(cues, sentences) {
                 let cue = &cues[c];
                 let s = self.sentence_gap(&cue.words, sentences);
                 if s <= 1 && !used[c] {
-                    pairs.push((gap(&group.words, &cue.words) + s * SENTENCE_COST, g, c));
+                    mine.push((gap(&group.words, &cue.words) + s * SENTENCE_COST, g, c));
                 }
             }
+            pairs.extend(cheapest(mine));
         }
         pairs.sort_unstable();
         for (_, g, c) in pairs {
@@ -691,6 +714,7 @@ impl<'a> Context<'a> {
                 None => (&group.words, NO_CUE_COST),
             };
             let sentences = self.sentences(anchor);
+            let mut mine = Vec::new();
             for s in self.near(sources, sentences) {
                 let source = &sources[s];
                 let sg = self.sentence_gap(&source.words, sentences);
@@ -702,8 +726,9 @@ impl<'a> Context<'a> {
                     + sg * SENTENCE_COST
                     + if crossing { CROSSING_COST } else { 0 }
                     + extra;
-                pairs.push((cost, g, s));
+                mine.push((cost, g, s));
             }
+            pairs.extend(cheapest(mine));
         }
         pairs.sort_unstable();
         let mut source_of = vec![None; groups.len()];
@@ -775,6 +800,14 @@ impl<'a> Context<'a> {
                 })
                 .collect();
             found.sort_unstable();
+            if found.len() > MAX_CANDIDATES {
+                // The nearest, and the rules' choice wherever it lies.
+                let rule = rule_source_of[g]
+                    .and_then(|r| found[MAX_CANDIDATES..].iter().find(|&&(_, s)| s == r))
+                    .copied();
+                found.truncate(MAX_CANDIDATES);
+                found.extend(rule);
+            }
             let pair = |source: &WordSpan| {
                 self.pair_features(base, source, &group.words, anchor, cue, (af, al))
             };
@@ -942,6 +975,16 @@ impl<'a> Context<'a> {
 }
 
 /// `counts[w]`: how many of `marks[..w]` are set (`marks.len() + 1` counts).
+/// The [`MAX_CANDIDATES`] cheapest of one group's `(cost, group, span)` pairs (all of them when
+/// there are no more), in no particular order: the pairs are sorted together afterwards.
+fn cheapest(mut pairs: Vec<(usize, usize, usize)>) -> Vec<(usize, usize, usize)> {
+    if pairs.len() > MAX_CANDIDATES {
+        pairs.select_nth_unstable(MAX_CANDIDATES - 1);
+        pairs.truncate(MAX_CANDIDATES);
+    }
+    pairs
+}
+
 fn prefix_counts(marks: &[bool]) -> Vec<usize> {
     let mut counts = Vec::with_capacity(marks.len() + 1);
     counts.push(0);
@@ -1194,6 +1237,45 @@ mod tests {
             assert_eq!(of.len(), 4, "three sources within two sentences");
             assert_eq!(of[1].features[14], 1.0);
         }
+    }
+
+    /// A hundred quotes in one sentence: each content weighs only the nearest sources, so the
+    /// problem grows with the quotes, not with their square, and the rules still pair each
+    /// content with its own source.
+    #[test]
+    fn a_densely_tagged_sentence_keeps_few_candidates_per_content() {
+        let marked: String = (0..100)
+            .map(|i| format!("{{S Speaker{i}}} {{Q said}} {{C that rates rose}}, "))
+            .collect();
+        let (doc, roles) = parse(&marked);
+        assert_eq!(doc.sentences.len(), 1);
+        assert_eq!(roles.sources.len(), 100);
+        let problem = link_problem(&doc, &roles);
+        assert_eq!(problem.groups.len(), 100);
+        for g in 0..100 {
+            let of: Vec<&SourceCandidate> =
+                problem.candidates.iter().filter(|c| c.group == g).collect();
+            assert!(of.len() <= MAX_CANDIDATES + 2, "{} candidates", of.len());
+            // The rules' choice is always among them.
+            let rule = problem.rule_source_of[g];
+            assert!(rule.is_some());
+            assert!(of.iter().any(|c| c.source == rule && c.features[13] == 1.0));
+        }
+        let rules = assemble(&doc, &roles);
+        for (i, a) in rules.iter().enumerate() {
+            let source = a.source.as_ref().and_then(|m| m.text(&doc.text));
+            assert_eq!(source.as_deref(), Some(format!("Speaker{i}").as_str()));
+        }
+        // A scorer that follows rule 4 over the capped candidates assembles the same.
+        let follow = |p: &LinkProblem| {
+            Some(
+                p.candidates
+                    .iter()
+                    .map(|c| c.features[13] + 0.5 * c.features[0] * c.features[4])
+                    .collect(),
+            )
+        };
+        assert_eq!(assemble_with(&doc, &roles, follow), rules);
     }
 
     #[test]

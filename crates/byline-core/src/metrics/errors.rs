@@ -1,7 +1,7 @@
 //! Every disagreement between gold and predicted annotations, one row each: what `byline eval
 //! --errors FILE` writes, to read a model's mistakes rather than only count them.
 //!
-//! Documents are paired as for the scores ([`pair_documents`]). Within a document:
+//! Documents are paired by id, as for the scores. Within a document:
 //!
 //! * **Entities.** A prediction with a gold entity's span and label is right (each gold entity
 //!   matched at most once, as in the scores). Of the rest, a prediction over exactly a gold
