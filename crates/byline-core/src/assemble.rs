@@ -974,7 +974,6 @@ impl<'a> Context<'a> {
     }
 }
 
-/// `counts[w]`: how many of `marks[..w]` are set (`marks.len() + 1` counts).
 /// The [`MAX_CANDIDATES`] cheapest of one group's `(cost, group, span)` pairs (all of them when
 /// there are no more), in no particular order: the pairs are sorted together afterwards.
 fn cheapest(mut pairs: Vec<(usize, usize, usize)>) -> Vec<(usize, usize, usize)> {
@@ -985,6 +984,7 @@ fn cheapest(mut pairs: Vec<(usize, usize, usize)>) -> Vec<(usize, usize, usize)>
     pairs
 }
 
+/// `counts[w]`: how many of `marks[..w]` are set (`marks.len() + 1` counts).
 fn prefix_counts(marks: &[bool]) -> Vec<usize> {
     let mut counts = Vec::with_capacity(marks.len() + 1);
     counts.push(0);
@@ -1207,6 +1207,17 @@ mod tests {
         }
     }
 
+    /// Scores that pick what rule 4 picks: its choice above "no source", and "no source" above
+    /// the rest where rule 4 found none.
+    fn follow_rule_4(p: &LinkProblem) -> Option<Vec<f32>> {
+        Some(
+            p.candidates
+                .iter()
+                .map(|c| c.features[13] + 0.5 * c.features[0] * c.features[4])
+                .collect(),
+        )
+    }
+
     #[test]
     fn a_scorer_that_follows_rule_4_assembles_what_the_rules_do() {
         let marked =
@@ -1214,15 +1225,7 @@ mod tests {
                       {Q replied}. {S He} {Q added} {C that nothing was decided}.";
         let (doc, roles) = parse(marked);
         let rules = assemble(&doc, &roles);
-        let follow = |p: &LinkProblem| {
-            Some(
-                p.candidates
-                    .iter()
-                    .map(|c| c.features[13] + 0.5 * c.features[0] * c.features[4])
-                    .collect(),
-            )
-        };
-        assert_eq!(assemble_with(&doc, &roles, follow), rules);
+        assert_eq!(assemble_with(&doc, &roles, follow_rule_4), rules);
         // No scores, or scores of the wrong length: the rules.
         assert_eq!(assemble_with(&doc, &roles, |_| None), rules);
         assert_eq!(assemble_with(&doc, &roles, |_| Some(vec![1.0])), rules);
@@ -1267,15 +1270,7 @@ mod tests {
             assert_eq!(source.as_deref(), Some(format!("Speaker{i}").as_str()));
         }
         // A scorer that follows rule 4 over the capped candidates assembles the same.
-        let follow = |p: &LinkProblem| {
-            Some(
-                p.candidates
-                    .iter()
-                    .map(|c| c.features[13] + 0.5 * c.features[0] * c.features[4])
-                    .collect(),
-            )
-        };
-        assert_eq!(assemble_with(&doc, &roles, follow), rules);
+        assert_eq!(assemble_with(&doc, &roles, follow_rule_4), rules);
     }
 
     #[test]
