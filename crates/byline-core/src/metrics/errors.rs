@@ -19,7 +19,10 @@
 //! Offsets are code points, as in byline's JSONL; a mention of several pieces runs from its
 //! first piece's start to its last piece's end, its text the pieces joined by a space.
 
+use std::borrow::Cow;
+use std::collections::{HashMap, VecDeque};
 use std::fmt;
+use std::hash::Hash;
 use std::io::{self, Write};
 
 use super::attribution::DocTokens;
@@ -236,7 +239,7 @@ struct DocErrors<'a> {
     gold: &'a Document,
     pred: &'a Document,
     offsets: OffsetMap,
-    tokens: Vec<Span>,
+    tokens: Cow<'a, [Span]>,
 }
 
 impl<'a> DocErrors<'a> {
@@ -246,9 +249,9 @@ impl<'a> DocErrors<'a> {
             pred,
             offsets: OffsetMap::new(&gold.text),
             tokens: if gold.tokens.is_empty() {
-                tokenize(&gold.text)
+                Cow::Owned(tokenize(&gold.text))
             } else {
-                gold.tokens.clone()
+                Cow::Borrowed(&gold.tokens)
             },
         }
     }
@@ -317,47 +320,21 @@ impl<'a> DocErrors<'a> {
         let mut gold_used = vec![false; gold.len()];
         let mut pred_used = vec![false; pred.len()];
         let mut rows = Vec::new();
-        let pair = |same: &dyn Fn(&Found<'a>, &Found<'a>) -> bool,
-                    gold_used: &mut Vec<bool>,
-                    pred_used: &mut Vec<bool>|
-         -> Vec<(usize, usize)> {
-            let mut pairs = Vec::new();
-            for (gi, g) in gold.iter().enumerate() {
-                if gold_used[gi] {
-                    continue;
-                }
-                if let Some(pi) = (0..pred.len()).find(|&pi| !pred_used[pi] && same(g, &pred[pi])) {
-                    gold_used[gi] = true;
-                    pred_used[pi] = true;
-                    pairs.push((gi, pi));
-                }
-            }
-            pairs
-        };
-        pair(
-            &|g, p| g.mention == p.mention && g.label == p.label,
+        pair_equal(
+            &gold,
+            &pred,
+            |f| (&f.mention, f.label),
             &mut gold_used,
             &mut pred_used,
         );
         if labels {
-            for (gi, pi) in pair(
-                &|g, p| g.mention == p.mention,
-                &mut gold_used,
-                &mut pred_used,
-            ) {
+            let same_span =
+                pair_equal(&gold, &pred, |f| &f.mention, &mut gold_used, &mut pred_used);
+            for (gi, pi) in same_span {
                 rows.push(self.row(layer, ErrorKind::Label, &gold[gi], &pred[pi]));
             }
         }
-        let mut overlaps: Vec<(usize, usize, usize)> = Vec::new();
-        for (gi, g) in gold.iter().enumerate().filter(|(i, _)| !gold_used[*i]) {
-            for (pi, p) in pred.iter().enumerate().filter(|(i, _)| !pred_used[*i]) {
-                let shared = shared_bytes(&g.mention, &p.mention);
-                if shared > 0 {
-                    overlaps.push((shared, gi, pi));
-                }
-            }
-        }
-        overlaps.sort_by(|a, b| b.0.cmp(&a.0).then((a.1, a.2).cmp(&(b.1, b.2))));
+        let overlaps = overlapping(&gold, &pred, &gold_used, &pred_used);
         for (_, gi, pi) in overlaps {
             if !gold_used[gi] && !pred_used[pi] {
                 gold_used[gi] = true;
@@ -423,6 +400,69 @@ impl<'a> DocErrors<'a> {
         }
         rows
     }
+}
+
+/// Pairs each unused gold item, in order, with the first unused prediction of the same `key`,
+/// marking both used; returns the pairs.
+fn pair_equal<'f, K: Eq + Hash>(
+    gold: &'f [Found<'_>],
+    pred: &'f [Found<'_>],
+    key: impl Fn(&'f Found<'_>) -> K,
+    gold_used: &mut [bool],
+    pred_used: &mut [bool],
+) -> Vec<(usize, usize)> {
+    let mut waiting: HashMap<K, VecDeque<usize>> = HashMap::new();
+    for (pi, p) in pred.iter().enumerate().filter(|&(pi, _)| !pred_used[pi]) {
+        waiting.entry(key(p)).or_default().push_back(pi);
+    }
+    let mut pairs = Vec::new();
+    for (gi, g) in gold.iter().enumerate() {
+        if gold_used[gi] {
+            continue;
+        }
+        if let Some(pi) = waiting.get_mut(&key(g)).and_then(VecDeque::pop_front) {
+            gold_used[gi] = true;
+            pred_used[pi] = true;
+            pairs.push((gi, pi));
+        }
+    }
+    pairs
+}
+
+/// `(shared bytes, gold, prediction)` for every unused gold item and unused prediction that
+/// share text, largest first (ties: earlier gold, then earlier prediction). Predictions are
+/// swept by start, so each gold item meets only those whose extent can reach its own.
+fn overlapping(
+    gold: &[Found<'_>],
+    pred: &[Found<'_>],
+    gold_used: &[bool],
+    pred_used: &[bool],
+) -> Vec<(usize, usize, usize)> {
+    let extent = |f: &Found<'_>| f.mention.extent().unwrap_or(Span::new(0, 0));
+    let mut by_start: Vec<usize> = (0..pred.len()).filter(|&pi| !pred_used[pi]).collect();
+    by_start.sort_by_key(|&pi| extent(&pred[pi]).start);
+    let longest = by_start
+        .iter()
+        .map(|&pi| extent(&pred[pi]).len())
+        .max()
+        .unwrap_or(0);
+    let mut out = Vec::new();
+    for (gi, g) in gold.iter().enumerate().filter(|&(gi, _)| !gold_used[gi]) {
+        let span = extent(g);
+        let from = span.start.saturating_sub(longest);
+        let first = by_start.partition_point(|&pi| extent(&pred[pi]).start < from);
+        for &pi in &by_start[first..] {
+            if extent(&pred[pi]).start >= span.end {
+                break;
+            }
+            let shared = shared_bytes(&g.mention, &pred[pi].mention);
+            if shared > 0 {
+                out.push((shared, gi, pi));
+            }
+        }
+    }
+    out.sort_by(|a, b| b.0.cmp(&a.0).then((a.1, a.2).cmp(&(b.1, b.2))));
+    out
 }
 
 /// Bytes the pieces of `a` and `b` share.
