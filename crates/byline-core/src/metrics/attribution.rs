@@ -313,13 +313,21 @@ impl DocTokens<'_> {
     fn overlap(&self, gold: &[&Mention], pred: &[&Mention]) -> Overlap {
         let g: Vec<Vec<usize>> = gold.iter().map(|m| self.token_set(m)).collect();
         let p: Vec<Vec<usize>> = pred.iter().map(|m| self.token_set(m)).collect();
-        let best = |x: &Vec<usize>, others: &[Vec<usize>]| -> f64 {
-            let shared = others.iter().map(|o| shared(x, o)).max().unwrap_or(0);
-            ratio(shared as f64, x.len())
+        // Each mention's most tokens shared with one of the other side (0 when none shares).
+        let (mut best_g, mut best_p) = (vec![0; g.len()], vec![0; p.len()]);
+        for (gi, pi, n) in sharing_pairs(&g, &p) {
+            best_g[gi] = best_g[gi].max(n);
+            best_p[pi] = best_p[pi].max(n);
+        }
+        let credit = |sets: &[Vec<usize>], best: &[usize]| -> f64 {
+            sets.iter()
+                .zip(best)
+                .map(|(x, &n)| ratio(n as f64, x.len()))
+                .sum()
         };
         Overlap {
-            precision_credit: p.iter().map(|x| best(x, &g)).sum(),
-            recall_credit: g.iter().map(|x| best(x, &p)).sum(),
+            precision_credit: credit(&p, &best_p),
+            recall_credit: credit(&g, &best_g),
             predicted: p.len(),
             gold: g.len(),
         }
@@ -359,15 +367,14 @@ impl DocTokens<'_> {
     ) -> Vec<(usize, usize)> {
         let g: Vec<Vec<usize>> = gold.iter().map(|a| self.token_set(&a.content)).collect();
         let p: Vec<Vec<usize>> = pred.iter().map(|a| self.token_set(&a.content)).collect();
-        let mut candidates: Vec<(f64, usize, usize)> = Vec::new();
-        for (gi, ga) in gold.iter().enumerate() {
-            for (pi, pa) in pred.iter().enumerate() {
-                let d = dice(&g[gi], &p[pi]);
-                if d >= CONTENT_DICE_THRESHOLD && allowed(ga, pa) {
-                    candidates.push((d, gi, pi));
-                }
-            }
-        }
+        // Dice ≥ 0.5 needs a shared token, so only the contents that share one are weighed.
+        let mut candidates: Vec<(f64, usize, usize)> = sharing_pairs(&g, &p)
+            .into_iter()
+            .filter_map(|(gi, pi, n)| {
+                let d = ratio(2.0 * n as f64, g[gi].len() + p[pi].len());
+                (d >= CONTENT_DICE_THRESHOLD && allowed(gold[gi], pred[pi])).then_some((d, gi, pi))
+            })
+            .collect();
         candidates.sort_by(|a, b| b.0.total_cmp(&a.0).then((a.1, a.2).cmp(&(b.1, b.2))));
         let (mut gold_used, mut pred_used) = (vec![false; gold.len()], vec![false; pred.len()]);
         let mut pairs = Vec::new();
@@ -398,6 +405,37 @@ fn exact_counts(gold: &[&Mention], pred: &[&Mention]) -> Counts {
     Counts::new(correct, pred.len(), gold.len())
 }
 
+/// Every `(i, j, shared)` where token sets `a[i]` and `b[j]` (sorted) share `shared > 0`
+/// tokens. `b` is swept by first token, so each set of `a` meets only the sets of `b` whose
+/// first-to-last range can reach its own, not all of them: a document's contents are paired in
+/// about linear time, however many it has.
+fn sharing_pairs(a: &[Vec<usize>], b: &[Vec<usize>]) -> Vec<(usize, usize, usize)> {
+    let mut by_first: Vec<usize> = (0..b.len()).filter(|&j| !b[j].is_empty()).collect();
+    by_first.sort_by_key(|&j| b[j][0]);
+    let reach = by_first
+        .iter()
+        .map(|&j| b[j][b[j].len() - 1] - b[j][0])
+        .max()
+        .unwrap_or(0);
+    let mut out = Vec::new();
+    for (i, x) in a.iter().enumerate() {
+        let (Some(&first), Some(&last)) = (x.first(), x.last()) else {
+            continue;
+        };
+        let from = by_first.partition_point(|&j| b[j][0] + reach < first);
+        for &j in &by_first[from..] {
+            if b[j][0] > last {
+                break;
+            }
+            let n = shared(x, &b[j]);
+            if n > 0 {
+                out.push((i, j, n));
+            }
+        }
+    }
+    out
+}
+
 /// Size of the intersection of two sorted index sets.
 fn shared(a: &[usize], b: &[usize]) -> usize {
     let (mut i, mut j, mut n) = (0, 0, 0);
@@ -423,6 +461,44 @@ pub fn dice(a: &[usize], b: &[usize]) -> f64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The sweep finds exactly the sharing pairs that comparing every set with every other finds:
+    /// sets of every length and gap, empty ones, one reaching far (a long content).
+    #[test]
+    fn sharing_pairs_are_those_of_all_pairs() {
+        let mut state = 7u64;
+        let mut next = |n: u64| {
+            state = state.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            ((state >> 33) % n) as usize
+        };
+        let mut sets = |count: usize| -> Vec<Vec<usize>> {
+            (0..count)
+                .map(|_| {
+                    let start = next(300);
+                    let mut set: Vec<usize> = (0..next(12)).map(|_| start + next(25)).collect();
+                    set.sort_unstable();
+                    set.dedup();
+                    set
+                })
+                .collect()
+        };
+        let (mut a, b) = (sets(150), sets(120));
+        a.push((0..400).step_by(50).collect());
+        let mut brute = Vec::new();
+        for (i, x) in a.iter().enumerate() {
+            for (j, y) in b.iter().enumerate() {
+                let n = shared(x, y);
+                if n > 0 {
+                    brute.push((i, j, n));
+                }
+            }
+        }
+        let mut swept = sharing_pairs(&a, &b);
+        swept.sort_unstable();
+        assert!(brute.len() > 100, "{}", brute.len());
+        assert_eq!(swept, brute);
+        assert_eq!(sharing_pairs(&b, &a).len(), brute.len());
+    }
 
     /// Finds the `n`-th occurrence (0-based) of `needle` in `text` as a span.
     fn find(text: &str, needle: &str, n: usize) -> Span {
