@@ -468,7 +468,9 @@ mod tests {
     fn sharing_pairs_are_those_of_all_pairs() {
         let mut state = 7u64;
         let mut next = |n: u64| {
-            state = state.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            state = state
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
             ((state >> 33) % n) as usize
         };
         let mut sets = |count: usize| -> Vec<Vec<usize>> {
